@@ -1,0 +1,28 @@
+"""trustlib: the helper library behind the 'Where Trust Flourishes' reproduction.
+
+Modules (each small, each pure functions over DataFrames unless stated):
+
+- ``paths``      every file location the project uses (the only module that builds paths)
+- ``params``     loading the pipeline and generator parameter files
+- ``codebook``   the codebook and scale definitions in ``data/``
+- ``contract``   reading raw tables and validating them against the codebook
+- ``synth``      the calibrated synthetic cohort generator
+- ``scales``     reverse-coding, scale scores, Cronbach's alpha
+- ``cohort``     aggregation to clinicians, exclusions, quadrants, the analysis table
+- ``glmm``       maximum-likelihood random-intercept logistic regression (adaptive Gauss-Hermite)
+- ``models``     per-measure model fits (GLMM, GEE, clustered logistic) as tidy tables
+- ``describe``   participant flow, Table 1, reliabilities
+- ``figures``    the paper's figures
+- ``scorecard``  published versus reproduced numbers
+- ``outputs``    atomic writing of tables, figures and ``numbers.json``; provenance manifest
+- ``pipeline``   running the notebooks with papermill (used by the CLI and the Makefile)
+- ``robustness`` specification curve and leave-one-clinic-out influence
+- ``simulation`` parametric-bootstrap check of the estimators
+- ``report``     the HTML report
+"""
+
+__version__ = "0.1.0"
+
+
+class TrustlibError(Exception):
+    """Base class for errors that carry a message meant for the user."""
