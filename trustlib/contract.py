@@ -1,0 +1,326 @@
+"""The data contract: reading the three raw tables and validating them against the codebook.
+
+The raw format is three comma-separated UTF-8 files, ``clinics.csv``, ``clinicians.csv`` and
+``patients.csv``, with one column per codebook variable (extra columns are ignored). Survey
+items hold whole numbers in their codebook range, or the codebook's missing-value code (-9);
+blank cells are not allowed. Validation is built from the codebook with pandera, runs every
+check, and raises one :class:`DataValidationError` listing *all* problems, each naming the
+file, the column and the offending rows (file line numbers) or IDs.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+import pandera.pandas as pa
+import yaml
+
+from . import TrustlibError, codebook, paths
+
+ID_PATTERN = re.compile(r"^[A-Za-z0-9_.\-]+$")
+INT_PATTERN = re.compile(r"^-?\d+$")
+MAX_LISTED = 10
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One validation finding. ``rows`` are 1-based file line numbers (the header is line 1)."""
+
+    file: str
+    column: str | None
+    message: str
+    rows: tuple[int, ...] = ()
+    ids: tuple[str, ...] = ()
+
+    def __str__(self) -> str:
+        where = self.file + (f", column '{self.column}'" if self.column else "")
+        detail = ""
+        if self.rows:
+            shown = ", ".join(map(str, self.rows[:MAX_LISTED]))
+            more = f" and {len(self.rows) - MAX_LISTED} more" if len(self.rows) > MAX_LISTED else ""
+            detail += f" (lines {shown}{more})"
+        if self.ids:
+            shown = ", ".join(self.ids[:MAX_LISTED])
+            more = f" and {len(self.ids) - MAX_LISTED} more" if len(self.ids) > MAX_LISTED else ""
+            detail += f" [ids {shown}{more}]"
+        return f"{where}: {self.message}{detail}"
+
+
+class DataValidationError(TrustlibError):
+    """Raised when input data break the contract; ``problems`` lists every finding."""
+
+    def __init__(self, problems: list[Problem], folder: Path | str | None = None):
+        self.problems = list(problems)
+        self.folder = folder
+        head = f"{len(self.problems)} problem(s) in the input data"
+        if folder is not None:
+            head += f" in {paths.relative(Path(folder))}"
+        lines = [head + ":"] + [f"  - {p}" for p in self.problems]
+        super().__init__("\n".join(lines))
+
+
+@dataclass
+class ColumnMap:
+    """Renaming of an extract's files and columns onto the codebook (see ``column_map.yml``)."""
+
+    files: dict[str, str] = field(default_factory=dict)
+    columns: dict[str, dict[str, str]] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, path: Path) -> "ColumnMap":
+        if not Path(path).exists():
+            return cls()
+        try:
+            spec = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+        except yaml.YAMLError as err:
+            raise DataValidationError([Problem(paths.relative(path), None, f"not valid YAML: {err}")])
+        problems = []
+        files, columns = {}, {}
+        for table, entry in spec.items():
+            if table not in paths.TABLES or not isinstance(entry, dict):
+                problems.append(Problem(paths.relative(path), None,
+                                        f"top-level keys must be {list(paths.TABLES)} each with 'file' and/or 'columns'; got {table!r}"))
+                continue
+            if "file" in entry:
+                files[table] = str(entry["file"])
+            columns[table] = {str(k): str(v) for k, v in (entry.get("columns") or {}).items()}
+        if problems:
+            raise DataValidationError(problems)
+        return cls(files, columns)
+
+
+def read_raw_csv(path: Path) -> tuple[pd.DataFrame | None, list[Problem]]:
+    """Read one raw CSV as text columns, or report why it cannot be read."""
+    name = paths.relative(path)
+    if not path.exists():
+        return None, [Problem(name, None, "file not found")]
+    raw = path.read_bytes()
+    if not raw.strip():
+        return None, [Problem(name, None, "file is empty")]
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        bad = raw[err.start:err.start + 1].hex()
+        line = raw[:err.start].count(b"\n") + 1
+        return None, [Problem(name, None, f"is not UTF-8 encoded (byte 0x{bad} on line {line}); "
+                                          "re-save the file as UTF-8", rows=(line,))]
+    header = text.splitlines()[0]
+    if "," not in header:
+        try:
+            delim = csv.Sniffer().sniff(header, delimiters=";\t|").delimiter
+            return None, [Problem(name, None, f"uses {delim!r} as the delimiter; the raw format is comma-separated")]
+        except csv.Error:
+            pass
+    names = next(csv.reader([header]))
+    dups = sorted({n for n in names if names.count(n) > 1})
+    if dups:
+        return None, [Problem(name, c, "column name appears more than once") for c in dups]
+    try:
+        df = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+    except pd.errors.ParserError as err:
+        return None, [Problem(name, None, f"is not a well-formed CSV: {err}")]
+    if df.empty:
+        return None, [Problem(name, None, "has a header but no data rows")]
+    df.columns = [c.strip() for c in df.columns]
+    return df.apply(lambda s: s.str.strip()), []
+
+
+def _column_checks(var: pd.Series) -> list[pa.Check]:
+    checks = []
+    vtype = var["type"]
+    if vtype == "id":
+        checks.append(pa.Check(lambda s: s.str.match(ID_PATTERN), name="id",
+                               error="IDs must be non-empty letters, digits, '_', '-' or '.'"))
+    elif vtype == "integer":
+        miss = var["missing_code"]
+        lo, hi = var["min"], var["max"]
+        code_note = f", or {int(miss)} for missing" if pd.notna(miss) else ""
+        checks.append(pa.Check(lambda s: s.str.match(INT_PATTERN) | (s == ""), name="whole_number",
+                               error="not a whole number"))
+        checks.append(pa.Check(lambda s: s != "", name="blank",
+                               error=f"blank cell; missing values must be coded {int(miss) if pd.notna(miss) else 'explicitly'}"))
+
+        def within_codebook_range(s, lo=lo, hi=hi, miss=miss):
+            x = pd.to_numeric(s.where(s.str.match(INT_PATTERN)), errors="coerce")
+            ok = x.isna() | x.between(lo, hi)
+            if pd.notna(miss):
+                ok |= x == miss
+            return ok
+
+        checks.append(pa.Check(within_codebook_range, name="codebook_range",
+                               error=f"outside the allowed range {int(lo)}-{int(hi)}{code_note}"))
+    elif vtype == "category":
+        allowed = var["categories"].split("|")
+        checks.append(pa.Check(lambda s, a=allowed: s.isin(a), name="category",
+                               error=f"not one of the allowed codes {allowed}"))
+    return checks
+
+
+def table_schema(table: str) -> pa.DataFrameSchema:
+    """pandera schema of one raw table, built from the codebook (text columns, all checks)."""
+    columns = {}
+    for _, var in codebook.table_variables(table).iterrows():
+        columns[var["variable"]] = pa.Column(
+            str, checks=_column_checks(var), nullable=False,
+            unique=var["key"] == "primary", required=True, name=var["variable"])
+    return pa.DataFrameSchema(columns, strict=False, name=table)
+
+
+def _problems_from_pandera(err: pa.errors.SchemaErrors, name: str, df: pd.DataFrame,
+                           id_col: str | None) -> list[Problem]:
+    fc = err.failure_cases
+    problems = []
+    for (column, check), grp in fc.groupby(["column", "check"], dropna=False, sort=False):
+        if check == "column_in_dataframe":
+            for case in grp["failure_case"]:
+                problems.append(Problem(name, str(case), "required column is missing"))
+            continue
+        idx = sorted({int(i) for i in grp["index"].dropna()})
+        rows = tuple(i + 2 for i in idx)
+        ids = tuple(df.loc[idx, id_col].tolist()) if id_col and id_col in df and column != id_col else ()
+        if check == "field_uniqueness":
+            message = f"duplicated IDs {sorted(set(grp['failure_case'].astype(str)))[:MAX_LISTED]}"
+            problems.append(Problem(name, str(column), message, rows=rows))
+            continue
+        values = sorted({str(v) for v in grp["failure_case"]})[:5]
+        message = _check_message(err, str(column), str(check)) + f"; values {values}"
+        problems.append(Problem(name, None if pd.isna(column) else str(column), message, rows=rows, ids=ids))
+    return problems
+
+
+def _check_message(err: pa.errors.SchemaErrors, column: str, check: str) -> str:
+    col = err.schema.columns.get(column)
+    if col is not None:
+        for c in col.checks:
+            if c.name == check or str(c) == check:
+                return c.error or check
+    return check
+
+
+def validate_tables(tables: dict[str, pd.DataFrame], names: dict[str, str] | None = None,
+                    min_clinicians_per_clinic: int = 2) -> list[Problem]:
+    """All problems of the three tables (per-table checks, then cross-table keys and structure)."""
+    names = names or {t: f"{t}.csv" for t in tables}
+    problems: list[Problem] = []
+    ok = {}
+    for table, df in tables.items():
+        schema = table_schema(table)
+        id_col = next((v for v, c in schema.columns.items() if c.unique), None)
+        try:
+            schema.validate(df, lazy=True)
+            ok[table] = True
+        except pa.errors.SchemaErrors as err:
+            problems += _problems_from_pandera(err, names[table], df, id_col)
+            ok[table] = False
+    cb = codebook.load_codebook()
+    for _, var in cb[cb["key"].str.contains(r"\.", regex=True)].iterrows():
+        child, col = var["table"], var["variable"]
+        parent, pcol = var["key"].split(".")
+        if child not in tables or parent not in tables:
+            continue
+        cdf, pdf = tables[child], tables[parent]
+        if col not in cdf or pcol not in pdf:
+            continue
+        unknown = ~cdf[col].isin(set(pdf[pcol]))
+        if unknown.any():
+            id_col = cdf.columns[0]
+            problems.append(Problem(names[child], col, f"refers to {parent} not in {names[parent]}: "
+                                    f"{sorted(set(cdf.loc[unknown, col]))[:MAX_LISTED]}",
+                                    rows=tuple(int(i) + 2 for i in cdf.index[unknown]),
+                                    ids=tuple(cdf.loc[unknown, id_col])))
+    problems += _structure_problems(tables, names, min_clinicians_per_clinic)
+    return problems
+
+
+def _structure_problems(tables, names, min_clinicians_per_clinic) -> list[Problem]:
+    problems = []
+    clinics, clinicians, patients = (tables.get(t) for t in paths.TABLES)
+    if clinicians is not None and patients is not None and \
+            "clinician_id" in clinicians and "clinician_id" in patients:
+        lonely = ~clinicians["clinician_id"].isin(set(patients["clinician_id"]))
+        if lonely.any():
+            problems.append(Problem(names["clinicians"], "clinician_id",
+                                    f"clinicians with no patient survey in {names['patients']}",
+                                    rows=tuple(int(i) + 2 for i in clinicians.index[lonely]),
+                                    ids=tuple(clinicians.loc[lonely, "clinician_id"])))
+    if clinics is not None and clinicians is not None and \
+            "clinic_id" in clinics and "clinic_id" in clinicians:
+        counts = clinicians["clinic_id"].value_counts()
+        n = clinics["clinic_id"].map(counts).fillna(0).astype(int)
+        small = n < min_clinicians_per_clinic
+        if small.any():
+            problems.append(Problem(names["clinics"], "clinic_id",
+                                    f"clinics with fewer than {min_clinicians_per_clinic} clinicians "
+                                    f"(a two-level model needs clinics with several clinicians): "
+                                    + ", ".join(f"{c} has {k}" for c, k in zip(clinics.loc[small, 'clinic_id'], n[small])),
+                                    rows=tuple(int(i) + 2 for i in clinics.index[small]),
+                                    ids=tuple(clinics.loc[small, "clinic_id"])))
+    return problems
+
+
+def _typed(table: str, df: pd.DataFrame) -> pd.DataFrame:
+    """Codebook columns only, integers as numbers with the missing-value code turned into NaN."""
+    out = {}
+    for _, var in codebook.table_variables(table).iterrows():
+        s = df[var["variable"]]
+        if var["type"] == "integer":
+            x = pd.to_numeric(s).astype("float64")
+            if pd.notna(var["missing_code"]):
+                x = x.mask(x == var["missing_code"])
+            s = x
+        out[var["variable"]] = s
+    return pd.DataFrame(out)
+
+
+def load_folder(folder: Path, column_map: Path | None = None,
+                min_clinicians_per_clinic: int = 2) -> dict[str, pd.DataFrame]:
+    """Read and validate the three tables in ``folder``; return them typed, sorted by ID.
+
+    Survey items become floats (1-4 or 1-5) with NaN for the missing-value code. Rows are
+    sorted by their ID so results do not depend on the order of rows in the files.
+    Raises :class:`DataValidationError` listing every problem found.
+    """
+    folder = Path(folder)
+    cmap = ColumnMap.load(column_map if column_map is not None else folder / "column_map.yml")
+    tables, names, problems = {}, {}, []
+    for table in paths.TABLES:
+        path = folder / cmap.files.get(table, f"{table}.csv")
+        names[table] = paths.relative(path)
+        df, read_problems = read_raw_csv(path)
+        problems += read_problems
+        if df is not None:
+            renames = cmap.columns.get(table, {})
+            absent = [c for c in renames if c not in df.columns]
+            if absent:
+                problems.append(Problem(names[table], None, f"column map names columns not in the file: {absent}"))
+            tables[table] = df.rename(columns=renames)
+    problems += validate_tables(tables, names, min_clinicians_per_clinic)
+    if problems:
+        raise DataValidationError(problems, folder)
+    typed = {}
+    for table, df in tables.items():
+        id_col = codebook.table_variables(table)["variable"].iloc[0]
+        typed[table] = _typed(table, df).sort_values(id_col, kind="mergesort").reset_index(drop=True)
+    return typed
+
+
+def write_raw_tables(tables: dict[str, pd.DataFrame], folder: Path) -> list[Path]:
+    """Write typed tables back in the raw format (missing as the codebook's code). Returns files."""
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    for table, df in tables.items():
+        out = {}
+        for _, var in codebook.table_variables(table).iterrows():
+            s = df[var["variable"]]
+            if var["type"] == "integer":
+                code = var["missing_code"] if pd.notna(var["missing_code"]) else -9
+                s = s.fillna(code).round().astype(int)
+            out[var["variable"]] = s
+        path = folder / f"{table}.csv"
+        pd.DataFrame(out).to_csv(path, index=False, lineterminator="\n")
+        written.append(path)
+    return written
