@@ -1,0 +1,150 @@
+"""From scored tables to the modelling cohort: aggregation, exclusions and quadrants.
+
+Steps (all parameters have documented defaults in ``params/pipeline.yml``):
+
+1. Score every clinician scale and every patient's trust (0-100) with :mod:`trustlib.scales`.
+2. Aggregate patient trust to the clinician: mean 0-100 score and the number of patient
+   surveys with a score (``n_patient_surveys``).
+3. Apply the "sufficient data" rule: at least ``min_patient_surveys`` scored patient surveys,
+   a clinician-trust score, every culture score and every covariate. Each excluded clinician
+   keeps the first reason that applies.
+4. Dichotomize clinician trust (``high_org_trust`` if score >= ``org_trust_cutoff``) and
+   clinician-level patient trust (``high_patient_trust`` if mean >= ``patient_trust_cutoff``;
+   ``"median"`` or ``"tertile"`` mean the median or the upper-tertile boundary of the included
+   clinicians). The four quadrants follow, and the outcome ``high_high`` (1 = both high).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from . import TrustlibError, codebook, scales
+
+COVARIATES = ["age", "female", "internal_medicine", "apc"]
+QUADRANTS = ["high org / high patient", "high org / low patient",
+             "low org / high patient", "low org / low patient"]
+
+
+class CohortError(TrustlibError):
+    """Raised when scored data cannot form the modelling cohort (message names clinicians)."""
+
+
+def score_clinicians(clinicians: pd.DataFrame) -> pd.DataFrame:
+    """Clinician table with one score column per clinician scale and model-ready covariates.
+
+    Covariates: ``female`` (1/0), ``internal_medicine`` (1/0; reference family medicine),
+    ``apc`` (1 = nurse practitioner or physician assistant; reference physician), ``age`` (years).
+    """
+    cb = codebook.load_codebook()
+    clin_scales = [s for s in codebook.load_scales()["scale"]
+                   if s != "patient_trust" and (cb.loc[cb["scale"] == s, "table"] == "clinicians").any()]
+    out = clinicians[["clinician_id", "clinic_id", "age", "sex", "clinician_type", "specialty"]].copy()
+    out = pd.concat([out, scales.score_all(clinicians, clin_scales)], axis=1)
+    out["female"] = (out["sex"] == "female").astype(float).where(out["sex"].notna())
+    out["internal_medicine"] = (out["specialty"] == "internal").astype(float).where(out["specialty"].notna())
+    out["apc"] = (out["clinician_type"] != "physician").astype(float).where(out["clinician_type"].notna())
+    return out
+
+
+def check_all_missing(clinicians: pd.DataFrame, scale_names: list[str]) -> None:
+    """Raise :class:`CohortError` naming clinicians whose items of a scale are all missing."""
+    problems = []
+    for s in scale_names:
+        x = scales.reversed_items(clinicians, s)
+        empty = x.notna().sum(axis=1) == 0
+        if empty.any():
+            ids = clinicians.loc[empty, "clinician_id"].tolist()
+            problems.append(f"clinicians.csv, scale '{s}' (columns {', '.join(x.columns)}): every item is "
+                            f"missing for clinicians {ids}")
+    if problems:
+        raise CohortError("Scales with no answered item (set on_all_missing_scale: exclude to drop "
+                          "these clinicians instead):\n  - " + "\n  - ".join(problems))
+
+
+def aggregate_patients(patients: pd.DataFrame) -> pd.DataFrame:
+    """Per clinician: mean patient trust (0-100), its SD and the number of scored surveys."""
+    p = patients[["clinician_id"]].assign(patient_trust=scales.score(patients, "patient_trust"))
+    g = p.dropna(subset=["patient_trust"]).groupby("clinician_id")["patient_trust"]
+    agg = pd.DataFrame({"patient_trust": g.mean(), "patient_trust_sd": g.std(ddof=1),
+                        "n_patient_surveys": g.size()})
+    return agg.reset_index()
+
+
+def apply_sufficient_data(clin: pd.DataFrame, min_patient_surveys: int,
+                          exposures: list[str]) -> pd.DataFrame:
+    """Add ``included`` (bool) and ``exclusion_reason`` (first failed rule, '' if included)."""
+    rules = [(f"fewer than {min_patient_surveys} patient surveys",
+              clin["n_patient_surveys"].fillna(0) < min_patient_surveys),
+             ("no clinician trust score", clin["org_trust"].isna())]
+    rules += [(f"no {s} score", clin[s].isna()) for s in exposures]
+    rules += [(f"missing covariate {c}", clin[c].isna()) for c in COVARIATES]
+    reason = pd.Series("", index=clin.index)
+    for text, failed in rules:
+        reason = reason.mask((reason == "") & failed, text)
+    return clin.assign(included=reason == "", exclusion_reason=reason)
+
+
+def resolve_cutoff(values: pd.Series, cutoff) -> float:
+    """A cut-off given as a number, ``"median"`` or ``"tertile"`` (upper-tertile boundary)."""
+    if isinstance(cutoff, str):
+        q = {"median": 0.5, "tertile": 2 / 3}.get(cutoff)
+        if q is None:
+            raise ValueError(f"cut-off must be a number, 'median' or 'tertile', not {cutoff!r}")
+        return float(np.quantile(values.dropna().to_numpy(), q))
+    return float(cutoff)
+
+
+def assign_quadrants(cohort: pd.DataFrame, org_trust_cutoff, patient_trust_cutoff) -> tuple[pd.DataFrame, dict]:
+    """Dichotomize both trusts (>= cut-off is high), assign quadrants and the outcome.
+
+    Returns the cohort with ``high_org_trust``, ``high_patient_trust``, ``quadrant`` and
+    ``high_high`` (1/0) and a dict of the numeric cut-offs used (scale units).
+    """
+    org_cut = resolve_cutoff(cohort["org_trust"], org_trust_cutoff)
+    pat_cut = resolve_cutoff(cohort["patient_trust"], patient_trust_cutoff)
+    hi_org = cohort["org_trust"] >= org_cut
+    hi_pat = cohort["patient_trust"] >= pat_cut
+    quadrant = np.select([hi_org & hi_pat, hi_org & ~hi_pat, ~hi_org & hi_pat], QUADRANTS[:3], QUADRANTS[3])
+    out = cohort.assign(high_org_trust=hi_org.astype(int), high_patient_trust=hi_pat.astype(int),
+                        quadrant=quadrant, high_high=(hi_org & hi_pat).astype(int))
+    return out, {"org_trust_cutoff": org_cut, "patient_trust_cutoff": pat_cut}
+
+
+ANALYSIS_COLUMNS = ["clinician_id", "clinic_id", "high_high", "quadrant", "quality", "communication",
+                    "cohesiveness", "alignment", "age", "female", "internal_medicine", "apc",
+                    "sex", "clinician_type", "specialty", "org_trust", "patient_trust",
+                    "n_patient_surveys"]
+
+
+def build_cohort(tables: dict[str, pd.DataFrame], min_patient_surveys: int = 3,
+                 org_trust_cutoff=3.0, patient_trust_cutoff="median",
+                 on_all_missing_scale: str = "error") -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+    """Score, aggregate, exclude and dichotomize.
+
+    Returns ``(clinicians, analysis, cutoffs)``: every clinician with scores, ``included`` and
+    ``exclusion_reason``; the analysis table (included clinicians, :data:`ANALYSIS_COLUMNS`,
+    sorted by clinician ID); and the numeric cut-offs used.
+    """
+    exposures = codebook.scales_with_role("exposure")
+    if on_all_missing_scale == "error":
+        check_all_missing(tables["clinicians"], ["org_trust"] + exposures)
+    elif on_all_missing_scale != "exclude":
+        raise ValueError("on_all_missing_scale must be 'error' or 'exclude'")
+    clin = score_clinicians(tables["clinicians"])
+    clin = clin.merge(aggregate_patients(tables["patients"]), on="clinician_id", how="left")
+    clin["n_patient_surveys"] = clin["n_patient_surveys"].fillna(0).astype(int)
+    clin = apply_sufficient_data(clin, min_patient_surveys, exposures)
+    included = clin[clin["included"]]
+    if included.empty:
+        raise CohortError("no clinician meets the sufficient-data rule "
+                          f"(min_patient_surveys={min_patient_surveys}); nothing to model")
+    analysis, cutoffs = assign_quadrants(included, org_trust_cutoff, patient_trust_cutoff)
+    analysis = analysis[ANALYSIS_COLUMNS].sort_values("clinician_id").reset_index(drop=True)
+    return clin.sort_values("clinician_id").reset_index(drop=True), analysis, cutoffs
+
+
+def exclusions(clinicians: pd.DataFrame) -> pd.DataFrame:
+    """Excluded clinicians with their reason (IDs and reasons only)."""
+    ex = clinicians.loc[~clinicians["included"], ["clinician_id", "clinic_id", "exclusion_reason", "n_patient_surveys"]]
+    return ex.reset_index(drop=True)

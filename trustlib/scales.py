@@ -1,0 +1,79 @@
+"""Scoring the survey scales from item-level responses, as the codebook defines them.
+
+* Reverse-worded items are reversed as ``min + max - x`` on their codebook range.
+* A scale score is the mean of the answered items when at least ``min_answered`` items
+  (``data/scales.csv``) are answered, else missing.
+* ``patient_trust`` is rescaled from its 1-5 item mean to 0-100: ``(mean - 1) / 4 * 100``.
+* Cronbach's alpha uses complete cases on the (reversed) items.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from . import codebook
+
+
+def reversed_items(df: pd.DataFrame, scale: str) -> pd.DataFrame:
+    """Item responses of ``scale`` with reverse-worded items reversed (same units as the items)."""
+    items = codebook.scale_items(scale)
+    out = {}
+    for _, it in items.iterrows():
+        x = df[it["variable"]].astype(float)
+        out[it["variable"]] = (it["min"] + it["max"]) - x if it["reverse"] else x
+    return pd.DataFrame(out, index=df.index)
+
+
+def score(df: pd.DataFrame, scale: str, min_answered: int | None = None) -> pd.Series:
+    """Scale score per row: mean of answered (reversed) items, or NaN if too few answered.
+
+    Units: the item range (1-4 or 1-5), except ``patient_trust`` which is 0-100.
+    """
+    spec = codebook.load_scales().loc[scale]
+    need = int(spec["min_answered"] if min_answered is None else min_answered)
+    x = reversed_items(df, scale)
+    s = x.mean(axis=1).where(x.notna().sum(axis=1) >= need)
+    if scale == "patient_trust":
+        lo, hi = codebook.scale_items(scale)[["min", "max"]].iloc[0]
+        s = (s - lo) / (hi - lo) * 100.0
+    return s.rename(scale)
+
+
+def score_all(df: pd.DataFrame, scales: list[str]) -> pd.DataFrame:
+    """Scores of several scales, one column each."""
+    return pd.concat([score(df, s) for s in scales], axis=1)
+
+
+def n_answered(df: pd.DataFrame, scale: str) -> pd.Series:
+    return reversed_items(df, scale).notna().sum(axis=1).rename(f"{scale}_answered")
+
+
+def cronbach_alpha(items: pd.DataFrame) -> float:
+    """Cronbach's alpha of a block of item columns (complete cases).
+
+    alpha = k / (k - 1) * (1 - sum of item variances / variance of the total score).
+    """
+    x = items.dropna().to_numpy(dtype=float)
+    k = x.shape[1]
+    if k < 2 or len(x) < 3:
+        return float("nan")
+    item_var = x.var(axis=0, ddof=1).sum()
+    total_var = x.sum(axis=1).var(ddof=1)
+    if total_var == 0:
+        return float("nan")
+    return float(k / (k - 1) * (1 - item_var / total_var))
+
+
+def reliability_table(df: pd.DataFrame, scales: list[str]) -> pd.DataFrame:
+    """One row per multi-item scale: items, complete cases, alpha, mean and SD of the score."""
+    rows = []
+    for s in scales:
+        x = reversed_items(df, s)
+        if x.shape[1] < 2:
+            continue
+        sc = score(df, s)
+        rows.append({"scale": s, "label": codebook.scale_label(s, short=False), "items": x.shape[1],
+                     "n_complete": int(x.dropna().shape[0]), "alpha": cronbach_alpha(x),
+                     "mean": float(sc.mean()), "sd": float(sc.std(ddof=1))})
+    return pd.DataFrame(rows)
