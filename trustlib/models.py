@@ -1,0 +1,137 @@
+"""Outcome models: one model per culture measure, odds ratio per 1-point increase (1-4 scale).
+
+Estimators (``model`` column):
+
+* ``glmm``  two-level logistic regression, random clinic intercept, maximum likelihood with
+  adaptive Gauss-Hermite quadrature (:mod:`trustlib.glmm`): the paper's model; a
+  *conditional* (clinic-specific) odds ratio.
+* ``gee``   statsmodels GEE, binomial, exchangeable correlation within clinic, robust SEs:
+  a *marginal* (population-averaged) odds ratio.
+* ``logit_cluster``  ordinary logistic regression with clinic-clustered (sandwich) SEs:
+  also a marginal odds ratio.
+
+Adjusted models add age (years), female, internal medicine and advanced practice clinician.
+Problems are never printed as numbers: a constant exposure raises :class:`ModelInputError`;
+separation, non-convergence and a boundary clinic variance are written in ``note`` and, for
+separation and non-convergence, the estimate is left blank.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import statsmodels.api as sm
+from scipy import optimize, stats
+
+from . import TrustlibError, codebook
+from .cohort import COVARIATES
+from .glmm import fit_glmm
+
+ESTIMATORS = ("glmm", "gee", "logit_cluster")
+TABLE_COLUMNS = ["measure", "model", "adjusted", "or", "ci_low", "ci_high", "p", "beta", "se",
+                 "clinic_var", "loglik", "n", "n_clinics", "n_events", "converged", "note"]
+
+
+class ModelInputError(TrustlibError):
+    """The analysis table cannot support a model (message names the measure and reason)."""
+
+
+def design(df: pd.DataFrame, exposure: str, adjusted: bool) -> tuple[np.ndarray, list[str]]:
+    """Design matrix: intercept, exposure (scale points), then covariates if adjusted."""
+    cols = [exposure] + (COVARIATES if adjusted else [])
+    X = np.column_stack([np.ones(len(df))] + [df[c].to_numpy(dtype=float) for c in cols])
+    return X, ["intercept"] + cols
+
+
+def check_exposure(df: pd.DataFrame, exposure: str) -> None:
+    x = df[exposure]
+    if x.isna().any():
+        raise ModelInputError(f"analysis table, column '{exposure}': missing for clinicians "
+                              f"{df.loc[x.isna(), 'clinician_id'].tolist()}")
+    if x.nunique() < 2:
+        raise ModelInputError(f"analysis table, column '{exposure}': the culture score is constant "
+                              f"({x.iloc[0]:.2f}) across all {len(df)} clinicians, so its odds ratio "
+                              "cannot be estimated")
+
+
+def separation(X: np.ndarray, y: np.ndarray) -> bool:
+    """True if the outcome is completely or quasi-completely separated by ``X``.
+
+    Linear-programming check (Konis 2007): is there a direction ``b`` with
+    ``(2y - 1) * X b >= 0`` for every row and strictly positive in total?
+    """
+    s = (2 * np.asarray(y) - 1)[:, None] * X
+    res = optimize.linprog(c=-s.sum(axis=0), A_ub=-s, b_ub=np.zeros(len(y)),
+                           bounds=[(-1, 1)] * X.shape[1], method="highs")
+    return bool(res.status == 0 and -res.fun > 1e-7)
+
+
+def _row(measure, model, adjusted, beta, se, n, n_clinics, n_events, clinic_var=np.nan,
+         loglik=np.nan, converged=True, note=""):
+    z = stats.norm.ppf(0.975)
+    blank = not converged or "separation" in note
+    if blank:
+        beta = se = np.nan
+    return {"measure": measure, "model": model, "adjusted": adjusted,
+            "or": np.exp(beta), "ci_low": np.exp(beta - z * se), "ci_high": np.exp(beta + z * se),
+            "p": 2 * stats.norm.sf(abs(beta / se)) if np.isfinite(se) else np.nan,
+            "beta": beta, "se": se, "clinic_var": clinic_var, "loglik": loglik, "n": n,
+            "n_clinics": n_clinics, "n_events": n_events, "converged": bool(converged), "note": note}
+
+
+def fit_one(df: pd.DataFrame, exposure: str, model: str, adjusted: bool, outcome: str = "high_high",
+            cluster: str = "clinic_id", nagq: int = 15) -> dict:
+    """Fit one estimator for one exposure; returns a row of the tidy model table."""
+    check_exposure(df, exposure)
+    X, names = design(df, exposure, adjusted)
+    y = df[outcome].to_numpy(dtype=float)
+    groups = df[cluster].to_numpy()
+    common = dict(measure=exposure, model=model, adjusted=adjusted, n=len(df),
+                  n_clinics=int(pd.Series(groups).nunique()), n_events=int(y.sum()))
+    if separation(X, y):
+        return _row(beta=np.nan, se=np.nan, converged=False,
+                    note="separation: the outcome is (quasi-)perfectly predicted; no finite estimate", **common)
+    k = 1
+    if model == "glmm":
+        r = fit_glmm(X, y, groups, names=names, nagq=nagq)
+        return _row(beta=r.beta[k], se=r.se[k], clinic_var=r.clinic_var, loglik=r.loglik,
+                    converged=r.converged, note="; ".join(r.notes), **common)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        if model == "gee":
+            fam = sm.families.Binomial()
+            res = sm.GEE(y, X, groups=groups, family=fam, cov_struct=sm.cov_struct.Exchangeable()).fit(maxiter=100)
+            converged = bool(getattr(res, "converged", True)) if hasattr(res, "converged") else True
+            beta, se = res.params[k], res.bse[k]
+            loglik = np.nan
+        elif model == "logit_cluster":
+            res = sm.Logit(y, X).fit(disp=0, cov_type="cluster", cov_kwds={"groups": pd.factorize(groups)[0]},
+                                     maxiter=100)
+            converged = bool(res.mle_retvals.get("converged", True))
+            beta, se, loglik = res.params[k], res.bse[k], res.llf
+        else:
+            raise ValueError(f"unknown model {model!r}; choose from {ESTIMATORS}")
+    notes = [str(w.message).splitlines()[0] for w in caught if "converge" in str(w.message).lower()]
+    if notes:
+        converged = False
+    return _row(beta=beta, se=se, loglik=loglik, converged=converged and np.isfinite(se),
+                note="; ".join(notes) if notes else ("" if np.isfinite(se) else "standard error not finite"),
+                **common)
+
+
+def fit_table(df: pd.DataFrame, measures: list[str] | None = None, models=ESTIMATORS,
+              adjusted=(True, False), nagq: int = 15, outcome: str = "high_high") -> pd.DataFrame:
+    """Every (measure x model x adjusted) fit as one tidy table (:data:`TABLE_COLUMNS`)."""
+    measures = measures or codebook.scales_with_role("exposure")
+    rows = [fit_one(df, m, model, adj, outcome=outcome, nagq=nagq)
+            for m in measures for model in models for adj in adjusted]
+    return pd.DataFrame(rows, columns=TABLE_COLUMNS)
+
+
+def primary_failures(table: pd.DataFrame) -> list[str]:
+    """Messages for primary-model (adjusted GLMM) rows without a usable estimate."""
+    prim = table[(table["model"] == "glmm") & table["adjusted"]]
+    return [f"adjusted GLMM for '{r.measure}': {r.note or 'did not converge'}"
+            for r in prim.itertuples() if not r.converged or not np.isfinite(r.beta)]
