@@ -308,19 +308,13 @@ def load_folder(folder: Path, column_map: Path | None = None,
     return typed
 
 
-def write_raw_tables(tables: dict[str, pd.DataFrame], folder: Path) -> list[Path]:
-    """Write typed tables back in the raw format (missing as the codebook's code). Returns files."""
-    folder.mkdir(parents=True, exist_ok=True)
-    written = []
-    for table, df in tables.items():
-        out = {}
-        for _, var in codebook.table_variables(table).iterrows():
-            s = df[var["variable"]]
-            if var["type"] == "integer":
-                code = var["missing_code"] if pd.notna(var["missing_code"]) else -9
-                s = s.fillna(code).round().astype(int)
-            out[var["variable"]] = s
-        path = folder / f"{table}.csv"
-        pd.DataFrame(out).to_csv(path, index=False, lineterminator="\n")
-        written.append(path)
-    return written
+def raw_csv_text(table: str, df: pd.DataFrame) -> str:
+    """A typed table in the raw format: codebook columns, integers, missing as the codebook code."""
+    out = {}
+    for _, var in codebook.table_variables(table).iterrows():
+        s = df[var["variable"]]
+        if var["type"] == "integer":
+            code = var["missing_code"] if pd.notna(var["missing_code"]) else -9
+            s = s.fillna(code).round().astype(int)
+        out[var["variable"]] = s
+    return pd.DataFrame(out).to_csv(index=False, lineterminator="\n")

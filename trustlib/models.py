@@ -135,3 +135,48 @@ def primary_failures(table: pd.DataFrame) -> list[str]:
     prim = table[(table["model"] == "glmm") & table["adjusted"]]
     return [f"adjusted GLMM for '{r.measure}': {r.note or 'did not converge'}"
             for r in prim.itertuples() if not r.converged or not np.isfinite(r.beta)]
+
+
+def format_p(p: float) -> str:
+    """P value as papers print it: '<.001', else 3 decimals without the leading zero."""
+    if not np.isfinite(p):
+        return "--"
+    return "<.001" if p < 0.001 else f"{p:.3f}".lstrip("0")
+
+
+def format_or(r) -> str:
+    if not np.isfinite(r["or"]):
+        return "--"
+    return f"{r['or']:.2f} ({r['ci_low']:.2f}-{r['ci_high']:.2f})"
+
+
+def paper_table(fits: pd.DataFrame) -> pd.DataFrame:
+    """Table 2 as in the paper: adjusted GLMM OR (95% CI) and P per culture measure."""
+    prim = fits[(fits["model"] == "glmm") & fits["adjusted"]]
+    return pd.DataFrame({"Perceived organizational culture": prim["measure"].map(lambda m: codebook.scale_label(m, False)),
+                         "OR (95% CI)": prim.apply(format_or, axis=1), "P": prim["p"].map(format_p),
+                         "Clinic variance": prim["clinic_var"].round(2), "Note": prim["note"]}).reset_index(drop=True)
+
+
+MODEL_LABELS = {"glmm": "two-level logistic (GLMM)", "gee": "GEE, exchangeable", "logit_cluster": "logistic, clustered SE"}
+
+
+def comparison_table(fits: pd.DataFrame) -> pd.DataFrame:
+    """Every estimator, adjusted and unadjusted: formatted OR (95% CI), P and notes."""
+    return pd.DataFrame({"measure": fits["measure"].map(codebook.scale_label),
+                         "model": fits["model"].map(MODEL_LABELS),
+                         "adjusted": fits["adjusted"].map({True: "adjusted", False: "unadjusted"}),
+                         "OR (95% CI)": fits.apply(format_or, axis=1), "P": fits["p"].map(format_p),
+                         "note": fits["note"].fillna("")}).reset_index(drop=True)
+
+
+def table_numbers(fits: pd.DataFrame, prefix: str) -> dict:
+    """Flat numbers ``prefix.measure.model.adjusted|unadjusted.stat`` for numbers.json."""
+    out = {}
+    for r in fits.to_dict("records"):
+        base = f"{prefix}.{r['measure']}.{r['model']}.{'adjusted' if r['adjusted'] else 'unadjusted'}"
+        for stat in ("or", "ci_low", "ci_high", "p", "clinic_var"):
+            if stat == "clinic_var" and r["model"] != "glmm":
+                continue
+            out[f"{base}.{stat}"] = r[stat]
+    return out

@@ -21,7 +21,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from . import codebook
+from . import codebook, contract, outputs, paths, scales
 
 
 def _allocate(rng: np.random.Generator, total: int, n: int, minimum: int, concentration: float) -> np.ndarray:
@@ -154,3 +154,48 @@ def scaled_params(params: dict, factor: int, seed: int | None = None) -> dict:
     if seed is not None:
         p["seed"] = seed
     return p
+
+
+def write_cohort(tables: dict[str, pd.DataFrame], folder) -> dict[str, str]:
+    """Write the tables in the raw format plus a ``SHA256SUMS`` file; returns file -> SHA-256.
+
+    Writes go through :mod:`trustlib.outputs` (atomic, staged when the pipeline runs).
+    """
+    import hashlib
+
+    sums = {}
+    for table in paths.TABLES:
+        data = contract.raw_csv_text(table, tables[table]).encode("utf-8")
+        outputs.atomic_write_bytes(folder / f"{table}.csv", data)
+        sums[f"{table}.csv"] = hashlib.sha256(data).hexdigest()
+    outputs.atomic_write_text(folder / "SHA256SUMS", "".join(f"{h}  {f}\n" for f, h in sums.items()))
+    return sums
+
+
+def summary(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """The generated cohort against its published targets: ``quantity, target, generated``.
+
+    Targets are the published marginals (counts exact; age in years; alpha on the 1-4 items);
+    ``target`` is NaN where the paper gives no number (skew, ceiling, clustering).
+    """
+    from . import describe
+
+    clin, pat = tables["clinicians"], tables["patients"]
+    pt = scales.score(pat, "patient_trust")
+    per_clin = pat.groupby("clinician_id").size()
+    rows = [("clinics", 34, len(tables["clinics"])), ("clinicians", 165, len(clin)),
+            ("patient surveys", 1132, len(pat)),
+            ("clinicians with < 3 patient surveys", 3, int((per_clin.reindex(clin["clinician_id"]).fillna(0) < 3).sum())),
+            ("age, mean (years)", 47.3, clin["age"].mean()), ("age, SD (years)", 9.2, clin["age"].std(ddof=1)),
+            ("women", 86, int((clin["sex"] == "female").sum())),
+            ("physicians", 143, int((clin["clinician_type"] == "physician").sum())),
+            ("NP or PA", 22, int((clin["clinician_type"] != "physician").sum())),
+            ("family medicine", 105, int((clin["specialty"] == "family").sum())),
+            ("clinician trust: Cronbach alpha", 0.77, scales.cronbach_alpha(scales.reversed_items(clin, "org_trust"))),
+            ("patient trust (0-100): mean", np.nan, pt.mean()),
+            ("patient trust (0-100): median", np.nan, pt.median()),
+            ("patient trust (0-100): skewness", np.nan, pt.skew()),
+            ("patient trust: share at or above 90", np.nan, float((pt >= 90).mean()))]
+    for s in codebook.scales_with_role("exposure") + ["org_trust"]:
+        rows.append((f"{s}: ICC between clinics", np.nan, describe.icc1(scales.score(clin, s), clin["clinic_id"])))
+    return pd.DataFrame(rows, columns=["quantity", "target", "generated"])

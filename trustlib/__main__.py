@@ -1,0 +1,81 @@
+"""Command line: ``python -m trustlib {validate,run,synthesize,refresh-notebooks} --help``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from . import TrustlibError, paths
+
+
+def _validate(args) -> int:
+    from . import contract
+
+    folder = Path(args.path)
+    try:
+        tables = contract.load_folder(folder, Path(args.column_map) if args.column_map else None)
+    except contract.DataValidationError as err:
+        print(err, file=sys.stderr)
+        return 1
+    counts = ", ".join(f"{len(df)} {name}" for name, df in tables.items())
+    print(f"{paths.relative(folder)}: valid ({counts})")
+    return 0
+
+
+def _run(args) -> int:
+    from . import pipeline
+
+    names = args.only or pipeline.ANALYSIS
+    unknown = [n for n in names if n not in pipeline.ANALYSIS + [pipeline.SYNTHESIZE]]
+    if unknown:
+        print(f"unknown notebook(s) {unknown}; choose from {pipeline.ANALYSIS}", file=sys.stderr)
+        return 2
+    if args.data == "raw" and pipeline.SYNTHESIZE in names:
+        print("the synthetic cohort is generated from params/synthetic.yml, not from raw data", file=sys.stderr)
+        return 2
+    pipeline.run(names, args.data, Path(args.params) if args.params else None)
+    print(f"outputs in {paths.relative(paths.results_dir(args.data))}/")
+    return 0
+
+
+def _refresh(args) -> int:
+    from . import pipeline
+
+    pipeline.refresh_notebooks(args.only or [pipeline.SYNTHESIZE] + pipeline.ANALYSIS, args.data)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m trustlib",
+                                     description="Reproduce Linzer et al. 2021 'Where Trust Flourishes'.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    v = sub.add_parser("validate", help="check a data folder against the codebook",
+                       description="Check clinics.csv, clinicians.csv and patients.csv in PATH against "
+                                   "data/codebook.csv; print every problem; exit 1 if there is any.")
+    v.add_argument("path", help="folder with the three raw tables, e.g. data/raw")
+    v.add_argument("--column-map", help="YAML mapping of the extract's columns (default PATH/column_map.yml)")
+    v.set_defaults(func=_validate)
+    r = sub.add_parser("run", help="run the notebooks with papermill",
+                       description="Run the analysis notebooks in order, staging outputs and moving them into "
+                                   "place only when every step succeeds.")
+    r.add_argument("--data", choices=paths.DATA_SOURCES, default="synthetic", help="data source (default synthetic)")
+    r.add_argument("--only", nargs="+", metavar="NOTEBOOK", help="run only these notebooks (names without .ipynb)")
+    r.add_argument("--params", help="pipeline parameter file (default params/pipeline.yml)")
+    r.set_defaults(func=_run)
+    f = sub.add_parser("refresh-notebooks", help="re-execute the committed notebooks in place (synthetic only)",
+                       description="Re-execute notebooks/*.ipynb with their default parameters so their committed "
+                                   "outputs match the canonical run. Refuses raw data.")
+    f.add_argument("--data", choices=paths.DATA_SOURCES, default="synthetic")
+    f.add_argument("--only", nargs="+", metavar="NOTEBOOK")
+    f.set_defaults(func=_refresh)
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except TrustlibError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

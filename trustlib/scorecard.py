@@ -1,0 +1,74 @@
+"""Published versus reproduced: one row per published number with a stated tolerance.
+
+Rules by quantity (published values in ``data/published.csv``):
+
+============  =====================================================================
+count         exact agreement
+percent       within 0.5 percentage points (the paper rounds to whole percent)
+mean, sd      within 0.3 (years)
+alpha         within 0.05
+or            the published OR lies in the reproduced 95% CI *and* the reproduced OR
+              lies in the published 95% CI
+ci_low/high   within the published half-width on the log scale, ln(upper/lower) / 2
+p             same conclusion at alpha = .05 (both below or both at/above .05)
+============  =====================================================================
+"""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+
+from . import paths
+
+ABS_TOL = {"count": 0.0, "percent": 0.5, "mean": 0.3, "sd": 0.3, "alpha": 0.05}
+
+
+def load_published() -> pd.DataFrame:
+    return pd.read_csv(paths.PUBLISHED, keep_default_na=False)
+
+
+def build(published: pd.DataFrame, numbers: dict) -> pd.DataFrame:
+    """Scorecard rows: key, quantity, published, reproduced, tolerance (text), passed."""
+    pub = published.set_index("key")
+    rows = []
+    for key, r in pub.iterrows():
+        q, value = r["quantity"], float(r["value"])
+        rep = numbers.get(r["reproduced_key"])
+        rep = float("nan") if rep is None else float(rep)
+        m = r["measure"]
+        if q in ABS_TOL:
+            tol = ABS_TOL[q]
+            ok = abs(rep - value) <= tol + 1e-9
+            text = "exact" if tol == 0 else f"within {tol:g}"
+        elif q == "or":
+            lo, hi = float(pub.loc[f"{m}_ci_low", "value"]), float(pub.loc[f"{m}_ci_high", "value"])
+            rlo = numbers.get(f"table2.{m}.glmm.adjusted.ci_low")
+            rhi = numbers.get(f"table2.{m}.glmm.adjusted.ci_high")
+            ok = rlo is not None and rhi is not None and rlo <= value <= rhi and lo <= rep <= hi
+            text = "each inside the other's 95% CI"
+        elif q in ("ci_low", "ci_high"):
+            lo, hi = float(pub.loc[f"{m}_ci_low", "value"]), float(pub.loc[f"{m}_ci_high", "value"])
+            half = math.log(hi / lo) / 2
+            ok = rep > 0 and abs(math.log(rep / value)) <= half
+            text = f"within x{math.exp(half):.2f} (published CI half-width, log scale)"
+        elif q == "p":
+            ok = (rep < 0.05) == (value < 0.05)
+            text = "same side of .05"
+        else:
+            raise ValueError(f"unknown quantity {q!r} in {paths.relative(paths.PUBLISHED)}")
+        ok = bool(ok) and not math.isnan(rep)
+        rows.append({"key": key, "measure": m, "quantity": q, "published": value,
+                     "comparator": r["comparator"], "reproduced": rep, "tolerance": text, "passed": ok,
+                     "source": r["source"]})
+    return pd.DataFrame(rows)
+
+
+def published_ors() -> pd.DataFrame:
+    """Published adjusted ORs and 95% CIs: one row per measure (measure, or, ci_low, ci_high)."""
+    pub = load_published()
+    pub = pub[pub["quantity"].isin(["or", "ci_low", "ci_high"])]
+    wide = pub.pivot(index="measure", columns="quantity", values="value").astype(float)
+    order = list(dict.fromkeys(pub["measure"]))
+    return wide.loc[order, ["or", "ci_low", "ci_high"]].reset_index()
