@@ -46,6 +46,29 @@ def _refresh(args) -> int:
     return 0
 
 
+def _verify(args) -> int:
+    import pandas as pd
+
+    path = paths.result(args.data, "scorecard.csv")
+    if not path.exists():
+        print(f"error: {paths.relative(path)} not found; run `make all` first", file=sys.stderr)
+        return 1
+    card = pd.read_csv(path, keep_default_na=False)
+    failed = card[card["passed"].astype(str) != "True"]
+    for r in failed.itertuples():
+        print(f"FAIL {r.key}: published {r.published}, reproduced {r.reproduced} ({r.tolerance})", file=sys.stderr)
+    print(f"scorecard: {len(card) - len(failed)} of {len(card)} checks pass")
+    return 1 if len(failed) else 0
+
+
+def _report(args) -> int:
+    from . import report
+
+    index = report.build(args.data)
+    print(f"report: {paths.relative(index)}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m trustlib",
                                      description="Reproduce Linzer et al. 2021 'Where Trust Flourishes'.")
@@ -69,6 +92,14 @@ def main(argv: list[str] | None = None) -> int:
     f.add_argument("--data", choices=paths.DATA_SOURCES, default="synthetic")
     f.add_argument("--only", nargs="+", metavar="NOTEBOOK")
     f.set_defaults(func=_refresh)
+    c = sub.add_parser("verify", help="exit 1 if any published-vs-reproduced check fails",
+                       description="Read results/scorecard.csv and exit non-zero if any row failed.")
+    c.add_argument("--data", choices=paths.DATA_SOURCES, default="synthetic")
+    c.set_defaults(func=_verify)
+    h = sub.add_parser("report", help="render the executed notebooks to an HTML report",
+                       description="Render results/notebooks/*.ipynb to HTML with an index page (results/report/).")
+    h.add_argument("--data", choices=paths.DATA_SOURCES, default="synthetic")
+    h.set_defaults(func=_report)
     args = parser.parse_args(argv)
     try:
         return args.func(args)

@@ -75,3 +75,82 @@ def culture_by_outcome(analysis: pd.DataFrame, measures: list[str]) -> plt.Figur
     ax.tick_params(axis="x", labelsize=8)
     ax.legend(title=None, fontsize=8)
     return fig
+
+
+def specification_curve(spec: pd.DataFrame, measure: str) -> plt.Figure:
+    """Specification curve of one measure: ORs (95% CI) sorted, with the choices beneath.
+
+    The main analysis's specification is drawn in black and marked with a triangle.
+    """
+    d = spec[(spec["measure"] == measure) & np.isfinite(spec["or"])].sort_values("or", kind="mergesort")
+    d = d.reset_index(drop=True)
+    choices = [("model", "estimator"), ("adjusted", "adjusted"), ("min_patient_surveys", "min. patient surveys"),
+               ("patient_trust_cutoff", "patient-trust cut-off"), ("org_trust_cutoff", "clinician-trust cut-off")]
+    levels = [(col, label, sorted(d[col].astype(str).unique())) for col, label in choices]
+    n_rows = sum(len(v) for _, _, v in levels)
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(9, 3.2 + 0.16 * n_rows), sharex=True,
+                                      gridspec_kw={"height_ratios": [3, 0.16 * n_rows / 1.2 + 0.5]})
+    x = np.arange(len(d))
+    colour = np.where(d["supports"], "#1b9e77", "#9e9e9e")
+    top.vlines(x, d["ci_low"], d["ci_high"], color=colour, lw=0.6, alpha=0.7)
+    top.scatter(x, d["or"], c=colour, s=6, zorder=3)
+    main = d.index[d["main"]]
+    if len(main):
+        top.scatter(main, d.loc[main, "or"], marker="v", c="black", s=40, zorder=4, label="main analysis")
+        top.legend(fontsize=8, loc="upper left")
+    top.axhline(1, color="black", lw=0.8)
+    top.set_yscale("log")
+    top.set(ylabel="OR (95% CI)", title=f"Specification curve: {codebook.scale_label(measure)} "
+                                        f"({int(d['supports'].sum())} of {len(d)} with OR > 1, P < .05)")
+    ticks, labels, row = [], [], 0
+    for col, label, values in levels:
+        for v in values:
+            hit = d[col].astype(str) == v
+            bottom.scatter(x[hit], np.full(hit.sum(), row), marker="|", s=25, c="#333333", lw=0.8)
+            ticks.append(row)
+            labels.append(f"{label}: {v}")
+            row += 1
+    bottom.set_yticks(ticks, labels, fontsize=6)
+    bottom.set_ylim(-0.5, row - 0.5)
+    bottom.invert_yaxis()
+    bottom.set_xlabel("specifications, sorted by OR")
+    bottom.grid(False)
+    return fig
+
+
+def influence(loo: pd.DataFrame) -> plt.Figure:
+    """Leave-one-clinic-out adjusted ORs per measure, with the full-sample OR."""
+    measures = list(dict.fromkeys(loo["measure"]))
+    fig, ax = plt.subplots(figsize=(7, 3.4))
+    np.random.seed(0)  # seaborn jitters points with numpy's global generator: fixed for identical files
+    sns.stripplot(data=loo.assign(label=loo["measure"].map(codebook.scale_label)), x="or", y="label",
+                  order=[codebook.scale_label(m) for m in measures], color="#7570b3", size=3.5, jitter=0.15, ax=ax)
+    full = loo.groupby("measure", sort=False)["full_or"].first()
+    ax.scatter(full.loc[measures], range(len(measures)), marker="D", color="black", s=30, zorder=3,
+               label="all clinics")
+    ax.axvline(1, color="black", lw=0.8)
+    ax.set_xscale("log")
+    ax.set(xlabel="Adjusted OR with one clinic left out (log scale)", ylabel=None,
+           title="Leave-one-clinic-out influence")
+    ax.legend(fontsize=8, loc="lower right")
+    return fig
+
+
+def coverage(summary: pd.DataFrame) -> plt.Figure:
+    """Monte Carlo 95% CI coverage per estimator and measure, with the nominal 95% line."""
+    d = summary.assign(label=summary["measure"].map(codebook.scale_label), pct=100 * summary["coverage"],
+                       err=196 * summary["coverage_mc_se"])
+    fig, ax = plt.subplots(figsize=(7, 3.4))
+    models_ = list(dict.fromkeys(d["model"]))
+    labels = list(dict.fromkeys(d["label"]))
+    for i, model in enumerate(models_):
+        s = d[d["model"] == model].set_index("label").loc[labels]
+        y = np.arange(len(labels)) + (i - 1) * 0.2
+        ax.errorbar(s["pct"], y, xerr=s["err"], fmt="o", capsize=2, label=model)
+    ax.axvline(95, color="black", lw=0.8)
+    ax.axvspan(92, 98, color="#dddddd", zorder=0)
+    ax.set_yticks(range(len(labels)), labels)
+    ax.invert_yaxis()
+    ax.set(xlabel="95% CI coverage of the true OR (%)", title="Monte Carlo check of the estimators")
+    ax.legend(fontsize=8, loc="lower left")
+    return fig

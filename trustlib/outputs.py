@@ -118,14 +118,18 @@ class Writer:
         """Write this notebook's numbers and the merged ``numbers.json``."""
         frag = atomic_write_text(self.path("numbers", f"{self.notebook}.json"),
                                  json.dumps(self._numbers, indent=1, sort_keys=True) + "\n")
-        merged = {}
-        folder = paths.locate(self.path("numbers"))
-        names = {p.name for p in paths.results_dir(self.source).joinpath("numbers").glob("*.json")}
-        names |= {p.name for p in folder.glob("*.json")}
-        for name in sorted(names):
-            merged.update(json.loads(paths.locate(self.path("numbers", name)).read_text()))
-        atomic_write_text(self.path("numbers.json"), json.dumps(merged, indent=1, sort_keys=True) + "\n")
+        merge_numbers(self.source)
         return frag
+
+
+def merge_numbers(source: str) -> Path:
+    """Rebuild ``numbers.json`` from every notebook's ``numbers/<notebook>.json`` (staged copies first)."""
+    final = paths.result(source, "numbers")
+    names = {p.name for p in final.glob("*.json")} | {p.name for p in paths.output_path(final).glob("*.json")}
+    merged = {}
+    for name in sorted(names):
+        merged.update(json.loads(paths.locate(final / name).read_text()))
+    return atomic_write_text(paths.result(source, "numbers.json"), json.dumps(merged, indent=1, sort_keys=True) + "\n")
 
 
 def read_numbers(source: str = "synthetic") -> dict:

@@ -9,6 +9,7 @@ record of each notebook and ``manifest.json`` are rewritten.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import platform
@@ -127,15 +128,32 @@ def run(names: list[str], source: str = "synthetic", params_file: Path | None = 
             outputs.atomic_write_text(paths.result(source, "provenance", f"{name}.json"),
                                       json.dumps({"notebook": f"notebooks/{name}.ipynb", "parameters": parameters,
                                                   "outputs": files}, indent=1, sort_keys=True) + "\n")
-        moved = _commit(stage)
+        with _lock(source):
+            moved = _commit(stage)
+            outputs.merge_numbers(source)
+            write_manifest(source)
     finally:
         if old is None:
             os.environ.pop("TRUSTLIB_STAGE", None)
         else:
             os.environ["TRUSTLIB_STAGE"] = old
         shutil.rmtree(stage, ignore_errors=True)
-    write_manifest(source)
     return moved
+
+
+@contextlib.contextmanager
+def _lock(source: str):
+    """Serialize commits of runs that ``make -j`` starts in parallel."""
+    import fcntl
+
+    rdir = paths.results_dir(source)
+    rdir.mkdir(parents=True, exist_ok=True)
+    with open(rdir / ".lock", "w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 def _reason(err: Exception) -> str:

@@ -1,0 +1,192 @@
+"""The data contract: the synthetic tables validate; every kind of broken input is reported
+with the file, the column and the rows, all problems at once."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from conftest import read_text_table, write_text_table
+from trustlib import contract, paths
+
+
+def test_synthetic_tables_validate(tables):
+    assert {k: len(v) for k, v in tables.items()} == {"clinics": 34, "clinicians": 165, "patients": 1132}
+
+
+def test_missing_code_becomes_nan_and_items_are_numeric(tables):
+    items = tables["clinicians"].filter(like="quality_")
+    assert items.dtypes.eq(float).all()
+    raw = read_text_table(paths.data_dir("synthetic"), "clinicians")
+    assert (raw.filter(like="quality_") == "-9").sum().sum() == items.isna().sum().sum() > 0
+
+
+def _set(folder, table, column, row, value):
+    df = read_text_table(folder, table)
+    df.loc[row, column] = value
+    write_text_table(folder, table, df)
+
+
+def _drop_column(folder, table, column):
+    df = read_text_table(folder, table)
+    write_text_table(folder, table, df.drop(columns=[column]))
+
+
+def _duplicate_id(folder):
+    df = read_text_table(folder, "clinicians")
+    df.loc[5, "clinician_id"] = df.loc[4, "clinician_id"]
+    write_text_table(folder, "clinicians", df)
+
+
+def _empty_file(folder):
+    (folder / "patients.csv").write_text("")
+
+
+def _header_only(folder):
+    text = (folder / "clinics.csv").read_text().splitlines()[0]
+    (folder / "clinics.csv").write_text(text + "\n")
+
+
+def _latin1(folder):
+    df = read_text_table(folder, "clinics")
+    df.loc[0, "region"] = "Zürich"
+    df.to_csv(folder / "clinics.csv", index=False, encoding="latin-1")
+
+
+def _semicolon(folder):
+    df = read_text_table(folder, "clinics")
+    df.to_csv(folder / "clinics.csv", index=False, sep=";")
+
+
+def _remove_file(folder):
+    (folder / "clinics.csv").unlink()
+
+
+def _ragged(folder):
+    with open(folder / "clinics.csv", "a") as fh:
+        fh.write("K99,nyc,extra,fields\n")
+
+
+def _patients_of_one_clinician_removed(folder):
+    pat = read_text_table(folder, "patients")
+    write_text_table(folder, "patients", pat[pat["clinician_id"] != "C010"])
+
+
+def _single_clinician_clinic(folder):
+    clin = read_text_table(folder, "clinicians")
+    clinics = read_text_table(folder, "clinics")
+    clinics = pd.concat([clinics, pd.DataFrame([{"clinic_id": "K99", "region": "nyc"}])], ignore_index=True)
+    clin.loc[0, "clinic_id"] = "K99"
+    write_text_table(folder, "clinics", clinics)
+    write_text_table(folder, "clinicians", clin)
+
+
+def _duplicated_header(folder):
+    lines = (folder / "clinics.csv").read_text().splitlines()
+    lines = [lines[0] + ",region"] + [line + ",nyc" for line in lines[1:]]
+    (folder / "clinics.csv").write_text("\n".join(lines) + "\n")
+
+
+# (name, how to break the data, expected file, expected column, text in the message, rows named?)
+BROKEN = [
+    ("out-of-range Likert", lambda f: _set(f, "clinicians", "quality_1", 3, "7"), "clinicians.csv", "quality_1",
+     "outside the allowed range 1-4", True),
+    ("zero on a 1-5 item", lambda f: _set(f, "patients", "pt_trust_03", 10, "0"), "patients.csv", "pt_trust_03",
+     "outside the allowed range 1-5", True),
+    ("text in numeric column", lambda f: _set(f, "clinicians", "age", 2, "forty"), "clinicians.csv", "age",
+     "not a whole number", True),
+    ("decimal in integer column", lambda f: _set(f, "clinicians", "org_trust_2", 8, "2.5"), "clinicians.csv",
+     "org_trust_2", "not a whole number", True),
+    ("wrong missing-value code", lambda f: _set(f, "patients", "pt_trust_05", 4, "-99"), "patients.csv",
+     "pt_trust_05", "or -9 for missing", True),
+    ("blank cell instead of the missing code", lambda f: _set(f, "clinicians", "stress", 6, ""), "clinicians.csv",
+     "stress", "blank cell", True),
+    ("unknown category", lambda f: _set(f, "clinicians", "clinician_type", 1, "nurse"), "clinicians.csv",
+     "clinician_type", "not one of the allowed codes", True),
+    ("duplicate clinician ID", _duplicate_id, "clinicians.csv", "clinician_id", "duplicated IDs", True),
+    ("patient pointing to an unknown clinician", lambda f: _set(f, "patients", "clinician_id", 12, "C999"),
+     "patients.csv", "clinician_id", "refers to clinicians not in", True),
+    ("clinician pointing to an unknown clinic", lambda f: _set(f, "clinicians", "clinic_id", 0, "K77"),
+     "clinicians.csv", "clinic_id", "refers to clinics not in", True),
+    ("missing column", lambda f: _drop_column(f, "clinicians", "org_trust_3"), "clinicians.csv", "org_trust_3",
+     "required column is missing", False),
+    ("empty file", _empty_file, "patients.csv", None, "file is empty", False),
+    ("header but no rows", _header_only, "clinics.csv", None, "no data rows", False),
+    ("missing file", _remove_file, "clinics.csv", None, "file not found", False),
+    ("file in another encoding", _latin1, "clinics.csv", None, "not UTF-8", True),
+    ("semicolon delimiter", _semicolon, "clinics.csv", None, "delimiter", False),
+    ("ragged row", _ragged, "clinics.csv", None, "not a well-formed CSV", False),
+    ("clinician with no patients", _patients_of_one_clinician_removed, "clinicians.csv", "clinician_id",
+     "no patient survey", True),
+    ("clinic with a single clinician", _single_clinician_clinic, "clinics.csv", "clinic_id",
+     "fewer than 2 clinicians", True),
+    ("bad ID characters", lambda f: _set(f, "clinics", "clinic_id", 3, "K 04"), "clinics.csv", "clinic_id",
+     "IDs must be", True),
+    ("duplicated column name", _duplicated_header, "clinics.csv", "region", "more than once", False),
+]
+
+
+@pytest.mark.parametrize("name,breaker,file,column,text,rows", BROKEN, ids=[b[0] for b in BROKEN])
+def test_broken_input_is_reported(data_copy, name, breaker, file, column, text, rows):
+    breaker(data_copy)
+    with pytest.raises(contract.DataValidationError) as info:
+        contract.load_folder(data_copy)
+    matching = [p for p in info.value.problems if p.file.endswith(file) and text in p.message
+                and (column is None or p.column == column)]
+    assert matching, f"{name}: no problem for {file}/{column} with '{text}' in:\n{info.value}"
+    if rows:
+        assert matching[0].rows, f"{name}: the problem does not name rows"
+    message = str(info.value)
+    assert file in message and text in message
+    assert "Traceback" not in message
+
+
+def test_every_problem_is_reported_at_once(data_copy):
+    _set(data_copy, "clinicians", "quality_1", 3, "9")
+    _set(data_copy, "patients", "patient_sex", 7, "x")
+    _set(data_copy, "clinics", "region", 1, "south")
+    with pytest.raises(contract.DataValidationError) as info:
+        contract.load_folder(data_copy)
+    files = {p.file.split("/")[-1] for p in info.value.problems}
+    assert files == {"clinicians.csv", "patients.csv", "clinics.csv"}
+
+
+def test_rows_are_file_line_numbers(data_copy):
+    _set(data_copy, "clinicians", "burnout", 9, "6")       # 10th data row = line 11
+    with pytest.raises(contract.DataValidationError) as info:
+        contract.load_folder(data_copy)
+    (problem,) = info.value.problems
+    assert problem.rows == (11,)
+    assert problem.ids == (read_text_table(data_copy, "clinicians").loc[9, "clinician_id"],)
+
+
+def test_row_order_does_not_matter(data_copy, tables):
+    for table in paths.TABLES:
+        df = read_text_table(data_copy, table).sample(frac=1.0, random_state=3)
+        write_text_table(data_copy, table, df)
+    shuffled = contract.load_folder(data_copy)
+    for table in paths.TABLES:
+        pd.testing.assert_frame_equal(shuffled[table], tables[table])
+
+
+def test_column_map_renames_extract_columns(data_copy, tables):
+    clin = read_text_table(data_copy, "clinicians").rename(columns={"org_trust_1": "TRUST_Q1", "age": "AGE_YRS"})
+    write_text_table(data_copy, "clinicians", clin)
+    (data_copy / "patients.csv").rename(data_copy / "pt_survey.csv")
+    (data_copy / "column_map.yml").write_text(
+        "clinicians:\n  columns:\n    TRUST_Q1: org_trust_1\n    AGE_YRS: age\npatients:\n  file: pt_survey.csv\n")
+    mapped = contract.load_folder(data_copy)
+    pd.testing.assert_frame_equal(mapped["clinicians"], tables["clinicians"])
+
+
+def test_column_map_naming_absent_columns_is_an_error(data_copy):
+    (data_copy / "column_map.yml").write_text("clinicians:\n  columns:\n    NOPE: age\n")
+    with pytest.raises(contract.DataValidationError, match="column map names columns not in the file"):
+        contract.load_folder(data_copy)
+
+
+def test_schema_is_built_from_the_codebook():
+    schema = contract.table_schema("patients")
+    assert list(schema.columns)[:2] == ["patient_id", "clinician_id"]
+    assert schema.columns["patient_id"].unique
+    assert len([c for c in schema.columns if c.startswith("pt_trust_")]) == 11

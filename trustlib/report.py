@@ -1,0 +1,121 @@
+"""The browsable report: every executed notebook as HTML, and an index page.
+
+The index shows the scorecard first, then each figure as a thumbnail and each table as a link,
+both pointing at the notebook cell that made them, and ends with the manifest's git commit and
+input-data checksums. Links are relative, so the folder can be opened or copied as it is.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+from pathlib import Path
+
+import nbformat
+import pandas as pd
+
+from . import outputs, paths
+
+CALL = re.compile(r"out\.(figure|table|csv)\((?P<args>[^)]*)\)")
+LITERAL = re.compile(r"f?\"([A-Za-z0-9_.{}]+)\"")
+
+
+def _producers(nb: nbformat.NotebookNode) -> list[tuple[str, str, str]]:
+    """(kind, name pattern, cell id) for every output-writing call in a notebook."""
+    found = []
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        for m in CALL.finditer(cell.source):
+            kind = m.group(1)
+            names = LITERAL.findall(m.group("args"))
+            if not names:
+                continue
+            name = names[-1].removesuffix(".csv")
+            found.append(("figure" if kind == "figure" else "table", name, cell.get("id", "")))
+    return found
+
+
+def _matches(pattern: str, name: str) -> bool:
+    if "{" in pattern:
+        return name.startswith(pattern.split("{")[0])
+    return name == pattern
+
+
+def render_notebooks(source: str, report_dir: Path) -> dict[str, nbformat.NotebookNode]:
+    """Write ``<notebook>.html`` for every executed notebook; return the notebooks by name."""
+    from nbconvert import HTMLExporter
+
+    exporter = HTMLExporter(template_name="lab")
+    notebooks = {}
+    for path in sorted(paths.result(source, "notebooks").glob("*.ipynb")):
+        nb = nbformat.read(path, as_version=4)
+        body, _ = exporter.from_notebook_node(nb)
+        outputs.atomic_write_text(report_dir / f"{path.stem}.html", body)
+        notebooks[path.stem] = nb
+    return notebooks
+
+
+def _link(notebook: str, cell_id: str) -> str:
+    return f"{notebook}.html#cell-id={cell_id}" if cell_id else f"{notebook}.html"
+
+
+def build(source: str = "synthetic") -> Path:
+    """Render the report into ``results/report/`` (or ``results_raw/report/``); return index.html."""
+    rdir = paths.results_dir(source)
+    report_dir = rdir / "report"
+    notebooks = render_notebooks(source, report_dir)
+    producers = {name: _producers(nb) for name, nb in notebooks.items()}
+
+    def producer(kind: str, name: str) -> tuple[str, str]:
+        for nb_name, calls in producers.items():
+            for k, pattern, cell in calls:
+                if k == kind and _matches(pattern, name):
+                    return nb_name, cell
+        return "", ""
+
+    parts = [f"<h1>Where Trust Flourishes: reproduction report ({html.escape(source)} data)</h1>"]
+    if source == "synthetic":
+        parts.append("<p><strong>The data behind this report are synthetic</strong>, calibrated to the published "
+                     "study; they are not the trial's data.</p>")
+    card_path = rdir / "scorecard.csv"
+    if card_path.exists():
+        card = pd.read_csv(card_path, keep_default_na=False)
+        n_pass = int((card["passed"].astype(str) == "True").sum())
+        nb_name, cell = producer("table", "scorecard")
+        parts.append(f"<h2>Scorecard: {n_pass} of {len(card)} published numbers reproduced "
+                     f"(<a href=\"{_link(nb_name, cell)}\">notebook</a>)</h2>")
+        parts.append(card.drop(columns=["source"]).to_html(index=False, float_format=lambda v: f"{v:.3g}",
+                                                           classes="scorecard", border=0))
+    parts.append("<h2>Notebooks</h2><ul>" + "".join(
+        f"<li><a href=\"{n}.html\">{html.escape(n)}</a></li>" for n in notebooks) + "</ul>")
+    figs = sorted((rdir / "figures").glob("*.png"))
+    parts.append("<h2>Figures</h2><div class=\"thumbs\">")
+    for fig in figs:
+        nb_name, cell = producer("figure", fig.stem)
+        parts.append(f"<figure><a href=\"{_link(nb_name, cell)}\"><img src=\"../figures/{fig.name}\" "
+                     f"alt=\"{fig.stem}\" width=\"320\"></a><figcaption>{html.escape(fig.stem)} "
+                     f"(<a href=\"../figures/{fig.stem}.svg\">SVG</a>)</figcaption></figure>")
+    parts.append("</div><h2>Tables</h2><ul>")
+    for tab in sorted((rdir / "tables").glob("*.csv")):
+        nb_name, cell = producer("table", tab.stem)
+        extra = "".join(f", <a href=\"../tables/{tab.stem}{ext}\">{ext[1:]}</a>"
+                        for ext in (".md", ".tex") if (tab.with_suffix(ext)).exists())
+        parts.append(f"<li><a href=\"{_link(nb_name, cell)}\">{html.escape(tab.stem)}</a> "
+                     f"(<a href=\"../tables/{tab.name}\">csv</a>{extra})</li>")
+    parts.append("</ul>")
+    manifest_path = rdir / "manifest.json"
+    if manifest_path.exists():
+        man = json.loads(manifest_path.read_text())
+        rows = "".join(f"<tr><td>{html.escape(k)}</td><td><code>{v}</code></td></tr>" for k, v in man["inputs"].items())
+        parts.append(f"<h2>Provenance</h2><p>git commit <code>{man['git']['commit']}</code>"
+                     f"{' (uncommitted changes)' if man['git']['dirty'] else ''}; Python {man['python']}; "
+                     f"<a href=\"../manifest.json\">manifest.json</a></p><table>{rows}</table>")
+    style = ("body{font-family:sans-serif;max-width:1100px;margin:2em auto;padding:0 1em}"
+             ".thumbs{display:flex;flex-wrap:wrap;gap:1em}figure{margin:0;width:330px}"
+             "img{border:1px solid #ccc}table{border-collapse:collapse;font-size:0.85em}"
+             "td,th{padding:2px 8px;border-bottom:1px solid #eee}")
+    page = (f"<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>Reproduction report</title>"
+            f"<style>{style}</style></head><body>{''.join(parts)}</body></html>\n")
+    return outputs.atomic_write_text(report_dir / "index.html", page)

@@ -1,0 +1,109 @@
+"""Robustness to the paper's unreported choices: a specification curve and clinic influence.
+
+A *specification* is one choice of: clinician-trust cut-off (1-4 scale, or the sample
+median), patient-trust cut-off (0-100, or median / upper tertile), minimum patient surveys
+per clinician, adjusted or unadjusted, and estimator (GLMM, GEE, clustered logistic). Each is
+refitted with the pipeline's own cohort rules and models (:mod:`trustlib.cohort`,
+:mod:`trustlib.models`).
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pandas as pd
+from joblib import Parallel, delayed
+
+from . import cohort, codebook, models
+from .glmm import fit_glmm
+
+CHOICES = ["org_trust_cutoff", "patient_trust_cutoff", "min_patient_surveys", "adjusted", "model"]
+
+
+def _cohort_fits(tables, org_cut, pat_cut, min_surveys, measures, nagq, on_all_missing_scale) -> list[dict]:
+    try:
+        _, analysis, _ = cohort.build_cohort(tables, min_surveys, org_cut, pat_cut, on_all_missing_scale)
+    except cohort.CohortError as err:
+        return [{"measure": m, "note": str(err)} for m in measures]
+    rows = []
+    for m in measures:
+        for model in models.ESTIMATORS:
+            for adj in (True, False):
+                try:
+                    r = models.fit_one(analysis, m, model, adj, nagq=nagq)
+                except models.ModelInputError as err:
+                    r = {"measure": m, "model": model, "adjusted": adj, "note": str(err)}
+                rows.append(r)
+    for r in rows:
+        r.update(org_trust_cutoff=str(org_cut), patient_trust_cutoff=str(pat_cut), min_patient_surveys=min_surveys,
+                 pct_high_high=100 * analysis["high_high"].mean())
+    return rows
+
+
+def specification_curve(tables: dict, org_cutoffs, patient_cutoffs, min_surveys, main: dict,
+                        measures: list[str] | None = None, nagq: int = 15, n_jobs: int = 1,
+                        on_all_missing_scale: str = "error") -> pd.DataFrame:
+    """Every specification for every measure: one row each with OR, CI, P and the choices.
+
+    ``main`` holds the main analysis's choices (``org_trust_cutoff``, ``patient_trust_cutoff``,
+    ``min_patient_surveys``); the matching adjusted GLMM rows get ``main = True``.
+    """
+    measures = measures or codebook.scales_with_role("exposure")
+    grid = list(itertools.product(org_cutoffs, patient_cutoffs, min_surveys))
+    parts = Parallel(n_jobs=n_jobs)(delayed(_cohort_fits)(tables, o, p, k, measures, nagq, on_all_missing_scale)
+                                    for o, p, k in grid)
+    spec = pd.DataFrame([r for part in parts for r in part])
+    spec["main"] = ((spec["org_trust_cutoff"] == str(main["org_trust_cutoff"]))
+                    & (spec["patient_trust_cutoff"] == str(main["patient_trust_cutoff"]))
+                    & (spec["min_patient_surveys"] == main["min_patient_surveys"])
+                    & (spec["model"] == "glmm") & (spec["adjusted"] == True))  # noqa: E712
+    spec["supports"] = (spec["or"] > 1) & (spec["p"] < 0.05)
+    cols = ["measure"] + CHOICES + ["main", "or", "ci_low", "ci_high", "p", "supports", "n", "n_events",
+                                    "pct_high_high", "converged", "note"]
+    return spec[cols].sort_values(["measure"] + CHOICES, kind="mergesort").reset_index(drop=True)
+
+
+def support_summary(spec: pd.DataFrame) -> pd.DataFrame:
+    """Per measure: specifications, share with OR > 1, share with OR > 1 and P < .05, OR range."""
+    ok = spec[np.isfinite(spec["or"])]
+    g = ok.groupby("measure", sort=False)
+    out = pd.DataFrame({"specifications": spec.groupby("measure", sort=False).size(),
+                        "estimable": g.size(),
+                        "share_or_above_1": g.apply(lambda d: (d["or"] > 1).mean(), include_groups=False),
+                        "share_or_above_1_p_below_05": g["supports"].mean(),
+                        "or_min": g["or"].min(), "or_median": g["or"].median(), "or_max": g["or"].max()})
+    return out.reset_index()
+
+
+def leave_one_clinic_out(analysis: pd.DataFrame, measures: list[str] | None = None,
+                         nagq: int = 15) -> pd.DataFrame:
+    """Adjusted GLMM refitted without each clinic in turn: measure, dropped clinic, OR, CI, change.
+
+    ``delta_log_or`` is the change in log OR against the full-sample fit.
+    """
+    measures = measures or codebook.scales_with_role("exposure")
+    rows = []
+    for m in measures:
+        full = models.fit_one(analysis, m, "glmm", True, nagq=nagq)
+        for clinic in sorted(analysis["clinic_id"].unique()):
+            sub = analysis[analysis["clinic_id"] != clinic]
+            X, names = models.design(sub, m, True)
+            r = fit_glmm(X, sub["high_high"].to_numpy(float), sub["clinic_id"].to_numpy(), names, nagq=nagq)
+            t = r.table().iloc[1]
+            rows.append({"measure": m, "dropped_clinic": clinic, "n": len(sub), "or": t["or"],
+                         "ci_low": t["ci_low"], "ci_high": t["ci_high"], "p": t["p"], "full_or": full["or"],
+                         "delta_log_or": np.log(t["or"]) - np.log(full["or"]), "converged": r.converged})
+    return pd.DataFrame(rows)
+
+
+def influence_summary(loo: pd.DataFrame, top: int = 3) -> pd.DataFrame:
+    """Per measure: full OR, range of leave-one-out ORs, and the most influential clinics."""
+    rows = []
+    for m, d in loo.groupby("measure", sort=False):
+        d = d.assign(abs_delta=d["delta_log_or"].abs()).sort_values(["abs_delta", "dropped_clinic"],
+                                                                     ascending=[False, True])
+        rows.append({"measure": m, "full_or": d["full_or"].iloc[0], "loo_or_min": d["or"].min(),
+                     "loo_or_max": d["or"].max(), "share_p_below_05": (d["p"] < 0.05).mean(),
+                     "most_influential": ", ".join(d["dropped_clinic"].head(top))})
+    return pd.DataFrame(rows)
