@@ -43,7 +43,7 @@ $(STAMP): requirements.lock pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.lock
 	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -e .
-	$(PY) -m ipykernel install --sys-prefix --name $(KERNEL) --display-name "Python 3 (trustlib)" >/dev/null
+	$(PY) -m trustlib install-kernel
 	@touch $@
 
 all: $(OUTPUTS) $(RESULTS)/report/index.html ## reproduce every table, figure and number (no-op when up to date)

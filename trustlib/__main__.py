@@ -69,6 +69,13 @@ def _report(args) -> int:
     return 0
 
 
+def _install_kernel(args) -> int:
+    from . import pipeline
+
+    print(f"kernel '{pipeline.KERNEL}' installed in {pipeline.install_kernel()}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m trustlib",
                                      description="Reproduce Linzer et al. 2021 'Where Trust Flourishes'.")
@@ -100,6 +107,9 @@ def main(argv: list[str] | None = None) -> int:
                        description="Render results/notebooks/*.ipynb to HTML with an index page (results/report/).")
     h.add_argument("--data", choices=paths.DATA_SOURCES, default="synthetic")
     h.set_defaults(func=_report)
+    k = sub.add_parser("install-kernel", help="install the notebooks' Jupyter kernel into this environment",
+                       description="Install the 'trustlib' kernel the notebooks name (run by `make env`).")
+    k.set_defaults(func=_install_kernel)
     args = parser.parse_args(argv)
     try:
         return args.func(args)

@@ -65,25 +65,31 @@ class GLMMResult:
 
 
 class _Problem:
-    """Data of one fit, grouped by cluster, with the quadrature rule."""
+    """Data of one fit, sorted by cluster, with the quadrature rule."""
 
     def __init__(self, X: np.ndarray, y: np.ndarray, groups: np.ndarray, nagq: int):
-        self.X = np.asarray(X, dtype=float)
-        self.y = np.asarray(y, dtype=float)
-        _, self.g = np.unique(groups, return_inverse=True)
+        _, g = np.unique(groups, return_inverse=True)
+        order = np.argsort(g, kind="stable")
+        self.X = np.asarray(X, dtype=float)[order]
+        self.y = np.asarray(y, dtype=float)[order]
+        self.g = g[order]
         self.G = int(self.g.max()) + 1
+        self.starts = np.flatnonzero(np.r_[True, np.diff(self.g) != 0])
         self.z, w = np.polynomial.hermite.hermgauss(nagq)
         self.logw = np.log(w) + self.z ** 2          # weights for integrating against exp(-z^2)
+        self._b = np.zeros(self.G)                    # last modes: warm start for the next Newton solve
 
     def _sum(self, v: np.ndarray) -> np.ndarray:
-        """Sum a per-observation vector (or columns of a matrix) within clusters."""
-        if v.ndim == 1:
-            return np.bincount(self.g, weights=v, minlength=self.G)
-        return np.stack([np.bincount(self.g, weights=v[:, k], minlength=self.G) for k in range(v.shape[1])], 1)
+        """Sum a per-observation vector (or the rows of a matrix) within clusters."""
+        return np.add.reduceat(v, self.starts, axis=0)
 
     def modes(self, eta0: np.ndarray, sigma: float, iters: int = 50) -> tuple[np.ndarray, np.ndarray]:
-        """Mode and curvature-based scale of each cluster's integrand in ``b`` (Newton)."""
-        b = np.zeros(self.G)
+        """Mode and curvature-based scale of each cluster's integrand in ``b`` (Newton).
+
+        Starts from the previous call's modes; the integrand is strictly log-concave in ``b``,
+        so the solution does not depend on the start.
+        """
+        b = self._b.copy()
         for _ in range(iters):
             p = special.expit(eta0 + sigma * b[self.g])
             grad = sigma * self._sum(self.y - p) - b
@@ -92,6 +98,7 @@ class _Problem:
             b += step
             if np.max(np.abs(step)) < 1e-10:
                 break
+        self._b = b
         p = special.expit(eta0 + sigma * b[self.g])
         scale = 1.0 / np.sqrt(sigma ** 2 * self._sum(p * (1 - p)) + 1.0)
         return b, scale
@@ -105,8 +112,7 @@ class _Problem:
         eta = eta0[:, None] + sigma * nodes[self.g]                               # n x K
         # log p(y | eta) summed within clusters, for every node
         ll_obs = self.y[:, None] * eta - np.logaddexp(0.0, eta)
-        ll_g = np.stack([np.bincount(self.g, weights=ll_obs[:, k], minlength=self.G)
-                         for k in range(len(self.z))], 1)                          # G x K
+        ll_g = self._sum(ll_obs)                                                   # G x K
         log_terms = self.logw[None, :] + ll_g - 0.5 * nodes ** 2 - 0.5 * np.log(2 * np.pi)
         lse = special.logsumexp(log_terms, axis=1)
         loglik = float(np.sum(np.log(np.sqrt(2.0) * s) + lse))

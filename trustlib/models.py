@@ -101,8 +101,9 @@ def fit_one(df: pd.DataFrame, exposure: str, model: str, adjusted: bool, outcome
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         if model == "gee":
-            fam = sm.families.Binomial()
-            res = sm.GEE(y, X, groups=groups, family=fam, cov_struct=sm.cov_struct.Exchangeable()).fit(maxiter=100)
+            start = sm.Logit(y, X).fit(disp=0, maxiter=100).params     # starting values: fewer GEE iterations
+            res = sm.GEE(y, X, groups=groups, family=sm.families.Binomial(),
+                         cov_struct=sm.cov_struct.Exchangeable()).fit(maxiter=100, start_params=start)
             converged = bool(getattr(res, "converged", True)) if hasattr(res, "converged") else True
             beta, se = res.params[k], res.bse[k]
             loglik = np.nan

@@ -38,6 +38,23 @@ class StepFailed(TrustlibError):
     """A notebook failed; the message names the step, the error and the partial notebook."""
 
 
+def install_kernel() -> Path:
+    """Install the notebooks' kernel (``trustlib``) into this environment, quiet at start-up.
+
+    The kernel runs this environment's Python; its log level is raised to ERROR so that
+    ipykernel's start-up notice about local TCP transport does not clutter every run.
+    """
+    from ipykernel import kernelspec
+
+    folder = Path(kernelspec.install(kernel_name=KERNEL, display_name="Python 3 (trustlib)", prefix=sys.prefix))
+    spec_file = folder / "kernel.json"
+    spec = json.loads(spec_file.read_text())
+    spec["argv"] = [a for a in spec["argv"] if not a.startswith("--IPKernelApp.log_level")]
+    spec["argv"].append("--IPKernelApp.log_level=ERROR")
+    spec_file.write_text(json.dumps(spec, indent=1) + "\n")
+    return folder
+
+
 def run_parameters(source: str, params_file: Path | None = None) -> dict:
     """Parameters injected into every notebook: the pipeline file with ``data_source`` set."""
     p = params.pipeline_params(params_file)

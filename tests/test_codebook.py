@@ -1,0 +1,53 @@
+"""The codebook and scale definitions are complete and consistent."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from trustlib import codebook, paths, scorecard
+
+
+def test_codebook_loads_with_every_column():
+    cb = codebook.load_codebook()
+    assert list(cb.columns) == codebook.COLUMNS
+    assert set(cb["table"]) == set(paths.TABLES)
+
+
+def test_each_table_starts_with_its_primary_key():
+    for table in paths.TABLES:
+        first = codebook.table_variables(table).iloc[0]
+        assert first["key"] == "primary" and first["type"] == "id"
+
+
+def test_integer_variables_have_a_range_and_missing_code():
+    cb = codebook.load_codebook()
+    ints = cb[cb["type"] == "integer"]
+    assert ints[["min", "max", "missing_code"]].notna().all().all()
+    assert (ints["missing_code"] < ints["min"]).all()
+
+
+def test_instrument_item_counts():
+    assert len(codebook.scale_items("org_trust")) == 5
+    pt = codebook.scale_items("patient_trust")
+    assert len(pt) == 11 and pt["reverse"].sum() >= 2 and (pt["max"] == 5).all()
+    for s in codebook.scales_with_role("exposure"):
+        items = codebook.scale_items(s)
+        assert len(items) >= 3 and (items["min"] == 1).all() and (items["max"] == 4).all()
+
+
+def test_every_scale_in_scales_csv_has_items_and_a_valid_minimum():
+    for _, s in codebook.load_scales().iterrows():
+        items = codebook.scale_items(s["scale"])
+        assert 1 <= s["min_answered"] <= len(items), s["scale"]
+
+
+def test_four_exposures_in_published_order():
+    assert codebook.scales_with_role("exposure") == ["quality", "communication", "cohesiveness", "alignment"]
+
+
+def test_published_numbers_cover_every_measure():
+    pub = scorecard.load_published()
+    for m in codebook.scales_with_role("exposure"):
+        assert set(pub.loc[pub["measure"] == m, "quantity"]) == {"or", "ci_low", "ci_high", "p"}
+    assert pub["key"].is_unique
+    assert pd.to_numeric(pub["value"]).notna().all()

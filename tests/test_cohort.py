@@ -1,0 +1,104 @@
+"""Aggregation, the sufficient-data rule, cut-offs and quadrants."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from trustlib import cohort
+
+
+@pytest.fixture(scope="module")
+def built(tables):
+    return cohort.build_cohort(tables)
+
+
+def test_default_rule_keeps_162_and_says_why_3_are_excluded(built):
+    clin, analysis, _ = built
+    assert len(clin) == 165 and len(analysis) == 162
+    excluded = cohort.exclusions(clin)
+    assert len(excluded) == 3
+    assert (excluded["exclusion_reason"] == "fewer than 3 patient surveys").all()
+    assert (excluded["n_patient_surveys"] < 3).all()
+
+
+def test_analysis_table_columns_and_order(built):
+    _, analysis, _ = built
+    assert list(analysis.columns) == cohort.ANALYSIS_COLUMNS
+    assert analysis["clinician_id"].is_monotonic_increasing
+    assert analysis[["quality", "communication", "cohesiveness", "alignment"]].notna().all().all()
+
+
+def test_outcome_is_high_and_high(built):
+    _, a, cut = built
+    expected = (a["org_trust"] >= cut["org_trust_cutoff"]) & (a["patient_trust"] >= cut["patient_trust_cutoff"])
+    assert (a["high_high"] == expected.astype(int)).all()
+    assert (a.loc[a["high_high"] == 1, "quadrant"] == cohort.QUADRANTS[0]).all()
+
+
+def test_patient_aggregation_is_the_mean_of_scored_surveys(tables):
+    agg = cohort.aggregate_patients(tables["patients"]).set_index("clinician_id")
+    from trustlib import scales
+
+    pt = scales.score(tables["patients"], "patient_trust")
+    one = tables["patients"]["clinician_id"].iloc[0]
+    mine = pt[tables["patients"]["clinician_id"] == one]
+    assert agg.loc[one, "patient_trust"] == pytest.approx(mine.mean())
+    assert agg.loc[one, "n_patient_surveys"] == mine.notna().sum()
+    assert agg["n_patient_surveys"].sum() == pt.notna().sum()
+
+
+@pytest.mark.parametrize("k", [1, 2, 3, 4, 5])
+def test_minimum_surveys_rule_is_monotone(tables, k):
+    clin, analysis, _ = cohort.build_cohort(tables, min_patient_surveys=k)
+    assert (analysis["n_patient_surveys"] >= k).all()
+    assert len(analysis) == (clin["n_patient_surveys"] >= k).sum()
+
+
+def test_median_and_tertile_cutoffs():
+    x = pd.Series(np.arange(1, 10, dtype=float))
+    assert cohort.resolve_cutoff(x, "median") == 5.0
+    assert cohort.resolve_cutoff(x, "tertile") == pytest.approx(np.quantile(x, 2 / 3))
+    assert cohort.resolve_cutoff(x, 3) == 3.0
+    with pytest.raises(ValueError, match="cut-off"):
+        cohort.resolve_cutoff(x, "top")
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.floats(1.0, 4.0), st.floats(0.0, 100.0))
+def test_quadrants_partition_the_cohort(built, org_cut, pat_cut):
+    _, a, _ = built
+    q, cut = cohort.assign_quadrants(a, org_cut, pat_cut)
+    assert q["quadrant"].isin(cohort.QUADRANTS).all()
+    assert q["high_high"].sum() == ((q["org_trust"] >= org_cut) & (q["patient_trust"] >= pat_cut)).sum()
+    assert cut == {"org_trust_cutoff": org_cut, "patient_trust_cutoff": pat_cut}
+
+
+def test_missing_covariate_excludes_with_reason(tables):
+    t = {k: v.copy() for k, v in tables.items()}
+    t["clinicians"].loc[0, "age"] = np.nan
+    clin, analysis, _ = cohort.build_cohort(t)
+    row = clin.set_index("clinician_id").loc[t["clinicians"].loc[0, "clinician_id"]]
+    assert not row["included"]
+    assert row["exclusion_reason"] in ("missing covariate age", "fewer than 3 patient surveys")
+
+
+def test_all_missing_scale_is_an_error_naming_clinician_and_columns(tables):
+    t = {k: v.copy() for k, v in tables.items()}
+    cols = [c for c in t["clinicians"] if c.startswith("cohesiveness_")]
+    t["clinicians"].loc[4, cols] = np.nan
+    who = t["clinicians"].loc[4, "clinician_id"]
+    with pytest.raises(cohort.CohortError) as info:
+        cohort.build_cohort(t)
+    assert who in str(info.value) and "cohesiveness" in str(info.value) and cols[0] in str(info.value)
+    clin, analysis, _ = cohort.build_cohort(t, on_all_missing_scale="exclude")
+    assert who not in set(analysis["clinician_id"])
+    assert clin.set_index("clinician_id").loc[who, "exclusion_reason"] == "no cohesiveness score"
+
+
+def test_no_clinician_left_is_a_clear_error(tables):
+    with pytest.raises(cohort.CohortError, match="no clinician meets"):
+        cohort.build_cohort(tables, min_patient_surveys=500)

@@ -1,0 +1,60 @@
+"""Set-up files agree with each other: the lock, environment.yml, the Makefile and CI."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+
+import yaml
+
+from trustlib import paths
+from trustlib.environment import locked_pins
+
+
+def test_environment_yml_pins_exactly_the_lock():
+    env = yaml.safe_load((paths.ROOT / "environment.yml").read_text())
+    pip = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict))
+    conda = dict(p.split("==") for p in pip)
+    assert conda == locked_pins(paths.ROOT / "requirements.lock")
+    assert "python=3.11" in env["dependencies"]
+
+
+def test_lock_pins_every_direct_dependency():
+    import tomllib
+
+    project = tomllib.loads((paths.ROOT / "pyproject.toml").read_text())["project"]
+    deps = project["dependencies"] + project["optional-dependencies"]["test"]
+    pins = locked_pins(paths.ROOT / "requirements.lock")
+    for dep in deps:
+        name = re.split(r"[<>=!\[ ]", dep)[0].lower()
+        assert name in pins, f"{name} is not pinned in requirements.lock"
+
+
+def test_installed_versions_are_the_locked_ones():
+    from importlib import metadata
+
+    pins = locked_pins(paths.ROOT / "requirements.lock")
+    for name in ("numpy", "pandas", "statsmodels", "scipy", "papermill", "nbval", "pandera", "seaborn"):
+        assert metadata.version(name) == pins[name], name
+
+
+def test_make_help_lists_every_target():
+    out = subprocess.run(["make", "help"], cwd=paths.ROOT, capture_output=True, text=True, check=True).stdout
+    makefile = (paths.ROOT / "Makefile").read_text()
+    phony = re.search(r"^\.PHONY:(.*)$", makefile, re.M).group(1).split()
+    for target in phony:
+        assert f"make {target} " in out, f"`make help` does not describe {target}"
+
+
+def test_ci_runs_make_test_and_nothing_else():
+    commands = [line for line in (paths.ROOT / ".ci" / "run").read_text().splitlines()
+                if line.strip() and not line.startswith("#") and not line.startswith("set ")
+                and not line.startswith("cd ")]
+    assert commands == ["make test"]
+
+
+def test_second_make_all_is_a_no_op():
+    """After `make all`, nothing is out of date (make -q exits 0)."""
+    run = subprocess.run(["make", "-q", "all"], cwd=paths.ROOT, capture_output=True, text=True)
+    assert run.returncode == 0, "make all would rebuild something:\n" + subprocess.run(
+        ["make", "-n", "all"], cwd=paths.ROOT, capture_output=True, text=True).stdout

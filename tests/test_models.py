@@ -1,0 +1,82 @@
+"""Per-measure model fits: estimators agree where they should, problems become notes or errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import statsmodels.formula.api as smf
+
+from trustlib import cohort, models
+
+
+@pytest.fixture(scope="module")
+def analysis(tables):
+    return cohort.build_cohort(tables)[1]
+
+
+def test_table_has_every_measure_model_and_adjustment(analysis):
+    t = models.fit_table(analysis)
+    assert len(t) == 4 * 3 * 2
+    assert list(t.columns[:7]) == ["measure", "model", "adjusted", "or", "ci_low", "ci_high", "p"]
+    ok = t[t["converged"]]
+    assert ((ok["ci_low"] < ok["or"]) & (ok["or"] < ok["ci_high"])).all()
+
+
+def test_clustered_logit_matches_statsmodels_formula_api(analysis):
+    row = models.fit_one(analysis, "alignment", "logit_cluster", True)
+    ref = smf.logit("high_high ~ alignment + age + female + internal_medicine + apc", data=analysis).fit(
+        disp=0, cov_type="cluster", cov_kwds={"groups": pd.factorize(analysis["clinic_id"])[0]})
+    assert row["or"] == pytest.approx(np.exp(ref.params["alignment"]), rel=1e-6)
+    assert row["se"] == pytest.approx(ref.bse["alignment"], rel=1e-6)
+
+
+def test_glmm_is_further_from_one_than_marginal_estimators(analysis):
+    """Conditional ORs exceed marginal ORs in size when clinics vary (attenuation)."""
+    t = models.fit_table(analysis, ["quality"], adjusted=(True,))
+    by = t.set_index("model")["beta"]
+    if t.set_index("model").loc["glmm", "clinic_var"] > 0.05:
+        assert abs(by["glmm"]) >= abs(by["gee"]) * 0.95
+
+
+def test_constant_exposure_is_a_clear_error(analysis):
+    flat = analysis.assign(quality=3.0)
+    with pytest.raises(models.ModelInputError, match="constant .* across all 162 clinicians"):
+        models.fit_one(flat, "quality", "glmm", True)
+
+
+def test_separation_is_reported_not_printed_as_a_number(analysis):
+    sep = analysis.assign(high_high=(analysis["quality"] > analysis["quality"].median()).astype(int))
+    for model in models.ESTIMATORS:
+        row = models.fit_one(sep, "quality", model, True)
+        assert "separation" in row["note"] and np.isnan(row["or"]) and not row["converged"]
+    t = pd.DataFrame([models.fit_one(sep, "quality", "glmm", True)])
+    assert models.primary_failures(t) and "separation" in models.primary_failures(t)[0]
+
+
+def test_separation_detector_on_small_cases():
+    X = np.column_stack([np.ones(6), [1, 2, 3, 4, 5, 6]])
+    assert models.separation(X, np.array([0, 0, 0, 1, 1, 1]))
+    assert models.separation(X, np.array([0, 0, 1, 1, 1, 1]))
+    assert not models.separation(X, np.array([0, 1, 0, 1, 0, 1]))
+
+
+def test_non_convergence_is_noted(analysis, monkeypatch):
+    from trustlib import glmm
+
+    real = glmm.fit_glmm
+    monkeypatch.setattr(models, "fit_glmm", lambda *a, **k: real(*a, **{**k, "maxiter": 1}))
+    row = models.fit_one(analysis, "quality", "glmm", True)
+    assert not row["converged"] and "did not converge" in row["note"] and np.isnan(row["or"])
+    assert models.primary_failures(pd.DataFrame([row]))
+
+
+def test_formatting():
+    assert models.format_p(0.0004) == "<.001" and models.format_p(0.0312) == ".031"
+    assert models.format_or({"or": 4.951, "ci_low": 2.02, "ci_high": 12.149}) == "4.95 (2.02-12.15)"
+
+
+def test_numbers_keys(analysis):
+    t = models.fit_table(analysis, ["quality"], models=("glmm",), adjusted=(True,))
+    keys = models.table_numbers(t, "table2")
+    assert set(keys) == {f"table2.quality.glmm.adjusted.{s}" for s in ("or", "ci_low", "ci_high", "p", "clinic_var")}

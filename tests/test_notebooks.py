@@ -1,0 +1,73 @@
+"""The notebooks follow the house style, and their defaults are the canonical parameters.
+
+(Their outputs are checked separately by strict nbval: `make test` runs
+`pytest --nbval notebooks`.)"""
+
+from __future__ import annotations
+
+import ast
+
+import nbformat
+import pytest
+
+from trustlib import params, paths, pipeline
+
+NOTEBOOKS = [pipeline.SYNTHESIZE] + pipeline.ANALYSIS
+
+
+def _nb(name):
+    return nbformat.read(paths.notebook(name), as_version=4)
+
+
+def test_every_notebook_is_listed():
+    assert sorted(p.stem for p in paths.NOTEBOOKS.glob("*.ipynb")) == sorted(NOTEBOOKS)
+
+
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_structure_title_prose_parameters(name):
+    nb = _nb(name)
+    assert nb.metadata.kernelspec.name == pipeline.KERNEL
+    first, second, third = nb.cells[:3]
+    assert first.cell_type == "markdown" and first.source.startswith("# ")
+    assert "**What.**" in first.source and "**Why" in first.source
+    assert third.cell_type == "code" and "parameters" in third.metadata.get("tags", [])
+    tree = ast.parse(third.source)
+    assert all(isinstance(n, ast.Assign) and isinstance(n.value, (ast.Constant, ast.List)) for n in tree.body), \
+        "the parameters cell holds literals only"
+
+
+@pytest.mark.parametrize("name", pipeline.ANALYSIS)
+def test_defaults_equal_the_pipeline_parameter_file(name):
+    """So the committed (nbval-checked) outputs are those of the canonical run."""
+    declared = pipeline.notebook_parameters(name)
+    pp = params.pipeline_params()
+    for key, default in declared.items():
+        assert key in pp, f"{name}: parameter {key} is not in params/pipeline.yml"
+        assert ast.literal_eval(default) == pp[key], f"{name}: default of {key} differs from params/pipeline.yml"
+
+
+def test_synthesize_defaults_equal_the_generator_file():
+    declared = {k: ast.literal_eval(v) for k, v in pipeline.notebook_parameters(pipeline.SYNTHESIZE).items()}
+    gen = params.synthetic_params()
+    assert declared["seed"] == gen["seed"]
+    assert all(declared[k] == gen["sizes"][k] for k in ("n_clinics", "n_clinicians", "n_patients"))
+
+
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_code_is_short_and_defines_no_logic(name):
+    nb = _nb(name)
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        tree = ast.parse(cell.source)
+        assert not any(isinstance(n, (ast.FunctionDef, ast.ClassDef)) for n in ast.walk(tree))
+        assert len(cell.source.splitlines()) <= 12
+        assert "Path(" not in cell.source and "/results" not in cell.source, "paths come from trustlib.paths"
+
+
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_committed_notebooks_carry_executed_outputs(name):
+    nb = _nb(name)
+    code = [c for c in nb.cells if c.cell_type == "code" and c.source.strip()]
+    assert all(c.execution_count is not None for c in code)
+    assert not any(o.get("output_type") == "error" for c in code for o in c.outputs)

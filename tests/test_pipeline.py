@@ -1,0 +1,179 @@
+"""Real-data mode end to end: renamed and shuffled extracts reproduce the synthetic tables;
+bad input stops the run with a clear message and leaves earlier results untouched."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from trustlib import paths
+
+RAW = paths.data_dir("raw")
+RAW_RESULTS = paths.results_dir("raw")
+RENAME = {"org_trust_1": "TRUST_BELONG", "quality_2": "CULT_Q2", "age": "AGE_YEARS"}
+
+
+def _cli(*args, env=None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "trustlib", *args], cwd=paths.ROOT, capture_output=True,
+                          text=True, env={**os.environ, **(env or {})}, timeout=600)
+
+
+def _snapshot(folder: Path) -> dict[str, str]:
+    return {p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file() and p.name != ".lock"}
+
+
+@pytest.fixture(scope="module")
+def raw_workspace(tmp_path_factory):
+    """data/raw/ and results_raw/ for these tests; whatever a user had there is put back after."""
+    keep = tmp_path_factory.mktemp("kept")
+    for folder in (RAW, RAW_RESULTS):
+        if folder.exists():
+            shutil.move(str(folder), keep / folder.name)
+    yield
+    for folder in (RAW, RAW_RESULTS):
+        shutil.rmtree(folder, ignore_errors=True)
+        if (keep / folder.name).exists():
+            shutil.move(str(keep / folder.name), folder)
+
+
+def _write_raw_extract():
+    """The synthetic cohort as a messy extract: shuffled rows, renamed columns, a mapping file."""
+    RAW.mkdir(parents=True, exist_ok=True)
+    for i, table in enumerate(paths.TABLES):
+        df = pd.read_csv(paths.table_file("synthetic", table), dtype=str, keep_default_na=False)
+        df = df.sample(frac=1.0, random_state=10 + i).rename(columns=RENAME)
+        name = "Clinician_Survey_2013.csv" if table == "clinicians" else f"{table}.csv"
+        df.to_csv(RAW / name, index=False)
+    (RAW / "column_map.yml").write_text(
+        "clinicians:\n  file: Clinician_Survey_2013.csv\n  columns:\n"
+        + "".join(f"    {new}: {old}\n" for old, new in RENAME.items()))
+
+
+@pytest.fixture(scope="module")
+def raw_run(raw_workspace):
+    _write_raw_extract()
+    run = _cli("run", "--data", "raw", "--only", "01_prepare_data", "02_describe_sample",
+               "03_model_culture_and_trust", "05_scorecard",
+               env={"PYTHONHASHSEED": "12345", "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"})
+    assert run.returncode == 0, run.stderr
+    return run
+
+
+@pytest.mark.parametrize("output", ["analysis_table.csv", "tables/table2.csv", "tables/flow.csv",
+                                    "tables/reliability.csv", "scorecard.csv"])
+def test_raw_extract_reproduces_the_synthetic_tables_exactly(raw_run, output):
+    synthetic = paths.result("synthetic", output)
+    if not synthetic.exists():
+        pytest.fail(f"{paths.relative(synthetic)} missing: run `make all` before the tests")
+    assert (RAW_RESULTS / output).read_bytes() == synthetic.read_bytes()
+
+
+def test_raw_run_suppresses_small_cells(raw_run):
+    table1 = pd.read_csv(RAW_RESULTS / "tables" / "table1.csv", dtype=str, keep_default_na=False)
+    long = pd.read_csv(paths.result("synthetic", "tables", "table1.csv"), dtype=str, keep_default_na=False)
+    assert table1.shape == long.shape
+    small = pd.read_csv(paths.analysis_table("synthetic")).groupby("quadrant").size().min()
+    if small < 11:
+        assert (table1 == "<11").any().any()
+
+
+def test_manifest_records_inputs_outputs_and_provenance(raw_run):
+    import json
+
+    man = json.loads((RAW_RESULTS / "manifest.json").read_text())
+    assert man["data_source"] == "raw"
+    assert "data/raw/Clinician_Survey_2013.csv" in man["inputs"]
+    assert "data/raw/column_map.yml" in man["inputs"]
+    out = man["outputs"]["results_raw/tables/table2.csv"]
+    assert out["notebook"] == "notebooks/03_model_culture_and_trust.ipynb"
+    assert out["parameters"]["data_source"] == "raw" and len(out["sha256"]) == 64
+    assert set(man["git"]) == {"commit", "dirty"} and "pandas" in man["packages"]
+
+
+def _break_and_run(breaker, step_args):
+    before = _snapshot(RAW_RESULTS)
+    breaker()
+    run = _cli("run", "--data", "raw", "--only", *step_args)
+    after = _snapshot(RAW_RESULTS)
+    return run, before, after
+
+
+def test_bad_input_stops_with_a_clear_message_and_keeps_results(raw_run):
+    path = RAW / "patients.csv"
+    good = path.read_text()
+
+    def breaker():
+        lines = good.splitlines()
+        cells = lines[5].split(",")
+        cells[4] = "9"                      # pt_trust_01 out of range on line 6
+        lines[5] = ",".join(cells)
+        path.write_text("\n".join(lines) + "\n")
+
+    try:
+        run, before, after = _break_and_run(breaker, ["01_prepare_data", "02_describe_sample"])
+    finally:
+        path.write_text(good)
+    assert run.returncode != 0
+    assert "data/raw/patients.csv, column 'pt_trust_01'" in run.stderr and "lines 6" in run.stderr
+    assert "step 01_prepare_data failed" in run.stderr and "Traceback" not in run.stderr
+    assert before == after
+    assert (paths.ROOT / ".stage" / "failed" / "raw" / "01_prepare_data.ipynb").exists()
+
+
+def test_model_failure_names_the_model_and_keeps_results(raw_run):
+    path = RAW / "Clinician_Survey_2013.csv"
+    good = path.read_text()
+
+    def breaker():
+        df = pd.read_csv(path, dtype=str, keep_default_na=False)
+        for c in ("quality_1", "CULT_Q2"):
+            df[c] = "3"
+        df["quality_3"] = "2"               # reverse-worded: 2 -> 3, so every quality score is 3.0
+        df.to_csv(path, index=False)
+
+    try:
+        run, before, after = _break_and_run(breaker, ["01_prepare_data", "03_model_culture_and_trust"])
+    finally:
+        path.write_text(good)
+    assert run.returncode != 0
+    assert "step 03_model_culture_and_trust failed" in run.stderr and "'quality'" in run.stderr
+    assert "constant" in run.stderr
+    assert before == after
+
+
+def test_refreshing_committed_notebooks_refuses_raw_data():
+    run = _cli("refresh-notebooks", "--data", "raw")
+    assert run.returncode == 1 and "refusing" in run.stderr
+
+
+def test_validate_command_lists_problems(tmp_path):
+    for table in paths.TABLES:
+        shutil.copy(paths.table_file("synthetic", table), tmp_path / f"{table}.csv")
+    ok = _cli("validate", str(tmp_path))
+    assert ok.returncode == 0 and "valid (34 clinics, 165 clinicians, 1132 patients)" in ok.stdout
+    (tmp_path / "clinics.csv").write_text("clinic_id;region\nK01;nyc\n")
+    bad = _cli("validate", str(tmp_path))
+    assert bad.returncode == 1 and "clinics.csv: uses ';' as the delimiter" in bad.stderr
+
+
+@pytest.mark.parametrize("command", [[], ["validate"], ["run"], ["refresh-notebooks"], ["verify"], ["report"]])
+def test_every_command_has_help(command):
+    run = _cli(*command, "--help")
+    assert run.returncode == 0 and "usage:" in run.stdout
+
+
+def test_private_paths_are_git_ignored():
+    for rel in ("data/raw/patients.csv", "data/raw/column_map.yml", "results_raw/tables/table2.csv",
+                "results/analysis_table.csv", ".stage/failed/raw/x.ipynb"):
+        check = subprocess.run(["git", "check-ignore", "-q", rel], cwd=paths.ROOT)
+        assert check.returncode == 0, f"{rel} is not git-ignored"
+    tracked = subprocess.run(["git", "ls-files", "data/raw"], cwd=paths.ROOT, capture_output=True, text=True)
+    assert [f for f in tracked.stdout.split() if not f.endswith("README.md")] == []
