@@ -69,10 +69,18 @@ $(RESULTS)/report/index.html: $(OUTPUTS)
 
 report: $(RESULTS)/report/index.html ## render the executed notebooks to an HTML report (results/report/index.html)
 
-test: $(OUTPUTS) ## run the unit tests and strict nbval on every notebook
-	$(PY) -m pytest -q -p no:cacheprovider tests
-	$(PY) -m pytest -q -p no:cacheprovider --nbval --nbval-sanitize-with tests/nbval_sanitize.cfg \
-	    --nbval-kernel-name $(KERNEL) notebooks
+PYTEST := $(PY) -m pytest -q -p no:cacheprovider
+NBVAL := --nbval --nbval-sanitize-with tests/nbval_sanitize.cfg --nbval-kernel-name $(KERNEL)
+
+test: $(OUTPUTS) ## run the unit tests, then strict nbval on every notebook
+	$(PYTEST) tests
+	$(PYTEST) $(NBVAL) notebooks
+
+unit: $(OUTPUTS) ## run the unit and integration tests only (tests/)
+	$(PYTEST) tests
+
+nbval: $(OUTPUTS) ## check the committed notebooks' outputs only (strict nbval)
+	$(PYTEST) $(NBVAL) notebooks
 
 verify: $(NB)/05_scorecard.ipynb ## fail (exit 1) if any published-vs-reproduced check fails
 	$(PY) -m trustlib verify --data $(DATA)

@@ -45,7 +45,7 @@ def test_table_writes_csv_markdown_and_latex(stage):
     w.table(df, "zz_demo", latex=True, caption="Demo")
     base = stage / "results" / "tables"
     assert (base / "zz_demo.csv").read_text().splitlines()[1] == "1.23457,x"
-    assert "| a" in (base / "zz_demo.md").read_text()
+    assert "| 1.23 | x   |" in (base / "zz_demo.md").read_text()
     assert "\\begin{tabular}" in (base / "zz_demo.tex").read_text()
 
 

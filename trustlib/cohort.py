@@ -117,6 +117,32 @@ ANALYSIS_COLUMNS = ["clinician_id", "clinic_id", "high_high", "quadrant", "quali
                     "n_patient_surveys"]
 
 
+def score_cohort(tables: dict[str, pd.DataFrame], on_all_missing_scale: str = "error") -> pd.DataFrame:
+    """Every clinician with scale scores, covariates and aggregated patient trust (steps 1-2)."""
+    exposures = codebook.scales_with_role("exposure")
+    if on_all_missing_scale == "error":
+        check_all_missing(tables["clinicians"], ["org_trust"] + exposures)
+    elif on_all_missing_scale != "exclude":
+        raise ValueError("on_all_missing_scale must be 'error' or 'exclude'")
+    clin = score_clinicians(tables["clinicians"])
+    clin = clin.merge(aggregate_patients(tables["patients"]), on="clinician_id", how="left")
+    clin["n_patient_surveys"] = clin["n_patient_surveys"].fillna(0).astype(int)
+    return clin.sort_values("clinician_id").reset_index(drop=True)
+
+
+def select_cohort(scored: pd.DataFrame, min_patient_surveys: int = 3, org_trust_cutoff=3.0,
+                  patient_trust_cutoff="median") -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+    """Apply the sufficient-data rule and the cut-offs to scored clinicians (steps 3-4)."""
+    clin = apply_sufficient_data(scored, min_patient_surveys, codebook.scales_with_role("exposure"))
+    included = clin[clin["included"]]
+    if included.empty:
+        raise CohortError("no clinician meets the sufficient-data rule "
+                          f"(min_patient_surveys={min_patient_surveys}); nothing to model")
+    analysis, cutoffs = assign_quadrants(included, org_trust_cutoff, patient_trust_cutoff)
+    analysis = analysis[ANALYSIS_COLUMNS].sort_values("clinician_id").reset_index(drop=True)
+    return clin, analysis, cutoffs
+
+
 def build_cohort(tables: dict[str, pd.DataFrame], min_patient_surveys: int = 3,
                  org_trust_cutoff=3.0, patient_trust_cutoff="median",
                  on_all_missing_scale: str = "error") -> tuple[pd.DataFrame, pd.DataFrame, dict]:
@@ -126,22 +152,8 @@ def build_cohort(tables: dict[str, pd.DataFrame], min_patient_surveys: int = 3,
     ``exclusion_reason``; the analysis table (included clinicians, :data:`ANALYSIS_COLUMNS`,
     sorted by clinician ID); and the numeric cut-offs used.
     """
-    exposures = codebook.scales_with_role("exposure")
-    if on_all_missing_scale == "error":
-        check_all_missing(tables["clinicians"], ["org_trust"] + exposures)
-    elif on_all_missing_scale != "exclude":
-        raise ValueError("on_all_missing_scale must be 'error' or 'exclude'")
-    clin = score_clinicians(tables["clinicians"])
-    clin = clin.merge(aggregate_patients(tables["patients"]), on="clinician_id", how="left")
-    clin["n_patient_surveys"] = clin["n_patient_surveys"].fillna(0).astype(int)
-    clin = apply_sufficient_data(clin, min_patient_surveys, exposures)
-    included = clin[clin["included"]]
-    if included.empty:
-        raise CohortError("no clinician meets the sufficient-data rule "
-                          f"(min_patient_surveys={min_patient_surveys}); nothing to model")
-    analysis, cutoffs = assign_quadrants(included, org_trust_cutoff, patient_trust_cutoff)
-    analysis = analysis[ANALYSIS_COLUMNS].sort_values("clinician_id").reset_index(drop=True)
-    return clin.sort_values("clinician_id").reset_index(drop=True), analysis, cutoffs
+    return select_cohort(score_cohort(tables, on_all_missing_scale), min_patient_surveys,
+                         org_trust_cutoff, patient_trust_cutoff)
 
 
 def exclusions(clinicians: pd.DataFrame) -> pd.DataFrame:

@@ -82,15 +82,18 @@ def _row(measure, model, adjusted, beta, se, n, n_clinics, n_events, clinic_var=
 
 
 def fit_one(df: pd.DataFrame, exposure: str, model: str, adjusted: bool, outcome: str = "high_high",
-            cluster: str = "clinic_id", nagq: int = 15) -> dict:
-    """Fit one estimator for one exposure; returns a row of the tidy model table."""
+            cluster: str = "clinic_id", nagq: int = 15, separated: bool | None = None) -> dict:
+    """Fit one estimator for one exposure; returns a row of the tidy model table.
+
+    ``separated`` may pass a separation check already made for the same data and design.
+    """
     check_exposure(df, exposure)
     X, names = design(df, exposure, adjusted)
     y = df[outcome].to_numpy(dtype=float)
     groups = df[cluster].to_numpy()
     common = dict(measure=exposure, model=model, adjusted=adjusted, n=len(df),
                   n_clinics=int(pd.Series(groups).nunique()), n_events=int(y.sum()))
-    if separation(X, y):
+    if separation(X, y) if separated is None else separated:
         return _row(beta=np.nan, se=np.nan, converged=False,
                     note="separation: the outcome is (quasi-)perfectly predicted; no finite estimate", **common)
     k = 1

@@ -70,10 +70,7 @@ def _strip_timings(nb_path: Path) -> None:
         pm.pop(key, None)
     for cell in nb.cells:
         cell.metadata.pop("execution", None)
-        cpm = cell.metadata.get("papermill")
-        if cpm is not None:
-            for key in ("start_time", "end_time", "duration"):
-                cpm.pop(key, None)
+        cell.metadata.pop("papermill", None)
     nbformat.write(nb, nb_path)
 
 

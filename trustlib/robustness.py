@@ -21,20 +21,22 @@ from .glmm import fit_glmm
 CHOICES = ["org_trust_cutoff", "patient_trust_cutoff", "min_patient_surveys", "adjusted", "model"]
 
 
-def _cohort_fits(tables, org_cut, pat_cut, min_surveys, measures, nagq, on_all_missing_scale) -> list[dict]:
+def _cohort_fits(scored, org_cut, pat_cut, min_surveys, measures, nagq) -> list[dict]:
     try:
-        _, analysis, _ = cohort.build_cohort(tables, min_surveys, org_cut, pat_cut, on_all_missing_scale)
+        _, analysis, _ = cohort.select_cohort(scored, min_surveys, org_cut, pat_cut)
     except cohort.CohortError as err:
         return [{"measure": m, "note": str(err)} for m in measures]
+    y = analysis["high_high"].to_numpy(dtype=float)
     rows = []
     for m in measures:
-        for model in models.ESTIMATORS:
-            for adj in (True, False):
-                try:
-                    r = models.fit_one(analysis, m, model, adj, nagq=nagq)
-                except models.ModelInputError as err:
-                    r = {"measure": m, "model": model, "adjusted": adj, "note": str(err)}
-                rows.append(r)
+        for adj in (True, False):
+            try:
+                separated = models.separation(models.design(analysis, m, adj)[0], y)
+                rows += [models.fit_one(analysis, m, model, adj, nagq=nagq, separated=separated)
+                         for model in models.ESTIMATORS]
+            except models.ModelInputError as err:
+                rows += [{"measure": m, "model": model, "adjusted": adj, "note": str(err)}
+                         for model in models.ESTIMATORS]
     for r in rows:
         r.update(org_trust_cutoff=str(org_cut), patient_trust_cutoff=str(pat_cut), min_patient_surveys=min_surveys,
                  pct_high_high=100 * analysis["high_high"].mean())
@@ -50,9 +52,9 @@ def specification_curve(tables: dict, org_cutoffs, patient_cutoffs, min_surveys,
     ``min_patient_surveys``); the matching adjusted GLMM rows get ``main = True``.
     """
     measures = measures or codebook.scales_with_role("exposure")
+    scored = cohort.score_cohort(tables, on_all_missing_scale)
     grid = list(itertools.product(org_cutoffs, patient_cutoffs, min_surveys))
-    parts = Parallel(n_jobs=n_jobs)(delayed(_cohort_fits)(tables, o, p, k, measures, nagq, on_all_missing_scale)
-                                    for o, p, k in grid)
+    parts = Parallel(n_jobs=n_jobs)(delayed(_cohort_fits)(scored, o, p, k, measures, nagq) for o, p, k in grid)
     spec = pd.DataFrame([r for part in parts for r in part])
     spec["main"] = ((spec["org_trust_cutoff"] == str(main["org_trust_cutoff"]))
                     & (spec["patient_trust_cutoff"] == str(main["patient_trust_cutoff"]))

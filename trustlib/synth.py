@@ -199,3 +199,14 @@ def summary(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
     for s in codebook.scales_with_role("exposure") + ["org_trust"]:
         rows.append((f"{s}: ICC between clinics", np.nan, describe.icc1(scales.score(clin, s), clin["clinic_id"])))
     return pd.DataFrame(rows, columns=["quantity", "target", "generated"])
+
+
+def with_overrides(params: dict, seed: int | None = None, **sizes: int | None) -> dict:
+    """A copy of ``params`` with the seed and any of the ``sizes`` replaced (None keeps the file's)."""
+    import copy
+
+    p = copy.deepcopy(params)
+    if seed is not None:
+        p["seed"] = int(seed)
+    p["sizes"].update({k: int(v) for k, v in sizes.items() if v is not None})
+    return p
