@@ -190,3 +190,9 @@ def test_schema_is_built_from_the_codebook():
     assert list(schema.columns)[:2] == ["patient_id", "clinician_id"]
     assert schema.columns["patient_id"].unique
     assert len([c for c in schema.columns if c.startswith("pt_trust_")]) == 11
+
+
+def test_example_column_map_is_valid():
+    cmap = contract.ColumnMap.load(paths.DATA / "column_map.example.yml")
+    assert cmap.files["clinicians"] == "HWP_clinician_baseline.csv"
+    assert cmap.columns["patients"]["PROVIDER_ID"] == "clinician_id"

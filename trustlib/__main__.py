@@ -34,7 +34,16 @@ def _run(args) -> int:
     if args.data == "raw" and pipeline.SYNTHESIZE in names:
         print("the synthetic cohort is generated from params/synthetic.yml, not from raw data", file=sys.stderr)
         return 2
-    pipeline.run(names, args.data, Path(args.params) if args.params else None)
+    import yaml
+
+    overrides = {}
+    for item in args.set or []:
+        key, sep, value = item.partition("=")
+        if not sep:
+            print(f"--set expects KEY=VALUE, got {item!r}", file=sys.stderr)
+            return 2
+        overrides[key.strip()] = yaml.safe_load(value)
+    pipeline.run(names, args.data, Path(args.params) if args.params else None, overrides)
     print(f"outputs in {paths.relative(paths.results_dir(args.data))}/")
     return 0
 
@@ -92,6 +101,8 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--data", choices=paths.DATA_SOURCES, default="synthetic", help="data source (default synthetic)")
     r.add_argument("--only", nargs="+", metavar="NOTEBOOK", help="run only these notebooks (names without .ipynb)")
     r.add_argument("--params", help="pipeline parameter file (default params/pipeline.yml)")
+    r.add_argument("--set", action="append", metavar="KEY=VALUE",
+                   help="override one pipeline parameter for this run, e.g. --set sim_replicates=200")
     r.set_defaults(func=_run)
     f = sub.add_parser("refresh-notebooks", help="re-execute the committed notebooks in place (synthetic only)",
                        description="Re-execute notebooks/*.ipynb with their default parameters so their committed "

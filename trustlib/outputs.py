@@ -92,7 +92,7 @@ class Writer:
         self.csv(df, "tables", f"{name}.csv")
         shown = df.round(digits)
         atomic_write_text(self.path("tables", f"{name}.md"),
-                          (f"{caption}\n\n" if caption else "") + shown.to_markdown(index=False) + "\n")
+                          (f"{caption}\n\n" if caption else "") + shown.to_markdown(index=False, disable_numparse=True) + "\n")
         if latex:
             atomic_write_text(self.path("tables", f"{name}.tex"),
                               shown.to_latex(index=False, caption=caption or None, escape=True,

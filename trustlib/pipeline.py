@@ -55,9 +55,13 @@ def install_kernel() -> Path:
     return folder
 
 
-def run_parameters(source: str, params_file: Path | None = None) -> dict:
-    """Parameters injected into every notebook: the pipeline file with ``data_source`` set."""
+def run_parameters(source: str, params_file: Path | None = None, overrides: dict | None = None) -> dict:
+    """Parameters injected into every notebook: the pipeline file, ``overrides``, ``data_source``."""
     p = params.pipeline_params(params_file)
+    unknown = sorted(set(overrides or {}) - set(p))
+    if unknown:
+        raise TrustlibError(f"unknown parameter(s) {unknown}; see {paths.relative(paths.PIPELINE_PARAMS)}")
+    p.update(overrides or {})
     p["data_source"] = source
     return p
 
@@ -107,9 +111,10 @@ def _commit(stage: Path) -> list[Path]:
     return moved
 
 
-def run(names: list[str], source: str = "synthetic", params_file: Path | None = None) -> list[Path]:
+def run(names: list[str], source: str = "synthetic", params_file: Path | None = None,
+        overrides: dict | None = None) -> list[Path]:
     """Execute ``names`` in order inside one stage; commit outputs only if all succeed."""
-    parameters = run_parameters(source, params_file)
+    parameters = run_parameters(source, params_file, overrides)
     STAGE_BASE.mkdir(exist_ok=True)
     stage = Path(tempfile.mkdtemp(prefix=f"{source}-", dir=STAGE_BASE))
     old = os.environ.get("TRUSTLIB_STAGE")

@@ -1,0 +1,72 @@
+"""Benchmark (`make bench`): how long the pieces take, reported together as ratios.
+
+* full reproduction: `make all` after touching params/pipeline.yml (every notebook reruns);
+* no-op: `make all` again with nothing changed;
+* one adjusted GLMM fit next to one GEE fit on the shipped analysis table (median of repeats);
+* Monte Carlo throughput (replicates per second) on 1 core and on all cores;
+* the multiverse (notebook 06's grid) in total.
+
+Times depend on the machine; the ratios are what to compare between machines.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from trustlib import contract, models, outputs, params, paths, robustness, simulation  # noqa: E402
+
+
+def clock(fn, repeat: int = 1) -> float:
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def make(*args: str) -> None:
+    subprocess.run(["make", *args], cwd=ROOT, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def main() -> int:
+    pp = params.pipeline_params()
+    cores = os.cpu_count() or 1
+    print(f"machine: {cores} cores; python {sys.version.split()[0]}", flush=True)
+    (paths.PIPELINE_PARAMS).touch()
+    full = clock(lambda: make("all"))
+    noop = clock(lambda: make("all"), repeat=3)
+    analysis = outputs.read_result_csv("synthetic", "analysis_table.csv")
+    glmm = clock(lambda: models.fit_one(analysis, "quality", "glmm", True, nagq=pp["nagq"]), repeat=15)
+    gee = clock(lambda: models.fit_one(analysis, "quality", "gee", True), repeat=15)
+    reps = 12
+    mc1 = clock(lambda: simulation.run(analysis, reps, 1, ["quality"], pp["nagq"], n_jobs=1, progress=False))
+    mcn = clock(lambda: simulation.run(analysis, reps, 1, ["quality"], pp["nagq"], n_jobs=cores, progress=False))
+    tables = contract.load_folder(paths.data_dir("synthetic"))
+    main_spec = {k: pp[k] for k in ("org_trust_cutoff", "patient_trust_cutoff", "min_patient_surveys")}
+    multiverse = clock(lambda: robustness.specification_curve(
+        tables, pp["robust_org_cutoffs"], pp["robust_patient_cutoffs"], pp["robust_min_surveys"], main_spec,
+        nagq=pp["nagq"], n_jobs=cores))
+    rows = [("full reproduction (make all, every notebook)", f"{full:.1f} s", "1.00"),
+            ("no-op make all", f"{noop:.2f} s", f"{noop / full:.4f} x full"),
+            ("one adjusted GLMM fit (nagq %d)" % pp["nagq"], f"{1000 * glmm:.1f} ms", "1.00"),
+            ("one adjusted GEE fit", f"{1000 * gee:.1f} ms", f"{gee / glmm:.2f} x GLMM"),
+            ("Monte Carlo, 1 core", f"{reps / mc1:.1f} replicates/s", "1.00"),
+            (f"Monte Carlo, {cores} cores", f"{reps / mcn:.1f} replicates/s", f"{mc1 / mcn:.2f} x 1 core"),
+            (f"multiverse ({cores} cores)", f"{multiverse:.1f} s", f"{multiverse / full:.2f} x full")]
+    width = max(len(r[0]) for r in rows)
+    for name, value, ratio in rows:
+        print(f"{name:<{width}}  {value:>20}  {ratio}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
