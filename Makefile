@@ -72,11 +72,11 @@ report: $(RESULTS)/report/index.html ## render the executed notebooks to an HTML
 PYTEST := $(PY) -m pytest -q -p no:cacheprovider
 NBVAL := --nbval --nbval-sanitize-with tests/nbval_sanitize.cfg --nbval-kernel-name $(KERNEL)
 
-test: $(OUTPUTS) ## run the unit tests, then strict nbval on every notebook
+test: $(OUTPUTS) $(RESULTS)/report/index.html ## run the unit tests, then strict nbval on every notebook
 	$(PYTEST) tests
 	$(PYTEST) $(NBVAL) notebooks
 
-unit: $(OUTPUTS) ## run the unit and integration tests only (tests/)
+unit: $(OUTPUTS) $(RESULTS)/report/index.html ## run the unit and integration tests only (tests/)
 	$(PYTEST) tests
 
 nbval: $(OUTPUTS) ## check the committed notebooks' outputs only (strict nbval)

@@ -98,29 +98,28 @@ def test_manifest_records_inputs_outputs_and_provenance(raw_run):
     assert set(man["git"]) == {"commit", "dirty"} and "pandas" in man["packages"]
 
 
-def _break_and_run(breaker, step_args):
+def _break_and_run(path: Path, mutate, steps: list[str]):
+    """Run ``steps`` with ``path`` mutated (then restored); return the run and results before/after."""
     before = _snapshot(RAW_RESULTS)
-    breaker()
-    run = _cli("run", "--data", "raw", "--only", *step_args)
-    after = _snapshot(RAW_RESULTS)
-    return run, before, after
+    good = path.read_text()
+    try:
+        mutate(path, good)
+        run = _cli("run", "--data", "raw", "--only", *steps)
+    finally:
+        path.write_text(good)
+    return run, before, _snapshot(RAW_RESULTS)
 
 
 def test_bad_input_stops_with_a_clear_message_and_keeps_results(raw_run):
-    path = RAW / "patients.csv"
-    good = path.read_text()
-
-    def breaker():
+    def out_of_range(path, good):
         lines = good.splitlines()
         cells = lines[5].split(",")
         cells[4] = "9"                      # pt_trust_01 out of range on line 6
         lines[5] = ",".join(cells)
         path.write_text("\n".join(lines) + "\n")
 
-    try:
-        run, before, after = _break_and_run(breaker, ["01_prepare_data", "02_describe_sample"])
-    finally:
-        path.write_text(good)
+    run, before, after = _break_and_run(RAW / "patients.csv", out_of_range,
+                                        ["01_prepare_data", "02_describe_sample"])
     assert run.returncode != 0
     assert "data/raw/patients.csv, column 'pt_trust_01'" in run.stderr and "lines 6" in run.stderr
     assert "step 01_prepare_data failed" in run.stderr and "Traceback" not in run.stderr
@@ -129,20 +128,15 @@ def test_bad_input_stops_with_a_clear_message_and_keeps_results(raw_run):
 
 
 def test_model_failure_names_the_model_and_keeps_results(raw_run):
-    path = RAW / "Clinician_Survey_2013.csv"
-    good = path.read_text()
-
-    def breaker():
+    def constant_quality(path, good):
         df = pd.read_csv(path, dtype=str, keep_default_na=False)
         for c in ("quality_1", "CULT_Q2"):
             df[c] = "3"
         df["quality_3"] = "2"               # reverse-worded: 2 -> 3, so every quality score is 3.0
         df.to_csv(path, index=False)
 
-    try:
-        run, before, after = _break_and_run(breaker, ["01_prepare_data", "03_model_culture_and_trust"])
-    finally:
-        path.write_text(good)
+    run, before, after = _break_and_run(RAW / "Clinician_Survey_2013.csv", constant_quality,
+                                        ["01_prepare_data", "03_model_culture_and_trust"])
     assert run.returncode != 0
     assert "step 03_model_culture_and_trust failed" in run.stderr and "'quality'" in run.stderr
     assert "constant" in run.stderr

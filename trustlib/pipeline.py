@@ -75,6 +75,8 @@ def _strip_timings(nb_path: Path) -> None:
     for cell in nb.cells:
         cell.metadata.pop("execution", None)
         cell.metadata.pop("papermill", None)
+        if "injected-parameters" in cell.metadata.get("tags", []):
+            cell["id"] = "injected-parameters"      # papermill gives it a random id
     nbformat.write(nb, nb_path)
 
 

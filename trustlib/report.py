@@ -7,9 +7,9 @@ input-data checksums. Links are relative, so the folder can be opened or copied 
 
 from __future__ import annotations
 
+import ast
 import html
 import json
-import re
 from pathlib import Path
 
 import nbformat
@@ -17,29 +17,41 @@ import pandas as pd
 
 from . import outputs, paths
 
-CALL = re.compile(r"out\.(figure|table|csv)\((?P<args>[^)]*)\)")
-LITERAL = re.compile(r"f?\"([A-Za-z0-9_.{}]+)\"")
+def _name_pattern(node: ast.expr) -> str | None:
+    """The output name a call argument gives: a string, or an f-string's literal prefix + '{'."""
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return node.value.removesuffix(".csv")
+    if isinstance(node, ast.JoinedStr):
+        prefix = "".join(v.value for v in node.values[:1] if isinstance(v, ast.Constant))
+        return prefix + "{"
+    return None
 
 
 def _producers(nb: nbformat.NotebookNode) -> list[tuple[str, str, str]]:
-    """(kind, name pattern, cell id) for every output-writing call in a notebook."""
+    """(kind, name pattern, cell id) for every ``out.figure/table/csv(...)`` call in a notebook."""
     found = []
     for cell in nb.cells:
         if cell.cell_type != "code":
             continue
-        for m in CALL.finditer(cell.source):
-            kind = m.group(1)
-            names = LITERAL.findall(m.group("args"))
-            if not names:
+        try:
+            tree = ast.parse(cell.source)
+        except SyntaxError:
+            continue
+        for node in ast.walk(tree):
+            if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                    and isinstance(node.func.value, ast.Name) and node.func.value.id == "out"
+                    and node.func.attr in ("figure", "table", "csv")):
                 continue
-            name = names[-1].removesuffix(".csv")
-            found.append(("figure" if kind == "figure" else "table", name, cell.get("id", "")))
+            names = [n for n in map(_name_pattern, node.args[1:]) if n]
+            if names:
+                kind = "figure" if node.func.attr == "figure" else "table"
+                found.append((kind, names[-1], cell.get("id", "")))
     return found
 
 
 def _matches(pattern: str, name: str) -> bool:
-    if "{" in pattern:
-        return name.startswith(pattern.split("{")[0])
+    if pattern.endswith("{"):
+        return name.startswith(pattern[:-1])
     return name == pattern
 
 
@@ -57,7 +69,10 @@ def render_notebooks(source: str, report_dir: Path) -> dict[str, nbformat.Notebo
     return notebooks
 
 
-def _link(notebook: str, cell_id: str) -> str:
+def _link(notebook: str, cell_id: str, fallback: str = "index.html") -> str:
+    """Link to the cell that made an output, or to ``fallback`` when no executed notebook made it."""
+    if not notebook:
+        return fallback
     return f"{notebook}.html#cell-id={cell_id}" if cell_id else f"{notebook}.html"
 
 
@@ -94,7 +109,7 @@ def build(source: str = "synthetic") -> Path:
     parts.append("<h2>Figures</h2><div class=\"thumbs\">")
     for fig in figs:
         nb_name, cell = producer("figure", fig.stem)
-        parts.append(f"<figure><a href=\"{_link(nb_name, cell)}\"><img src=\"../figures/{fig.name}\" "
+        parts.append(f"<figure><a href=\"{_link(nb_name, cell, f'../figures/{fig.name}')}\"><img src=\"../figures/{fig.name}\" "
                      f"alt=\"{fig.stem}\" width=\"320\"></a><figcaption>{html.escape(fig.stem)} "
                      f"(<a href=\"../figures/{fig.stem}.svg\">SVG</a>)</figcaption></figure>")
     parts.append("</div><h2>Tables</h2><ul>")
@@ -102,7 +117,7 @@ def build(source: str = "synthetic") -> Path:
         nb_name, cell = producer("table", tab.stem)
         extra = "".join(f", <a href=\"../tables/{tab.stem}{ext}\">{ext[1:]}</a>"
                         for ext in (".md", ".tex") if (tab.with_suffix(ext)).exists())
-        parts.append(f"<li><a href=\"{_link(nb_name, cell)}\">{html.escape(tab.stem)}</a> "
+        parts.append(f"<li><a href=\"{_link(nb_name, cell, f'../tables/{tab.name}')}\">{html.escape(tab.stem)}</a> "
                      f"(<a href=\"../tables/{tab.name}\">csv</a>{extra})</li>")
     parts.append("</ul>")
     manifest_path = rdir / "manifest.json"

@@ -55,6 +55,18 @@ def _add_missing(rng, items: np.ndarray, rate: float, max_per_row: int = 1) -> n
     return items
 
 
+def _matched_ages(z: np.ndarray, mean: float, sd: float, lo: int, hi: int) -> np.ndarray:
+    """Whole-year ages with (close to) the given mean and SD, inside [lo, hi].
+
+    Standardize, clip, and repeat so that clipping does not shrink the SD; then round.
+    """
+    x = z
+    for _ in range(20):
+        x = mean + sd * (x - x.mean()) / x.std(ddof=1)
+        x = np.clip(x, lo, hi)
+    return np.rint(x)
+
+
 def generate(params: dict) -> dict[str, pd.DataFrame]:
     """Generate ``clinics``, ``clinicians`` and ``patients`` tables in the raw format.
 
@@ -80,9 +92,7 @@ def generate(params: dict) -> dict[str, pd.DataFrame]:
     assert (ctype != "physician").sum() == n_apc
     sex = _exact_labels(rng, n_c, {"female": cp["n_women"], "male": None})
     specialty = _exact_labels(rng, n_c, {"family": cp["n_family"], "internal": None})
-    z = rng.normal(size=n_c)
-    age = cp["age_mean"] + cp["age_sd"] * (z - z.mean()) / z.std(ddof=1)
-    age = np.clip(np.rint(age), 27, 75)
+    age = _matched_ages(rng.normal(size=n_c), cp["age_mean"], cp["age_sd"], lo=27, hi=75)
 
     # general culture factor: clinic part + clinician part, unit variance
     share = lat["culture_clinic_share"]

@@ -1,0 +1,72 @@
+"""The HTML report: every link and image resolves, anchors included."""
+
+from __future__ import annotations
+
+from html.parser import HTMLParser
+from pathlib import Path
+from urllib.parse import unquote, urlparse
+
+import pytest
+
+from trustlib import paths
+
+REPORT = paths.result("synthetic", "report")
+
+
+class Links(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.refs: list[tuple[str, str]] = []
+        self.ids: set[str] = set()
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if "id" in a:
+            self.ids.add(a["id"])
+        for key in ("href", "src"):
+            if a.get(key):
+                self.refs.append((tag, a[key]))
+
+
+def _parse(path: Path) -> Links:
+    p = Links()
+    p.feed(path.read_text(encoding="utf-8"))
+    return p
+
+
+@pytest.fixture(scope="module")
+def index():
+    path = REPORT / "index.html"
+    if not path.exists():
+        pytest.fail("results/report/index.html is missing: run `make all` before the tests")
+    return path
+
+
+def test_every_link_and_image_resolves(index):
+    parsed = _parse(index)
+    assert parsed.refs, "the index has no links"
+    anchors = {}
+    for tag, ref in parsed.refs:
+        url = urlparse(ref)
+        assert not url.scheme and not url.netloc, f"external link {ref}"
+        target = (index.parent / unquote(url.path)).resolve()
+        assert target.is_file(), f"broken {tag} reference {ref}"
+        if url.fragment:
+            if target not in anchors:
+                anchors[target] = _parse(target).ids
+            assert unquote(url.fragment) in anchors[target], f"anchor #{url.fragment} not in {target.name}"
+
+
+def test_scorecard_comes_first_and_provenance_last(index):
+    text = index.read_text()
+    assert text.index("Scorecard") < text.index("Figures") < text.index("Provenance")
+    assert "28 of 28" in text and "synthetic" in text
+
+
+def test_every_figure_is_a_thumbnail_linked_to_its_notebook_cell(index):
+    parsed = _parse(index)
+    images = [ref for tag, ref in parsed.refs if tag == "img"]
+    figures = sorted(p.name for p in paths.result("synthetic", "figures").glob("*.png"))
+    assert sorted(Path(i).name for i in images) == figures
+    cell_links = [ref for tag, ref in parsed.refs if tag == "a" and "#cell-id=" in ref]
+    assert len(cell_links) >= len(figures)
