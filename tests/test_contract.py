@@ -8,6 +8,7 @@ import pytest
 
 from conftest import read_text_table, write_text_table
 from trustlib import contract, paths
+from trustlib.__main__ import main
 
 
 def test_synthetic_tables_validate(tables):
@@ -127,7 +128,7 @@ BROKEN = [
 
 
 @pytest.mark.parametrize("name,breaker,file,column,text,rows", BROKEN, ids=[b[0] for b in BROKEN])
-def test_broken_input_is_reported(data_copy, name, breaker, file, column, text, rows):
+def test_broken_input_is_reported(data_copy, capsys, name, breaker, file, column, text, rows):
     breaker(data_copy)
     with pytest.raises(contract.DataValidationError) as info:
         contract.load_folder(data_copy)
@@ -139,6 +140,10 @@ def test_broken_input_is_reported(data_copy, name, breaker, file, column, text, 
     message = str(info.value)
     assert file in message and text in message
     assert "Traceback" not in message
+    # the command line turns it into a readable list and a non-zero exit
+    assert main(["validate", str(data_copy)]) == 1
+    printed = capsys.readouterr().err
+    assert text in printed and "Traceback" not in printed
 
 
 def test_every_problem_is_reported_at_once(data_copy):

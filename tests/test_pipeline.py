@@ -68,7 +68,8 @@ def raw_run(raw_workspace):
 
 
 @pytest.mark.parametrize("output", ["analysis_table.csv", "tables/table2.csv", "tables/flow.csv",
-                                    "tables/reliability.csv", "scorecard.csv"])
+                                    "tables/reliability.csv", "scorecard.csv", "numbers/01_prepare_data.json",
+                                    "numbers/03_model_culture_and_trust.json"])
 def test_raw_extract_reproduces_the_synthetic_tables_exactly(raw_run, output):
     synthetic = paths.result("synthetic", output)
     if not synthetic.exists():

@@ -16,8 +16,6 @@ cluster through ``joblib.parallel_backend("dask")``).
 
 from __future__ import annotations
 
-import sys
-
 import numpy as np
 import pandas as pd
 import statsmodels.api as sm
@@ -71,7 +69,8 @@ def run(analysis: pd.DataFrame, replicates: int, seed: int, measures: list[str] 
         nagq: int = 15, n_jobs: int = 1, progress: bool = True) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Simulate and refit. Returns ``(truth, fits)``: one row per measure, one per replicate fit.
 
-    The progress bar goes to the terminal running the notebook, not into its outputs.
+    The progress bar goes to the terminal running the pipeline (``/dev/tty``), not into the
+    notebook's outputs; without a terminal (CI) there is no bar.
     """
     from tqdm import tqdm
 
@@ -82,10 +81,24 @@ def run(analysis: pd.DataFrame, replicates: int, seed: int, measures: list[str] 
     jobs = (delayed(_replicate)(analysis, m, {"beta": by_measure.loc[m, "beta"], "sigma": by_measure.loc[m, "sigma"]},
                                 s, nagq) for m, s in tasks)
     results = Parallel(n_jobs=n_jobs, return_as="generator")(jobs)
-    bar = tqdm(results, total=len(tasks), desc="Monte Carlo replicates", file=sys.__stderr__,
-               disable=not progress, mininterval=1.0)
-    fits = pd.DataFrame([row for rows in bar for row in rows])
+    tty = _terminal() if progress else None
+    bar = tqdm(results, total=len(tasks), desc="Monte Carlo replicates", file=tty, disable=tty is None,
+               mininterval=0.5, leave=False)
+    try:
+        fits = pd.DataFrame([row for rows in bar for row in rows])
+    finally:
+        bar.close()
+        if tty is not None:
+            tty.close()
     return truth.drop(columns=["beta"]), fits
+
+
+def _terminal():
+    """The controlling terminal, for progress bars that must not enter notebook outputs."""
+    try:
+        return open("/dev/tty", "w")
+    except OSError:
+        return None
 
 
 def summarize(truth: pd.DataFrame, fits: pd.DataFrame, level: float = 0.95) -> pd.DataFrame:

@@ -112,7 +112,7 @@ def generate(params: dict) -> dict[str, pd.DataFrame]:
 
     for scale, load in lat["culture_loading"].items():
         t = load * f + np.sqrt(1 - load ** 2) * rng.normal(size=n_c)
-        scale_block(scale, lat["scale_mean"][scale] + lat["scale_sd"][scale] * t, lat["culture_item_noise"], 1, 4)
+        scale_block(scale, lat["scale_mean"][scale] + lat["scale_sd"][scale] * t, lat["culture_item_noise"][scale], 1, 4)
 
     clinic_trust = rng.normal(0, ot["clinic_sd"], size=n_k)
     trust = ot["mean"] + ot["culture_effect"] * f + clinic_trust[clinic_of] + rng.normal(0, ot["sd"], size=n_c)
