@@ -125,6 +125,6 @@ def verdicts(summary: pd.DataFrame, low: float = 0.92) -> list[str]:
     out = []
     for r in summary.itertuples():
         if r.coverage < low:
-            out.append(f"{r.model} under-covers for {r.measure}: {100 * r.coverage:.0f}% of 95% CIs contain the "
+            out.append(f"{r.model} under-covers for {r.measure}: {100 * r.coverage:.1f}% of 95% CIs contain the "
                        f"{r.target} truth (model SE / empirical SE = {r.se_ratio:.2f}).")
     return out
