@@ -72,14 +72,12 @@ report: $(RESULTS)/report/index.html ## render the executed notebooks to an HTML
 PYTEST := $(PY) -m pytest -q -p no:cacheprovider
 NBVAL := --nbval --nbval-sanitize-with tests/nbval_sanitize.cfg --nbval-kernel-name $(KERNEL)
 
-test: $(OUTPUTS) $(RESULTS)/report/index.html ## run the unit tests, then strict nbval on every notebook
-	$(PYTEST) tests
-	$(PYTEST) $(NBVAL) notebooks
+test: unit nbval ## run the unit tests and strict nbval on every notebook (in parallel)
 
 unit: $(OUTPUTS) $(RESULTS)/report/index.html ## run the unit and integration tests only (tests/)
 	$(PYTEST) tests
 
-nbval: $(OUTPUTS) ## check the committed notebooks' outputs only (strict nbval)
+nbval: $(OUTPUTS) $(RESULTS)/report/index.html ## check the committed notebooks' outputs only (strict nbval)
 	$(PYTEST) $(NBVAL) notebooks
 
 verify: $(NB)/05_scorecard.ipynb ## fail (exit 1) if any published-vs-reproduced check fails
