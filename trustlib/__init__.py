@@ -19,6 +19,7 @@ Modules (each small, each pure functions over DataFrames unless stated):
 - ``robustness`` specification curve and leave-one-clinic-out influence
 - ``simulation`` parametric-bootstrap check of the estimators
 - ``report``     the HTML report
+- ``environment`` reading the pinned lock (keeps ``environment.yml`` in step)
 """
 
 __version__ = "0.1.0"

@@ -101,7 +101,7 @@ def build(source: str = "synthetic") -> Path:
         nb_name, cell = producer("table", "scorecard")
         parts.append(f"<h2>Scorecard: {n_pass} of {len(card)} published numbers reproduced "
                      f"(<a href=\"{_link(nb_name, cell)}\">notebook</a>)</h2>")
-        parts.append(card.drop(columns=["source"]).to_html(index=False, float_format=lambda v: f"{v:.3g}",
+        parts.append(card.drop(columns=["source"]).to_html(index=False, float_format=lambda v: f"{v:.4g}",
                                                            classes="scorecard", border=0))
     parts.append("<h2>Notebooks</h2><ul>" + "".join(
         f"<li><a href=\"{n}.html\">{html.escape(n)}</a></li>" for n in notebooks) + "</ul>")

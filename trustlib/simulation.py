@@ -16,11 +16,14 @@ cluster through ``joblib.parallel_backend("dask")``).
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import statsmodels.api as sm
 from joblib import Parallel, delayed
 from scipy import special, stats
+from statsmodels.tools.sm_exceptions import PerfectSeparationWarning
 
 from . import codebook, models
 from .glmm import fit_glmm
@@ -35,7 +38,10 @@ def marginal_truth(X: np.ndarray, beta: np.ndarray, sigma: float, nodes: int = 4
     z, w = np.polynomial.hermite_e.hermegauss(nodes)
     w = w / w.sum()
     m = special.expit((X @ beta)[:, None] + sigma * z[None, :]) @ w
-    return sm.GLM(m, X, family=sm.families.Binomial()).fit(tol=1e-12).params
+    with warnings.catch_warnings():
+        # with sigma = 0 the probabilities are fitted exactly, which statsmodels reads as separation
+        warnings.simplefilter("ignore", PerfectSeparationWarning)
+        return sm.GLM(m, X, family=sm.families.Binomial()).fit(tol=1e-12).params
 
 
 def _replicate(df: pd.DataFrame, measure: str, truth: dict, seed: tuple, nagq: int) -> list[dict]:

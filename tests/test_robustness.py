@@ -1,0 +1,49 @@
+"""Specification curve and leave-one-clinic-out influence."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from trustlib import cohort, robustness
+
+
+@pytest.fixture(scope="module")
+def spec(tables):
+    main = {"org_trust_cutoff": 3.0, "patient_trust_cutoff": "median", "min_patient_surveys": 3}
+    return robustness.specification_curve(tables, [3.0, "median"], ["median", 85], [2, 3], main,
+                                          measures=["alignment"], nagq=7)
+
+
+def test_grid_is_complete_and_the_main_specification_is_marked_once(spec):
+    assert len(spec) == 2 * 2 * 2 * 2 * 3
+    main = spec[spec["main"]]
+    assert len(main) == 1 and main.iloc[0]["model"] == "glmm" and bool(main.iloc[0]["adjusted"])
+
+
+def test_main_specification_equals_the_main_analysis(spec, tables):
+    from trustlib import models
+
+    analysis = cohort.build_cohort(tables)[1]
+    row = models.fit_one(analysis, "alignment", "glmm", True, nagq=7)
+    assert spec[spec["main"]].iloc[0]["or"] == pytest.approx(row["or"], rel=1e-6)
+
+
+def test_support_summary(spec):
+    s = robustness.support_summary(spec)
+    assert s.loc[0, "specifications"] == len(spec)
+    assert 0 <= s.loc[0, "share_or_above_1_p_below_05"] <= s.loc[0, "share_or_above_1"] <= 1
+    assert s.loc[0, "or_min"] <= s.loc[0, "or_median"] <= s.loc[0, "or_max"]
+
+
+def test_leave_one_clinic_out(tables):
+    analysis = cohort.build_cohort(tables)[1]
+    loo = robustness.leave_one_clinic_out(analysis, ["alignment"], nagq=7)
+    assert len(loo) == analysis["clinic_id"].nunique()
+    sizes = analysis["clinic_id"].value_counts()
+    assert loo.set_index("dropped_clinic")["n"].to_dict() == (len(analysis) - sizes).to_dict()
+    inf = robustness.influence_summary(loo)
+    assert inf.loc[0, "loo_or_min"] <= inf.loc[0, "full_or"] <= inf.loc[0, "loo_or_max"]
+    top = inf.loc[0, "most_influential"].split(", ")[0]
+    delta = loo.set_index("dropped_clinic")["delta_log_or"].abs()
+    assert np.isclose(delta[top], delta.max())
