@@ -107,7 +107,7 @@ def fit_one(df: pd.DataFrame, exposure: str, model: str, adjusted: bool, outcome
             start = sm.Logit(y, X).fit(disp=0, maxiter=100).params     # starting values: fewer GEE iterations
             res = sm.GEE(y, X, groups=groups, family=sm.families.Binomial(),
                          cov_struct=sm.cov_struct.Exchangeable()).fit(maxiter=100, start_params=start)
-            converged = bool(getattr(res, "converged", True)) if hasattr(res, "converged") else True
+            converged = bool(getattr(res, "converged", True))
             beta, se = res.params[k], res.bse[k]
             loglik = np.nan
         elif model == "logit_cluster":

@@ -117,12 +117,8 @@ def run(names: list[str], source: str = "synthetic", params_file: Path | None = 
         overrides: dict | None = None) -> list[Path]:
     """Execute ``names`` in order inside one stage; commit outputs only if all succeed."""
     parameters = run_parameters(source, params_file, overrides)
-    STAGE_BASE.mkdir(exist_ok=True)
-    stage = Path(tempfile.mkdtemp(prefix=f"{source}-", dir=STAGE_BASE))
-    old = os.environ.get("TRUSTLIB_STAGE")
-    os.environ["TRUSTLIB_STAGE"] = str(stage)
     produced: dict[str, list[str]] = {}
-    try:
+    with _staged(f"{source}-") as stage:
         for i, name in enumerate(names, 1):
             print(f"[{i}/{len(names)}] {name} ({source}) ...", end=" ", flush=True)
             before = {p for p in stage.rglob("*") if p.is_file()}
@@ -143,8 +139,7 @@ def run(names: list[str], source: str = "synthetic", params_file: Path | None = 
                                  "is unchanged") from None
             print(f"done ({time.perf_counter() - t0:.1f} s)", flush=True)
             after = {p for p in stage.rglob("*") if p.is_file()}
-            produced[name] = sorted(paths.ROOT.joinpath(p.relative_to(stage)).relative_to(paths.ROOT).as_posix()
-                                    for p in after - before)
+            produced[name] = sorted(p.relative_to(stage).as_posix() for p in after - before)
         for name, files in produced.items():
             outputs.atomic_write_text(paths.result(source, "provenance", f"{name}.json"),
                                       json.dumps({"notebook": f"notebooks/{name}.ipynb", "parameters": parameters,
@@ -153,13 +148,24 @@ def run(names: list[str], source: str = "synthetic", params_file: Path | None = 
             moved = _commit(stage)
             outputs.merge_numbers(source)
             write_manifest(source)
+    return moved
+
+
+@contextlib.contextmanager
+def _staged(prefix: str):
+    """A fresh staging folder under ``.stage/`` as ``TRUSTLIB_STAGE`` for the block; removed after."""
+    STAGE_BASE.mkdir(exist_ok=True)
+    stage = Path(tempfile.mkdtemp(prefix=prefix, dir=STAGE_BASE))
+    old = os.environ.get("TRUSTLIB_STAGE")
+    os.environ["TRUSTLIB_STAGE"] = str(stage)
+    try:
+        yield stage
     finally:
         if old is None:
             os.environ.pop("TRUSTLIB_STAGE", None)
         else:
             os.environ["TRUSTLIB_STAGE"] = old
         shutil.rmtree(stage, ignore_errors=True)
-    return moved
 
 
 @contextlib.contextmanager
@@ -193,18 +199,12 @@ def refresh_notebooks(names: list[str], source: str = "synthetic") -> None:
     if source != "synthetic":
         raise TrustlibError("refusing to refresh committed notebooks from raw data: their outputs would "
                             "put trial data into git. Refresh with DATA=synthetic.")
-    STAGE_BASE.mkdir(exist_ok=True)
-    stage = Path(tempfile.mkdtemp(prefix="refresh-", dir=STAGE_BASE))
-    os.environ["TRUSTLIB_STAGE"] = str(stage)
-    try:
+    with _staged("refresh-") as stage:
         for name in names:
             print(f"refreshing notebooks/{name}.ipynb", flush=True)
             tmp = stage / f"{name}.ipynb"
             _execute(name, tmp, None)
             shutil.copyfile(tmp, paths.notebook(name))
-    finally:
-        os.environ.pop("TRUSTLIB_STAGE", None)
-        shutil.rmtree(stage, ignore_errors=True)
 
 
 def _git(*args: str) -> str:
