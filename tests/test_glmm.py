@@ -54,18 +54,18 @@ def test_estimate_and_standard_errors_agree_with_the_exact_likelihood():
 
     X, y, g = simulate(np.random.default_rng(4), n_groups=12, per_group=6)
     fit = glmm.fit_glmm(X, y, g, nagq=20)
-    theta = np.append(fit.beta, fit.sigma)
+    theta = np.append(fit.params, fit.sigma)
 
     def exact(t):
         return glmm.loglik_grid(X, y, g, t[:3], t[3])
 
-    assert exact(theta) == pytest.approx(glmm.loglik_quad(X, y, g, fit.beta, fit.sigma), abs=1e-8)
+    assert exact(theta) == pytest.approx(glmm.loglik_quad(X, y, g, fit.params, fit.sigma), abs=1e-8)
 
     grad = approx_fprime(theta, exact, epsilon=1e-4, centered=True)
     assert np.max(np.abs(grad)) < 1e-3
     cov = np.linalg.inv(-approx_hess(theta, exact, epsilon=1e-3))
-    assert np.allclose(np.sqrt(np.diag(cov))[:3], fit.se, rtol=0.01)
-    assert fit.loglik == pytest.approx(exact(theta), abs=1e-6)
+    assert np.allclose(np.sqrt(np.diag(cov))[:3], fit.bse, rtol=0.01)
+    assert fit.llf == pytest.approx(exact(theta), abs=1e-6)
 
 
 def test_zero_clinic_variance_reduces_to_ordinary_logistic_regression():
@@ -75,9 +75,9 @@ def test_zero_clinic_variance_reduces_to_ordinary_logistic_regression():
     logit = sm.Logit(y, X).fit(disp=0)
     if fit.sigma < glmm.BOUNDARY_SIGMA:
         assert any("boundary" in n for n in fit.notes)
-    assert np.allclose(fit.beta, logit.params, atol=2e-3)
-    assert np.allclose(fit.se, logit.bse, rtol=0.02)
-    assert fit.loglik >= logit.llf - 1e-6
+    assert np.allclose(fit.params, logit.params, atol=2e-3)
+    assert np.allclose(fit.bse, logit.bse, rtol=0.02)
+    assert fit.llf >= logit.llf - 1e-6
 
 
 def test_invariant_to_rescaling_a_covariate():
@@ -86,9 +86,9 @@ def test_invariant_to_rescaling_a_covariate():
     X2 = X.copy()
     X2[:, 1] = 10 * X2[:, 1] + 50
     b = glmm.fit_glmm(X2, y, g)
-    assert b.beta[1] * 10 == pytest.approx(a.beta[1], rel=1e-4)
-    assert b.se[1] * 10 == pytest.approx(a.se[1], rel=1e-3)
-    assert b.loglik == pytest.approx(a.loglik, abs=1e-6)
+    assert b.params[1] * 10 == pytest.approx(a.params[1], rel=1e-4)
+    assert b.bse[1] * 10 == pytest.approx(a.bse[1], rel=1e-3)
+    assert b.llf == pytest.approx(a.llf, abs=1e-6)
 
 
 def test_recovers_known_effects_and_covers_at_nominal_rate():
@@ -101,9 +101,9 @@ def test_recovers_known_effects_and_covers_at_nominal_rate():
     for _ in range(reps):
         X, y, g = simulate(rng, n_groups=40, per_group=8, beta=truth, sigma=sigma)
         fit = glmm.fit_glmm(X, y, g, nagq=10)
-        est.append(fit.beta)
+        est.append(fit.params)
         sig.append(fit.sigma)
-        cover.append(np.abs(fit.beta - truth) <= 1.96 * fit.se)
+        cover.append(np.abs(fit.params - truth) <= 1.96 * fit.bse)
     est, cover = np.array(est), np.array(cover)
     mc_se = est.std(axis=0) / np.sqrt(reps)
     assert np.all(np.abs(est.mean(axis=0) - truth) < 4 * mc_se + 0.05)
@@ -114,7 +114,81 @@ def test_recovers_known_effects_and_covers_at_nominal_rate():
 
 def test_result_table_is_tidy():
     X, y, g = simulate(np.random.default_rng(8))
-    t = glmm.fit_glmm(X, y, g, names=["intercept", "x", "z"]).table()
-    assert list(t.columns) == ["term", "beta", "se", "or", "ci_low", "ci_high", "p", "clinic_var", "loglik", "converged"]
+    t = glmm.fit_glmm(X, y, g, names=["intercept", "x", "z"]).summary_frame()
+    assert list(t.columns) == ["term", "coef", "se", "or", "ci_low", "ci_high", "p", "clinic_var", "loglik", "converged"]
     assert (t["ci_low"] < t["or"]).all() and (t["or"] < t["ci_high"]).all()
     assert t["p"].between(0, 1).all()
+
+
+@pytest.mark.parametrize("nagq", [1, 2, 3, 7, 15])
+@pytest.mark.parametrize("seed,sigma,per_group", [(11, 0.5, 5), (12, 2.0, 3), (13, 6.0, 8)])
+def test_gradient_of_the_adaptive_objective_matches_finite_differences(nagq, seed, sigma, per_group):
+    """The mode and scale of the nodes move with the parameters; the gradient must include that."""
+    X, y, g = simulate(np.random.default_rng(seed), n_groups=20, per_group=per_group, sigma=sigma)
+    prob = glmm._Problem(X, y, g, nagq=nagq)
+    theta = np.array([-0.3, 0.5, -0.1, 0.9 * sigma])
+    numeric = approx_fprime(theta, lambda t: prob.evaluate(t, grad=False), centered=True, epsilon=1e-6)
+    analytic = prob.evaluate(theta)[1]
+    assert np.allclose(analytic, numeric, rtol=1e-6, atol=2e-6)
+
+
+def test_cold_start_mode_search_finds_every_mode():
+    """200+ random clusters, clinic SD up to 20, started at 0 and far away: |h'(mode)| < 1e-8."""
+    rng = np.random.default_rng(21)
+    sizes = rng.integers(1, 40, 240)
+    g = np.repeat(np.arange(len(sizes)), sizes)
+    X = np.column_stack([np.ones(len(g)), rng.normal(size=len(g))])
+    for sigma in (0.1, 2.0, 10.0, 20.0):
+        eta_true = X @ np.array([0.3, 1.5]) + sigma * rng.normal(size=len(sizes))[g]
+        y = (rng.random(len(g)) < special.expit(eta_true)).astype(float)
+        prob = glmm._Problem(X, y, g, nagq=1)
+        eta0 = X @ np.array([-0.2, 1.0])
+        for start in (np.zeros(prob.G), np.full(prob.G, 50.0), rng.normal(scale=30, size=prob.G)):
+            b = prob.modes(eta0, sigma, start=start)
+            p = special.expit(eta0 + sigma * b[prob.g])
+            assert np.max(np.abs(sigma * prob._sum(prob.y - p) - b)) < 1e-8
+
+
+def test_mode_search_failure_is_reported_not_silent():
+    X, y, g = simulate(np.random.default_rng(22), sigma=5.0)
+    prob = glmm._Problem(X, y, g, nagq=1)
+    with pytest.raises(glmm.ModeSearchError, match="did not converge"):
+        prob.modes(X @ np.array([0.0, 1.0, 0.0]), 5.0, start=np.full(prob.G, 40.0), maxiter=2)
+
+
+def test_fit_does_not_depend_on_the_warm_start():
+    X, y, g = simulate(np.random.default_rng(23), sigma=1.5)
+    prob = glmm._Problem(X, y, g, nagq=3)
+    theta = np.array([-0.4, 0.6, -0.1, 1.4])
+    first = prob.evaluate(theta)                      # modes started at 0
+    prob.evaluate(theta + np.array([1.0, -2.0, 0.5, 3.0]))
+    again = prob.evaluate(theta)                      # warm-started from a distant point
+    cold = glmm._Problem(X, y, g, nagq=3).evaluate(theta)
+    assert again[0] == pytest.approx(cold[0], abs=1e-12) and first[0] == pytest.approx(cold[0], abs=1e-12)
+    assert np.allclose(again[1], cold[1], atol=1e-10)
+
+
+@pytest.mark.parametrize("nagq", [1, 3])
+def test_few_nodes_converge_where_the_old_gradient_failed(nagq):
+    X, y, g = simulate(np.random.default_rng(24), n_groups=34, per_group=5, sigma=1.0)
+    fit = glmm.fit_glmm(X, y, g, nagq=nagq)
+    assert fit.converged and np.all(np.isfinite(fit.bse))
+    prob = glmm._Problem(X, y, g, nagq)
+    assert np.max(np.abs(prob.evaluate(np.append(fit.params, fit.sigma))[1][:3])) < 1e-4
+
+
+def test_quasi_separation_is_reported_by_the_library_itself():
+    X, y, g = simulate(np.random.default_rng(25))
+    y = (X[:, 1] > 0).astype(float)                   # x perfectly predicts the outcome
+    fit = glmm.fit_glmm(X, y, g)
+    assert not fit.converged
+    assert any("separation" in n for n in fit.notes)
+
+
+def test_statsmodels_style_result():
+    X, y, g = simulate(np.random.default_rng(26))
+    fit = glmm.fit_glmm(X, y, g, names=["intercept", "x", "z"])
+    ci = fit.conf_int()
+    assert ci.shape == (3, 2) and np.all(ci[:, 0] < fit.params) and np.all(fit.params < ci[:, 1])
+    assert np.allclose(fit.cov_params(), fit.cov) and fit.nobs == len(y)
+    assert np.allclose(fit.pvalues, fit.summary_frame()["p"])

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 import statsmodels.formula.api as smf
 
-from trustlib import cohort, models
+from trustlib import cohort, glmm, models
 
 
 @pytest.fixture(scope="module")
@@ -56,9 +56,9 @@ def test_separation_is_reported_not_printed_as_a_number(analysis):
 
 def test_separation_detector_on_small_cases():
     X = np.column_stack([np.ones(6), [1, 2, 3, 4, 5, 6]])
-    assert models.separation(X, np.array([0, 0, 0, 1, 1, 1]))
-    assert models.separation(X, np.array([0, 0, 1, 1, 1, 1]))
-    assert not models.separation(X, np.array([0, 1, 0, 1, 0, 1]))
+    assert glmm.separation(X, np.array([0, 0, 0, 1, 1, 1]))
+    assert glmm.separation(X, np.array([0, 0, 1, 1, 1, 1]))
+    assert not glmm.separation(X, np.array([0, 1, 0, 1, 0, 1]))
 
 
 def test_non_convergence_is_noted(analysis, monkeypatch):
@@ -80,3 +80,25 @@ def test_numbers_keys(analysis):
     t = models.fit_table(analysis, ["quality"], models=("glmm",), adjusted=(True,))
     keys = models.table_numbers(t, "table2")
     assert set(keys) == {f"table2.quality.glmm.adjusted.{s}" for s in ("or", "ci_low", "ci_high", "p", "clinic_var")}
+
+
+def test_formula_is_what_is_fitted(analysis):
+    text = models.formula("quality", adjusted=True)
+    assert text == "high_high ~ quality + age + female + internal_medicine + apc + (1 | clinic_id)"
+    outcome, cols, cluster = models.parse_formula(text)
+    assert (outcome, cluster) == ("high_high", "clinic_id")
+    X, names = models.design(analysis, "quality", True)
+    assert names == cols == ["intercept", "quality", "age", "female", "internal_medicine", "apc"]
+    assert np.array_equal(X[:, 1], analysis["quality"].to_numpy(float)) and np.all(X[:, 0] == 1)
+    assert models.design(analysis, "quality", False)[1] == ["intercept", "quality"]
+    for bad in ("high_high ~ quality", "y ~ a:b + (1 | g)"):
+        with pytest.raises(ValueError):
+            models.parse_formula(bad)
+
+
+def test_coefficient_table_matches_table2_row(analysis):
+    coefs = models.coefficients(analysis, ["quality"], nagq=7)
+    row = models.fit_one(analysis, "quality", "glmm", True, nagq=7)
+    q = coefs.set_index("term").loc["quality"]
+    assert q["or"] == pytest.approx(row["or"], rel=1e-10) and q["p"] == pytest.approx(row["p"], rel=1e-10)
+    assert set(coefs["term"]) == {"intercept", "quality", "age", "female", "internal_medicine", "apc"}

@@ -39,7 +39,8 @@ def test_results_do_not_depend_on_the_number_of_workers(analysis):
     a = simulation.run(analysis, 3, 11, ["alignment"], nagq=7, n_jobs=1, progress=False)[1]
     b = simulation.run(analysis, 3, 11, ["alignment"], nagq=7, n_jobs=2, progress=False)[1]
     pd.testing.assert_frame_equal(a, b)
-    assert len(a) == 3 * 3
+    assert len(a) == 3 * len(simulation.ESTIMATORS)
+    assert set(a["model"]) == {"glmm", "gee", "gee_md", "logit_cluster"}
 
 
 def test_summary_coverage_and_verdicts():
@@ -50,5 +51,21 @@ def test_summary_coverage_and_verdicts():
     summ = simulation.summarize(truth, fits)
     assert summ.loc[0, "coverage"] == 0.75 and summ.loc[0, "target"] == "conditional"
     assert summ.loc[0, "bias"] == pytest.approx(0.5)
-    (verdict,) = simulation.verdicts(summ)
-    assert "glmm under-covers for m: 75.0%" in verdict
+    assert summ.loc[0, "coverage_ci_low"] < 0.75 < summ.loc[0, "coverage_ci_high"]
+    assert simulation.verdicts(summ) == []            # 3 of 4 is compatible with 95% coverage
+
+
+def test_verdicts_flag_only_coverage_whose_interval_excludes_95_percent():
+    truth = pd.DataFrame({"measure": ["m"], "sigma": [0.5], "true_or": [np.e], "true_log_or": [1.0],
+                          "true_marginal_log_or": [0.9]})
+
+    def summary(hits, n, model="gee"):
+        beta = np.where(np.arange(n) < hits, 0.9, 2.0)
+        return simulation.summarize(truth, pd.DataFrame({"measure": "m", "replicate": range(n), "model": model,
+                                                         "beta": beta, "se": 0.1, "converged": True, "note": ""}))
+
+    assert simulation.verdicts(summary(36, 40)) == []          # 90% of 40: interval 76-97% holds 95%
+    (under,) = simulation.verdicts(summary(170, 200))          # 85% of 200: interval 79-90%
+    assert "gee under-covers for m: 85.0% (95% MC interval" in under
+    (over,) = simulation.verdicts(summary(1000, 1000))
+    assert "over-covers" in over

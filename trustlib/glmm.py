@@ -9,10 +9,12 @@ cluster's integrand and scaled by its curvature, so ``k = 1`` is the Laplace app
 Writing ``sigma * b`` (rather than a log-variance) keeps the likelihood smooth at
 ``sigma = 0``, where the model reduces to ordinary logistic regression; ``sigma`` is bounded at
 zero and a boundary estimate is flagged. Estimates maximize the quadrature likelihood with
-L-BFGS-B; standard errors come from the observed information (the numerically
-differentiated gradient at the optimum). statsmodels offers no maximum-likelihood GLMM, hence
-this small module; it is tested against brute-force integration, ordinary logistic regression
-and simulation.
+L-BFGS-B on its exact gradient (the mode and scale of the nodes move with the parameters),
+polished by Newton steps; standard errors come from the observed information (the exact
+gradient differentiated numerically at the optimum, as lme4 does for the deviance).
+statsmodels offers no maximum-likelihood GLMM, hence this small module; it is tested against
+R lme4 ``glmer`` (reference values in ``tests/reference/``), brute-force integration,
+ordinary logistic regression and simulation.
 """
 
 from __future__ import annotations
@@ -25,49 +27,73 @@ from scipy import optimize, special, stats
 from statsmodels.tools.numdiff import approx_fprime
 
 BOUNDARY_SIGMA = 1e-3
+MODE_TOL = 1e-11          # |d/db log integrand| at which a cluster's mode counts as found
+ABSURD_SE = 1e3           # an SE above this (per SD of a covariate, log-odds) means no usable estimate
+ABSURD_BETA = 15.0        # |log-odds| per SD of a covariate above this is treated as (quasi-)separation
 
 
 @dataclass
 class GLMMResult:
-    """Fit of :func:`fit_glmm`. ``params`` are log-odds coefficients then ``sigma``."""
+    """Fit of :func:`fit_glmm`, named like a statsmodels result.
 
-    names: list[str]
-    beta: np.ndarray
+    ``params``/``bse``/``pvalues`` are log-odds coefficients per one unit of each column of
+    ``X`` (in ``exog_names`` order), ``sigma`` is the clinic SD on the log-odds scale,
+    ``llf`` the maximized (quadrature) log-likelihood in natural-log units.
+    """
+
+    exog_names: list[str]
+    params: np.ndarray
     sigma: float
-    cov: np.ndarray              # covariance of beta (observed information)
+    cov: np.ndarray              # covariance of params (observed information)
     sigma_se: float
-    loglik: float
+    llf: float
     converged: bool
-    n_obs: int
+    nobs: int
     n_groups: int
     nagq: int
     message: str = ""
     notes: list[str] = field(default_factory=list)
 
     @property
-    def se(self) -> np.ndarray:
+    def bse(self) -> np.ndarray:
         return np.sqrt(np.diag(self.cov))
+
+    @property
+    def pvalues(self) -> np.ndarray:
+        return 2 * stats.norm.sf(np.abs(self.params / self.bse))
 
     @property
     def clinic_var(self) -> float:
         return self.sigma ** 2
 
-    def table(self, level: float = 0.95) -> pd.DataFrame:
-        """Tidy table: term, beta, se, OR, 95% Wald CI on the OR scale, two-sided P."""
-        z = stats.norm.ppf(0.5 + level / 2)
-        se = self.se
+    def cov_params(self) -> np.ndarray:
+        return self.cov
+
+    def conf_int(self, alpha: float = 0.05) -> np.ndarray:
+        """Wald interval on the log-odds scale, one row per coefficient (lower, upper)."""
+        z = stats.norm.ppf(1 - alpha / 2)
+        return np.column_stack([self.params - z * self.bse, self.params + z * self.bse])
+
+    def summary_frame(self, alpha: float = 0.05) -> pd.DataFrame:
+        """Tidy table: term, log-odds coefficient, SE, OR, Wald CI on the OR scale, two-sided P."""
+        ci = np.exp(self.conf_int(alpha))
         return pd.DataFrame({
-            "term": self.names, "beta": self.beta, "se": se, "or": np.exp(self.beta),
-            "ci_low": np.exp(self.beta - z * se), "ci_high": np.exp(self.beta + z * se),
-            "p": 2 * stats.norm.sf(np.abs(self.beta / se)),
-            "clinic_var": self.clinic_var, "loglik": self.loglik, "converged": self.converged,
+            "term": self.exog_names, "coef": self.params, "se": self.bse, "or": np.exp(self.params),
+            "ci_low": ci[:, 0], "ci_high": ci[:, 1], "p": self.pvalues,
+            "clinic_var": self.clinic_var, "loglik": self.llf, "converged": self.converged,
         })
+
+
+class ModeSearchError(ArithmeticError):
+    """Some cluster's mode was not found to :data:`MODE_TOL` (never happens silently)."""
 
 
 class _Problem:
     """Data of one fit, sorted by cluster, with the quadrature rule."""
 
     def __init__(self, X: np.ndarray, y: np.ndarray, groups: np.ndarray, nagq: int):
+        if nagq < 1:
+            raise ValueError(f"nagq must be at least 1 (1 = Laplace), not {nagq}")
         _, g = np.unique(groups, return_inverse=True)
         order = np.argsort(g, kind="stable")
         self.X = np.asarray(X, dtype=float)[order]
@@ -75,54 +101,89 @@ class _Problem:
         self.g = g[order]
         self.G = int(self.g.max()) + 1
         self.starts = np.flatnonzero(np.r_[True, np.diff(self.g) != 0])
+        self.n_g = np.bincount(self.g).astype(float)
+        self.sum_y = self._sum(self.y)
         self.z, w = np.polynomial.hermite.hermgauss(nagq)
         self.logw = np.log(w) + self.z ** 2          # weights for integrating against exp(-z^2)
-        self._b = np.zeros(self.G)                    # last modes: warm start for the next Newton solve
+        self.warm = np.zeros(self.G)                  # last modes: a warm start for the next search
 
     def _sum(self, v: np.ndarray) -> np.ndarray:
         """Sum a per-observation vector (or the rows of a matrix) within clusters."""
         return np.add.reduceat(v, self.starts, axis=0)
 
-    def modes(self, eta0: np.ndarray, sigma: float, iters: int = 50) -> tuple[np.ndarray, np.ndarray]:
-        """Mode and curvature-based scale of each cluster's integrand in ``b`` (Newton).
+    def modes(self, eta0: np.ndarray, sigma: float, start: np.ndarray | None = None,
+              maxiter: int = 200) -> np.ndarray:
+        """Mode ``b`` of each cluster's integrand ``sum_i log p(y_i | eta0_i + sigma b) - b^2/2``.
 
-        Starts from the previous call's modes; the integrand is strictly log-concave in ``b``,
-        so the solution does not depend on the start.
+        Safeguarded Newton: the derivative ``h'(b) = sigma * sum(y - p) - b`` is strictly
+        decreasing, and its root lies in ``[sigma (sum y - n), sigma sum y]``; a Newton step
+        that leaves the current bracket is replaced by bisection. Every cluster must reach
+        ``|h'(b)| < MODE_TOL`` (or a bracket at floating-point width), else
+        :class:`ModeSearchError`. ``start`` (default: the previous call's modes) changes only
+        the number of iterations, not the answer.
         """
-        b = self._b.copy()
-        for _ in range(iters):
+        lo = sigma * (self.sum_y - self.n_g)
+        hi = sigma * self.sum_y
+        b = np.clip(self.warm if start is None else np.asarray(start, float), lo, hi)
+        for _ in range(maxiter):
             p = special.expit(eta0 + sigma * b[self.g])
-            grad = sigma * self._sum(self.y - p) - b
-            hess = sigma ** 2 * self._sum(p * (1 - p)) + 1.0
-            step = grad / hess
-            b += step
-            if np.max(np.abs(step)) < 1e-10:
-                break
-        self._b = b
-        p = special.expit(eta0 + sigma * b[self.g])
-        scale = 1.0 / np.sqrt(sigma ** 2 * self._sum(p * (1 - p)) + 1.0)
-        return b, scale
+            d = sigma * self._sum(self.y - p) - b
+            A = sigma ** 2 * self._sum(p * (1 - p)) + 1.0
+            done = (np.abs(d) < MODE_TOL) | (hi - lo <= 4 * np.finfo(float).eps * (1 + np.abs(b)))
+            if done.all():
+                self.warm = b
+                return b
+            lo = np.where(d > 0, b, lo)
+            hi = np.where(d > 0, hi, b)
+            newton = b + d / A
+            inside = (newton > lo) & (newton < hi)
+            b = np.where(done, b, np.where(inside, newton, 0.5 * (lo + hi)))
+        bad = np.flatnonzero(~done)
+        raise ModeSearchError(f"mode search did not converge for {len(bad)} cluster(s) "
+                              f"(largest |h'| = {np.max(np.abs(d)):.2e})")
 
-    def evaluate(self, theta: np.ndarray, centres=None, grad: bool = True):
-        """Quadrature log-likelihood and (fixed-centre) gradient at ``theta = (beta, sigma)``."""
-        beta, sigma = theta[:-1], theta[-1]
+    def evaluate(self, theta: np.ndarray, grad: bool = True):
+        """Adaptive-quadrature log-likelihood at ``theta = (beta, sigma)`` and its exact gradient.
+
+        The nodes sit at ``bhat + sqrt(2) s z_k`` where the mode ``bhat`` and the scale
+        ``s = (-h''(bhat))**-1/2`` both move with ``theta``; the gradient includes those
+        paths (implicit-function theorem), so it is the derivative of the objective itself
+        at every node count, Laplace (``nagq = 1``) included.
+        """
+        beta, sigma = theta[:-1], float(theta[-1])
         eta0 = self.X @ beta
-        bhat, s = centres if centres is not None else self.modes(eta0, sigma)
+        bhat = self.modes(eta0, sigma)
+        phat = special.expit(eta0 + sigma * bhat[self.g])
+        what = phat * (1 - phat)
+        A = sigma ** 2 * self._sum(what) + 1.0
+        s = 1.0 / np.sqrt(A)
         nodes = bhat[:, None] + np.sqrt(2.0) * s[:, None] * self.z[None, :]      # G x K
         eta = eta0[:, None] + sigma * nodes[self.g]                               # n x K
-        # log p(y | eta) summed within clusters, for every node
         ll_obs = self.y[:, None] * eta - np.logaddexp(0.0, eta)
-        ll_g = self._sum(ll_obs)                                                   # G x K
-        log_terms = self.logw[None, :] + ll_g - 0.5 * nodes ** 2 - 0.5 * np.log(2 * np.pi)
+        log_terms = self.logw[None, :] + self._sum(ll_obs) - 0.5 * nodes ** 2 - 0.5 * np.log(2 * np.pi)
         lse = special.logsumexp(log_terms, axis=1)
         loglik = float(np.sum(np.log(np.sqrt(2.0) * s) + lse))
         if not grad:
             return loglik
-        wpost = np.exp(log_terms - lse[:, None])                                  # G x K posterior node weights
+        post = np.exp(log_terms - lse[:, None])                                   # G x K node weights
         resid = self.y[:, None] - special.expit(eta)                              # n x K
-        wobs = wpost[self.g]                                                      # n x K
-        g_beta = self.X.T @ np.sum(wobs * resid, axis=1)
-        g_sigma = np.sum(wobs * resid * nodes[self.g])
+        wobs = post[self.g] * resid
+        # partial derivatives with the centre and scale held fixed
+        g_beta = self.X.T @ wobs.sum(axis=1)
+        g_sigma = np.sum(wobs * nodes[self.g])
+        # ... plus the paths through the mode and the scale
+        d_node = sigma * self._sum(resid) - nodes                                 # h'(node), G x K
+        dL_db = np.sum(post * d_node, axis=1)
+        dL_ds = 1.0 / s + np.sqrt(2.0) * np.sum(post * d_node * self.z[None, :], axis=1)
+        dh_dbeta = -sigma * self._sum(what[:, None] * self.X)                     # G x p
+        dh_dsigma = self._sum(self.y - phat) - sigma * bhat * self._sum(what)     # G
+        db_dbeta, db_dsigma = dh_dbeta / A[:, None], dh_dsigma / A
+        wprime = what * (1 - 2 * phat)
+        dA_dbeta = sigma ** 2 * (self._sum(wprime[:, None] * self.X) + sigma * self._sum(wprime)[:, None] * db_dbeta)
+        dA_dsigma = 2 * sigma * self._sum(what) + sigma ** 2 * self._sum(wprime) * (bhat + sigma * db_dsigma)
+        ds = -0.5 * s ** 3
+        g_beta = g_beta + db_dbeta.T @ dL_db + (ds[:, None] * dA_dbeta).T @ dL_ds
+        g_sigma = g_sigma + db_dsigma @ dL_db + (ds * dA_dsigma) @ dL_ds
         return loglik, np.append(g_beta, g_sigma)
 
 
@@ -160,46 +221,85 @@ def _standardizer(X: np.ndarray) -> np.ndarray:
     return T
 
 
+def separation(X: np.ndarray, y: np.ndarray) -> bool:
+    """True if the outcome is completely or quasi-completely separated by ``X``.
+
+    Linear-programming check (Konis 2007): is there a direction ``b`` with
+    ``(2y - 1) * X b >= 0`` for every row and strictly positive in total?
+    """
+    s = (2 * np.asarray(y) - 1)[:, None] * np.asarray(X, float)
+    res = optimize.linprog(c=-s.sum(axis=0), A_ub=-s, b_ub=np.zeros(len(y)),
+                           bounds=[(-1, 1)] * s.shape[1], method="highs")
+    return bool(res.status == 0 and -res.fun > 1e-7)
+
+
 def fit_glmm(X, y, groups, names: list[str] | None = None, nagq: int = 15,
-             maxiter: int = 500, gtol: float = 1e-6) -> GLMMResult:
+             maxiter: int = 500, separated: bool | None = None) -> GLMMResult:
     """Fit ``y ~ X + (1 | groups)`` by maximum likelihood with adaptive Gauss-Hermite quadrature.
 
     ``X`` includes the intercept column; ``y`` is 0/1; ``nagq`` is the number of quadrature
-    nodes per cluster (1 = Laplace). Odds ratios are per one unit of each column of ``X``.
+    nodes per cluster (1 = Laplace). Coefficients are log-odds per one unit of each column
+    of ``X``. ``separated`` may pass a separation check already made for the same ``X, y``.
+    The result is never silently wrong: (quasi-)separation, absurd SEs, a failed mode search,
+    a failed optimizer and a singular information matrix each set ``converged=False`` with a
+    note; a boundary clinic variance is noted.
     """
     X = np.asarray(X, dtype=float)
     y = np.asarray(y, dtype=float)
     names = list(names) if names is not None else [f"x{k}" for k in range(X.shape[1])]
+    p = X.shape[1]
+    notes: list[str] = []
     # fit on centred and scaled columns (same likelihood, better conditioned), map back after
     T = _standardizer(X)
-    X = X @ T
-    prob = _Problem(X, y, np.asarray(groups), nagq)
-    theta0 = np.append(_start(X, y), 0.5)
+    Xs = X @ T
+    prob = _Problem(Xs, y, np.asarray(groups), nagq)
+    if separated is None:
+        separated = separation(X, y)
+    if separated:
+        notes.append("separation: the outcome is (quasi-)perfectly predicted by the covariates; no finite estimate")
 
     def objective(theta):
         ll, g = prob.evaluate(theta)
         return -ll, -g
 
-    bounds = [(None, None)] * X.shape[1] + [(0.0, None)]
-    res = optimize.minimize(objective, theta0, jac=True, method="L-BFGS-B", bounds=bounds,
-                            options={"maxiter": maxiter, "gtol": gtol, "ftol": 1e-13})
-    theta = res.x
+    def information(theta, free):
+        def gradient(t_free):
+            t = theta.copy()
+            t[free] = t_free
+            return -prob.evaluate(t)[1][free]
+        H = approx_fprime(theta[free], gradient, centered=True)
+        return 0.5 * (H + H.T)
+
+    theta0 = np.append(_start(Xs, y), 0.5)
+    bounds = [(None, None)] * p + [(0.0, None)]
+    try:
+        res = optimize.minimize(objective, theta0, jac=True, method="L-BFGS-B", bounds=bounds,
+                                options={"maxiter": maxiter, "gtol": 1e-6, "ftol": 1e-13})
+        theta, success, message = res.x, bool(res.success), str(res.message)
+        boundary = theta[-1] < BOUNDARY_SIGMA
+        free = slice(0, p) if boundary else slice(None)
+        H = information(theta, free)
+        # polish: Newton steps on the exact gradient with that information matrix; the steps are
+        # tiny (below 1e-4), so the matrix is not recomputed for the standard errors
+        for _ in range(4):
+            g = -prob.evaluate(theta)[1][free]
+            if not np.all(np.isfinite(H)) or np.max(np.abs(g)) < 1e-9:
+                break
+            trial = theta.copy()
+            trial[free] -= np.linalg.lstsq(H, g, rcond=None)[0]
+            if trial[-1] < 0 or prob.evaluate(trial, grad=False) < prob.evaluate(theta, grad=False) - 1e-12:
+                break
+            theta = trial
+        llf = prob.evaluate(theta, grad=False)
+    except ModeSearchError as err:
+        nan = np.full(p, np.nan)
+        return GLMMResult(exog_names=names, params=nan, sigma=float("nan"), cov=np.full((p, p), np.nan),
+                          sigma_se=float("nan"), llf=float("nan"), converged=False, nobs=len(y),
+                          n_groups=prob.G, nagq=nagq, message=str(err), notes=notes + [str(err)])
     beta, sigma = theta[:-1], float(theta[-1])
-    notes = []
-    boundary = sigma < BOUNDARY_SIGMA
     if boundary:
         notes.append("clinic variance estimated at the boundary (0); SEs are those of the fixed effects given sigma = 0")
-    # observed information from the analytic (fixed-centre) gradient, differentiated numerically
-    free = slice(0, X.shape[1]) if boundary else slice(None)
-
-    def gradient(t_free):
-        t = theta.copy()
-        t[free] = t_free
-        return -prob.evaluate(t)[1][free]
-
-    H = approx_fprime(theta[free], gradient, centered=True)
-    H = 0.5 * (H + H.T)
-    converged = bool(res.success) and np.all(np.isfinite(H))
+    converged = success and not separated and np.all(np.isfinite(H))
     try:
         cov_full = np.linalg.inv(H)
         if np.any(np.diag(cov_full) <= 0):
@@ -208,15 +308,19 @@ def fit_glmm(X, y, groups, names: list[str] | None = None, nagq: int = 15,
         cov_full = np.full(H.shape, np.nan)
         converged = False
         notes.append("information matrix not positive definite")
-    if not res.success:
-        notes.append(f"optimizer did not converge: {res.message}")
-    p = X.shape[1]
+    if not success:
+        notes.append(f"optimizer did not converge: {message}")
+    se_std = np.sqrt(np.diag(cov_full))[:p]
+    slopes = ~np.all(X == X[0], axis=0)          # non-constant columns, on the per-SD scale
+    if not separated and (np.any(se_std[slopes] > ABSURD_SE) or np.any(np.abs(beta[slopes]) > ABSURD_BETA)):
+        converged = False
+        notes.append("near-separation: a coefficient above 15 log-odds per SD of a covariate, or an SE above 1000; "
+                     "the estimate is not usable")
     cov = T @ cov_full[:p, :p] @ T.T
-    beta = T @ beta
     sigma_se = float(np.sqrt(cov_full[p, p])) if not boundary and np.isfinite(cov_full[p, p]) else float("nan")
-    return GLMMResult(names=names, beta=beta, sigma=sigma, cov=cov, sigma_se=sigma_se,
-                      loglik=-float(res.fun), converged=converged, n_obs=len(y), n_groups=prob.G,
-                      nagq=nagq, message=str(res.message), notes=notes)
+    return GLMMResult(exog_names=names, params=T @ beta, sigma=sigma, cov=cov, sigma_se=sigma_se,
+                      llf=llf, converged=bool(converged), nobs=len(y), n_groups=prob.G,
+                      nagq=nagq, message=message, notes=notes)
 
 
 def loglik_quad(X, y, groups, beta, sigma, epsrel: float = 1e-10) -> float:

@@ -6,9 +6,17 @@ Estimators (``model`` column):
   adaptive Gauss-Hermite quadrature (:mod:`trustlib.glmm`): the paper's model; a
   *conditional* (clinic-specific) odds ratio.
 * ``gee``   statsmodels GEE, binomial, exchangeable correlation within clinic, robust SEs:
-  a *marginal* (population-averaged) odds ratio.
-* ``logit_cluster``  ordinary logistic regression with clinic-clustered (sandwich) SEs:
+  a *marginal* (population-averaged) odds ratio. Scale and correlation use the moment
+  estimators without degrees-of-freedom correction, as R ``geepack::geeglm`` does.
+* ``logit_cluster``  ordinary logistic regression with clinic-clustered (sandwich) SEs, with
+  Stata's small-sample factor ``G/(G-1) * (n-1)/(n-k)`` (R ``sandwich::vcovCL(type = "HC1")``):
   also a marginal odds ratio.
+* ``gee_md``  the same GEE with the Mancl-DeRouen bias-reduced sandwich (statsmodels
+  ``cov_type="bias_reduced"``), which corrects the robust SE's downward bias with few
+  clusters; offered as an option and checked by the Monte Carlo study (notebook 07).
+
+All three share one code path: each returns a statsmodels-style result (``params``, ``bse``,
+``llf``) whose exposure coefficient becomes one row of the tidy table.
 
 Adjusted models add age (years), female, internal medicine and advanced practice clinician.
 Problems are never printed as numbers: a constant exposure raises :class:`ModelInputError`;
@@ -27,9 +35,10 @@ from scipy import optimize, stats
 
 from . import TrustlibError, codebook
 from .cohort import COVARIATES
-from .glmm import fit_glmm
+from .glmm import fit_glmm, separation
 
 ESTIMATORS = ("glmm", "gee", "logit_cluster")
+OPTIONAL_ESTIMATORS = ("gee_md",)
 TABLE_COLUMNS = ["measure", "model", "adjusted", "or", "ci_low", "ci_high", "p", "beta", "se",
                  "clinic_var", "loglik", "n", "n_clinics", "n_events", "converged", "note"]
 
@@ -38,11 +47,53 @@ class ModelInputError(TrustlibError):
     """The analysis table cannot support a model (message names the measure and reason)."""
 
 
+def formula(exposure: str, adjusted: bool, outcome: str = "high_high", cluster: str = "clinic_id") -> str:
+    """The model in lme4's notation, e.g. ``high_high ~ quality + age + female + ... + (1 | clinic_id)``.
+
+    :func:`design` builds the design matrix from this string, so what a notebook prints is what
+    is fitted.
+    """
+    return f"{outcome} ~ {' + '.join([exposure] + (COVARIATES if adjusted else []))} + (1 | {cluster})"
+
+
+def parse_formula(text: str) -> tuple[str, list[str], str]:
+    """Outcome, fixed-effect columns (intercept first, as ``"intercept"``) and cluster of a
+    random-intercept formula ``y ~ a + b + (1 | g)``; numeric main effects only."""
+    import re
+
+    import patsy
+
+    match = re.fullmatch(r"\s*(.+?)\s*~\s*(.+?)\s*\+\s*\(\s*1\s*\|\s*(\w+)\s*\)\s*", text)
+    if not match:
+        raise ValueError(f"not a random-intercept formula 'y ~ x + (1 | cluster)': {text!r}")
+    outcome, fixed, cluster = match.groups()
+    desc = patsy.ModelDesc.from_formula(fixed)
+    cols = []
+    for term in desc.rhs_termlist:
+        names = [f.name() for f in term.factors]
+        if len(names) > 1:
+            raise ValueError(f"interaction terms are not supported: {':'.join(names)}")
+        cols.append(names[0] if names else "intercept")
+    return outcome, cols, cluster
+
+
 def design(df: pd.DataFrame, exposure: str, adjusted: bool) -> tuple[np.ndarray, list[str]]:
-    """Design matrix: intercept, exposure (scale points), then covariates if adjusted."""
-    cols = [exposure] + (COVARIATES if adjusted else [])
-    X = np.column_stack([np.ones(len(df))] + [df[c].to_numpy(dtype=float) for c in cols])
-    return X, ["intercept"] + cols
+    """Design matrix of :func:`formula` (intercept, exposure in scale points, then covariates)."""
+    _, cols, _ = parse_formula(formula(exposure, adjusted))
+    X = np.column_stack([np.ones(len(df)) if c == "intercept" else df[c].to_numpy(dtype=float) for c in cols])
+    return X, cols
+
+
+def coefficients(df: pd.DataFrame, measures: list[str], adjusted: bool = True, nagq: int = 15) -> pd.DataFrame:
+    """Every coefficient of each measure's GLMM: measure, formula, term, log-odds coefficient,
+    SE, OR with 95% Wald CI, P, clinic variance and log-likelihood (the fitted model in full)."""
+    parts = []
+    for m in measures:
+        X, names = design(df, m, adjusted)
+        fit = fit_glmm(X, df["high_high"].to_numpy(float), df["clinic_id"].to_numpy(), names=names, nagq=nagq)
+        parts.append(fit.summary_frame().assign(measure=m, formula=formula(m, adjusted)))
+    out = pd.concat(parts, ignore_index=True)
+    return out[["measure", "formula"] + [c for c in out.columns if c not in ("measure", "formula")]]
 
 
 def check_exposure(df: pd.DataFrame, exposure: str) -> None:
@@ -54,18 +105,6 @@ def check_exposure(df: pd.DataFrame, exposure: str) -> None:
         raise ModelInputError(f"analysis table, column '{exposure}': the culture score is constant "
                               f"({x.iloc[0]:.2f}) across all {len(df)} clinicians, so its odds ratio "
                               "cannot be estimated")
-
-
-def separation(X: np.ndarray, y: np.ndarray) -> bool:
-    """True if the outcome is completely or quasi-completely separated by ``X``.
-
-    Linear-programming check (Konis 2007): is there a direction ``b`` with
-    ``(2y - 1) * X b >= 0`` for every row and strictly positive in total?
-    """
-    s = (2 * np.asarray(y) - 1)[:, None] * X
-    res = optimize.linprog(c=-s.sum(axis=0), A_ub=-s, b_ub=np.zeros(len(y)),
-                           bounds=[(-1, 1)] * X.shape[1], method="highs")
-    return bool(res.status == 0 and -res.fun > 1e-7)
 
 
 def _row(measure, model, adjusted, beta, se, n, n_clinics, n_events, clinic_var=np.nan,
@@ -97,32 +136,38 @@ def fit_one(df: pd.DataFrame, exposure: str, model: str, adjusted: bool, outcome
         return _row(beta=np.nan, se=np.nan, converged=False,
                     note="separation: the outcome is (quasi-)perfectly predicted; no finite estimate", **common)
     k = 1
-    if model == "glmm":
-        r = fit_glmm(X, y, groups, names=names, nagq=nagq)
-        return _row(beta=r.beta[k], se=r.se[k], clinic_var=r.clinic_var, loglik=r.loglik,
-                    converged=r.converged, note="; ".join(r.notes), **common)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        if model == "gee":
-            start = sm.Logit(y, X).fit(disp=0, maxiter=100).params     # starting values: fewer GEE iterations
-            res = sm.GEE(y, X, groups=groups, family=sm.families.Binomial(),
-                         cov_struct=sm.cov_struct.Exchangeable()).fit(maxiter=100, start_params=start)
-            converged = bool(getattr(res, "converged", True))
-            beta, se = res.params[k], res.bse[k]
-            loglik = np.nan
-        elif model == "logit_cluster":
-            res = sm.Logit(y, X).fit(disp=0, cov_type="cluster", cov_kwds={"groups": pd.factorize(groups)[0]},
-                                     maxiter=100)
-            converged = bool(res.mle_retvals.get("converged", True))
-            beta, se, loglik = res.params[k], res.bse[k], res.llf
-        else:
-            raise ValueError(f"unknown model {model!r}; choose from {ESTIMATORS}")
-    notes = [str(w.message).splitlines()[0] for w in caught if "converge" in str(w.message).lower()]
-    if notes:
-        converged = False
-    return _row(beta=beta, se=se, loglik=loglik, converged=converged and np.isfinite(se),
-                note="; ".join(notes) if notes else ("" if np.isfinite(se) else "standard error not finite"),
-                **common)
+        res = _fit(model, X, y, groups, names, nagq)
+    if model == "glmm":
+        converged, notes, clinic_var = res.converged, list(res.notes), res.clinic_var
+    else:
+        retvals = getattr(res, "mle_retvals", None) or {}
+        converged = bool(getattr(res, "converged", retvals.get("converged", True)))
+        notes = [str(w.message).splitlines()[0] for w in caught if "converge" in str(w.message).lower()]
+        converged, clinic_var = converged and not notes, np.nan
+    se = res.bse[k]
+    if not np.isfinite(se) and not notes:
+        notes.append("standard error not finite")
+    loglik = res.llf if model in ("glmm", "logit_cluster") else np.nan      # GEE has no likelihood
+    return _row(beta=res.params[k], se=se, loglik=loglik, clinic_var=clinic_var,
+                converged=converged and np.isfinite(se), note="; ".join(notes), **common)
+
+
+def _fit(model: str, X: np.ndarray, y: np.ndarray, groups: np.ndarray, names: list[str], nagq: int):
+    """One estimator's statsmodels-style result (``params``, ``bse``, ``llf`` where defined)."""
+    if model == "glmm":
+        return fit_glmm(X, y, groups, names=names, nagq=nagq, separated=False)
+    if model in ("gee", "gee_md"):
+        start = sm.Logit(y, X).fit(disp=0, maxiter=100).params     # starting values: fewer GEE iterations
+        return sm.GEE(y, X, groups=groups, family=sm.families.Binomial(),
+                      cov_struct=sm.cov_struct.Exchangeable()).fit(
+            maxiter=100, start_params=start, ddof_scale=0,       # moment estimators as R geepack
+            cov_type="bias_reduced" if model == "gee_md" else "robust")
+    if model == "logit_cluster":
+        return sm.Logit(y, X).fit(disp=0, cov_type="cluster", cov_kwds={"groups": pd.factorize(groups)[0]},
+                                  maxiter=100)
+    raise ValueError(f"unknown model {model!r}; choose from {ESTIMATORS + OPTIONAL_ESTIMATORS}")
 
 
 def fit_table(df: pd.DataFrame, measures: list[str] | None = None, models=ESTIMATORS,
@@ -162,7 +207,8 @@ def paper_table(fits: pd.DataFrame) -> pd.DataFrame:
                          "Clinic variance": prim["clinic_var"].round(2), "Note": prim["note"]}).reset_index(drop=True)
 
 
-MODEL_LABELS = {"glmm": "two-level logistic (GLMM)", "gee": "GEE, exchangeable", "logit_cluster": "logistic, clustered SE"}
+MODEL_LABELS = {"glmm": "two-level logistic (GLMM)", "gee": "GEE, exchangeable", "logit_cluster": "logistic, clustered SE",
+                "gee_md": "GEE, exchangeable, bias-reduced SE"}
 
 
 def comparison_table(fits: pd.DataFrame) -> pd.DataFrame:

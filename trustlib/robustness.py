@@ -16,7 +16,7 @@ import pandas as pd
 from joblib import Parallel, delayed
 
 from . import cohort, codebook, models
-from .glmm import fit_glmm
+from .glmm import fit_glmm, separation
 
 CHOICES = ["org_trust_cutoff", "patient_trust_cutoff", "min_patient_surveys", "adjusted", "model"]
 
@@ -31,7 +31,7 @@ def _cohort_fits(scored, org_cut, pat_cut, min_surveys, measures, nagq) -> list[
     for m in measures:
         for adj in (True, False):
             try:
-                separated = models.separation(models.design(analysis, m, adj)[0], y)
+                separated = separation(models.design(analysis, m, adj)[0], y)
                 rows += [models.fit_one(analysis, m, model, adj, nagq=nagq, separated=separated)
                          for model in models.ESTIMATORS]
             except models.ModelInputError as err:
@@ -92,7 +92,7 @@ def leave_one_clinic_out(analysis: pd.DataFrame, measures: list[str] | None = No
             sub = analysis[analysis["clinic_id"] != clinic]
             X, names = models.design(sub, m, True)
             r = fit_glmm(X, sub["high_high"].to_numpy(float), sub["clinic_id"].to_numpy(), names, nagq=nagq)
-            t = r.table().iloc[1]
+            t = r.summary_frame().iloc[1]
             rows.append({"measure": m, "dropped_clinic": clinic, "n": len(sub), "or": t["or"],
                          "ci_low": t["ci_low"], "ci_high": t["ci_high"], "p": t["p"], "full_or": full["or"],
                          "delta_log_or": np.log(t["or"]) - np.log(full["or"]), "converged": r.converged})
