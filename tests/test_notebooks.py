@@ -70,3 +70,16 @@ def test_committed_notebooks_carry_executed_outputs(name):
     code = [c for c in nb.cells if c.cell_type == "code" and c.source.strip()]
     assert all(c.execution_count is not None for c in code)
     assert not any(o.get("output_type") == "error" for c in code for o in c.outputs)
+
+
+@pytest.mark.parametrize("name", ["04_figures", "06_robustness", "07_simulation_check"])
+def test_committed_notebooks_show_every_figure_they_write(name):
+    """A cell that writes a figure to results/figures/ also shows it (an image output), so a
+    reader of the committed notebook sees every figure; a library that switched matplotlib to
+    a non-interactive backend at import would fail this."""
+    nb = _nb(name)
+    writing = [c for c in nb["cells"] if c["cell_type"] == "code" and "out.figure(" in "".join(c["source"])]
+    assert writing, f"{name} writes no figure"
+    for cell in writing:
+        images = [o for o in cell.get("outputs", []) if any(k.startswith("image/") for k in o.get("data", {}))]
+        assert images, f"{name}: a cell writes a figure but shows none:\n{''.join(cell['source'])[:200]}"

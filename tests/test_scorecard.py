@@ -11,8 +11,9 @@ from trustlib import scorecard
 
 
 def _numbers(**over):
+    """Reproduced numbers equal to the published ones (a published "< x" P value as x / 2)."""
     pub = scorecard.load_published()
-    n = {r.reproduced_key: float(r.value) for r in pub.itertuples()}
+    n = {r.reproduced_key: float(r.value) / (2 if r.comparator == "<" else 1) for r in pub.itertuples()}
     return {**n, **over}
 
 
@@ -30,7 +31,8 @@ def test_published_values_reproduce_themselves():
     ("outcome.pct_high_high", 34.4, True), ("outcome.pct_high_high", 34.6, False),
     ("sample.age_mean", 47.55, True), ("sample.age_mean", 47.7, False),
     ("reliability.org_trust.alpha", 0.81, True), ("reliability.org_trust.alpha", 0.83, False),
-    ("table2.quality.glmm.adjusted.p", 0.04, True), ("table2.quality.glmm.adjusted.p", 0.06, False),
+    ("table2.quality.glmm.adjusted.p", 0.0009, True), ("table2.quality.glmm.adjusted.p", 0.04, False),
+    ("table2.communication.glmm.adjusted.p", 0.04, True), ("table2.communication.glmm.adjusted.p", 0.06, False),
 ])
 def test_tolerances(key, value, passed):
     card = scorecard.build(scorecard.load_published(), _numbers(**{key: value}))
@@ -67,3 +69,10 @@ def test_published_ors_table():
     ors = scorecard.published_ors()
     assert ors["measure"].tolist() == ["quality", "communication", "cohesiveness", "alignment"]
     assert ors.loc[0, "or"] == 4.95 and isinstance(ors, pd.DataFrame)
+
+
+def test_p_rule_honours_a_published_upper_bound():
+    published = pd.DataFrame([{"key": "q_p", "measure": "quality", "quantity": "p", "value": 0.001,
+                               "comparator": "<", "reproduced_key": "p", "source": "t"}])
+    assert not scorecard.build(published, {"p": 0.017}).loc[0, "passed"]
+    assert scorecard.build(published, {"p": 0.0004}).loc[0, "passed"]

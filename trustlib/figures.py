@@ -1,25 +1,39 @@
 """The figures. Each function takes tidy tables and returns a matplotlib Figure.
 
 Colours follow the four quadrants throughout; odds ratios are drawn on a log axis.
+
+Importing this module changes no global state: the matplotlib backend is whatever the
+environment chose (inline in a notebook kernel; ``MPLBACKEND`` or matplotlib's headless
+fallback elsewhere), and the seaborn style applies only inside each figure function
+(:func:`styled`).
 """
 
 from __future__ import annotations
 
-import matplotlib
+import functools
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import seaborn as sns  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import seaborn as sns
 
-from . import codebook  # noqa: E402
-from .cohort import QUADRANTS  # noqa: E402
+from . import codebook
+from .cohort import QUADRANTS
 
 PALETTE = dict(zip(QUADRANTS, ["#1b9e77", "#7570b3", "#d95f02", "#9e9e9e"]))
-sns.set_theme(style="whitegrid", context="notebook")
+STYLE = {"style": "whitegrid", "context": "notebook"}
 
 
+def styled(func):
+    """Draw ``func``'s figure inside the project's seaborn style, leaving global rcParams alone."""
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        with sns.axes_style(STYLE["style"]), sns.plotting_context(STYLE["context"]):
+            return func(*args, **kwargs)
+    return wrapper
+
+
+@styled
 def trust_scatter(analysis: pd.DataFrame, cutoffs: dict) -> plt.Figure:
     """Figure 1: clinician trust in the organization (1-4) vs mean patient trust (0-100)."""
     fig, ax = plt.subplots(figsize=(6.5, 5))
@@ -33,6 +47,7 @@ def trust_scatter(analysis: pd.DataFrame, cutoffs: dict) -> plt.Figure:
     return fig
 
 
+@styled
 def forest(reproduced: pd.DataFrame, published: pd.DataFrame) -> plt.Figure:
     """Figure 2: adjusted ORs (95% CI) per culture measure, reproduced beside published.
 
@@ -56,6 +71,7 @@ def forest(reproduced: pd.DataFrame, published: pd.DataFrame) -> plt.Figure:
     return fig
 
 
+@styled
 def culture_by_outcome(analysis: pd.DataFrame, measures: list[str]) -> plt.Figure:
     """Figure 3: the four culture scales (1-4) by outcome group (box plot with points)."""
     long = analysis.melt(id_vars=["clinician_id", "high_high"], value_vars=measures,
@@ -77,6 +93,7 @@ def culture_by_outcome(analysis: pd.DataFrame, measures: list[str]) -> plt.Figur
     return fig
 
 
+@styled
 def specification_curve(spec: pd.DataFrame, measure: str) -> plt.Figure:
     """Specification curve of one measure: ORs (95% CI) sorted, with the choices beneath.
 
@@ -118,6 +135,7 @@ def specification_curve(spec: pd.DataFrame, measure: str) -> plt.Figure:
     return fig
 
 
+@styled
 def influence(loo: pd.DataFrame) -> plt.Figure:
     """Leave-one-clinic-out adjusted ORs per measure, with the full-sample OR."""
     measures = list(dict.fromkeys(loo["measure"]))
@@ -136,19 +154,20 @@ def influence(loo: pd.DataFrame) -> plt.Figure:
     return fig
 
 
+@styled
 def coverage(summary: pd.DataFrame) -> plt.Figure:
-    """Monte Carlo 95% CI coverage per estimator and measure, with the nominal 95% line."""
-    d = summary.assign(label=summary["measure"].map(codebook.scale_label), pct=100 * summary["coverage"],
-                       err=196 * summary["coverage_mc_se"])
-    fig, ax = plt.subplots(figsize=(7, 3.4))
+    """Monte Carlo 95% CI coverage (%) per estimator and measure, with its exact binomial 95%
+    interval and the nominal 95% line."""
+    d = summary.assign(label=summary["measure"].map(codebook.scale_label), pct=100 * summary["coverage"])
+    fig, ax = plt.subplots(figsize=(7, 3.8))
     models_ = list(dict.fromkeys(d["model"]))
     labels = list(dict.fromkeys(d["label"]))
     for i, model in enumerate(models_):
         s = d[d["model"] == model].set_index("label").loc[labels]
-        y = np.arange(len(labels)) + (i - 1) * 0.2
-        ax.errorbar(s["pct"], y, xerr=s["err"], fmt="o", capsize=2, label=model)
+        y = np.arange(len(labels)) + (i - (len(models_) - 1) / 2) * 0.18
+        err = [s["pct"] - 100 * s["coverage_ci_low"], 100 * s["coverage_ci_high"] - s["pct"]]
+        ax.errorbar(s["pct"], y, xerr=err, fmt="o", capsize=2, label=model)
     ax.axvline(95, color="black", lw=0.8)
-    ax.axvspan(92, 98, color="#dddddd", zorder=0)
     ax.set_yticks(range(len(labels)), labels)
     ax.invert_yaxis()
     ax.set(xlabel="95% CI coverage of the true OR (%)", title="Monte Carlo check of the estimators")

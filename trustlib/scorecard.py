@@ -10,7 +10,8 @@ alpha         within 0.05
 or            the published OR lies in the reproduced 95% CI *and* the reproduced OR
               lies in the published 95% CI
 ci_low/high   within the published half-width on the log scale, ln(upper/lower) / 2
-p             same conclusion at alpha = .05 (both below or both at/above .05)
+p             published "< x": the reproduced P is below x; published "= x": the same
+              conclusion at alpha = .05 (both below or both at/above .05)
 ============  =====================================================================
 """
 
@@ -53,6 +54,9 @@ def build(published: pd.DataFrame, numbers: dict) -> pd.DataFrame:
             half = math.log(hi / lo) / 2
             ok = rep > 0 and abs(math.log(rep / value)) <= half
             text = f"within x{math.exp(half):.2f} (published CI half-width, log scale)"
+        elif q == "p" and r["comparator"] == "<":
+            ok = rep < value
+            text = f"below {value:g}, as published"
         elif q == "p":
             ok = (rep < 0.05) == (value < 0.05)
             text = "same side of .05"
