@@ -1,7 +1,9 @@
-"""Shared fixtures: the committed synthetic cohort, copied so tests can break it."""
+"""Shared fixtures: the committed synthetic cohort, copied so tests can break it, and a guard
+that the suite never touches the user's private folders."""
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 from pathlib import Path
 
@@ -9,6 +11,25 @@ import pandas as pd
 import pytest
 
 from trustlib import contract, paths
+
+
+def private_snapshot() -> dict[str, str]:
+    """SHA-256 of every file (and every folder's existence) under data/raw/ and results_raw/."""
+    snap = {}
+    for folder in (paths.data_dir("raw"), paths.results_dir("raw")):
+        snap[paths.relative(folder)] = "folder" if folder.is_dir() else "absent"
+        if folder.is_dir():
+            for p in sorted(folder.rglob("*")):
+                snap[paths.relative(p)] = hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else "folder"
+    return snap
+
+
+@pytest.fixture(scope="session", autouse=True)
+def private_folders_untouched():
+    """The user's data/raw/ and results_raw/ are byte-identical after the whole suite."""
+    before = private_snapshot()
+    yield
+    assert private_snapshot() == before, "the test suite changed data/raw/ or results_raw/"
 
 
 @pytest.fixture(scope="session")

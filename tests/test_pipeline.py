@@ -1,5 +1,9 @@
 """Real-data mode end to end: renamed and shuffled extracts reproduce the synthetic tables;
-bad input stops the run with a clear message and leaves earlier results untouched."""
+bad input stops the run with a clear message and leaves earlier results untouched.
+
+Every raw-mode run here happens in a temporary copy of the repository (:func:`sandbox`): the
+user's own ``data/raw/`` and ``results_raw/`` are never read, moved or written (the session
+guard in ``conftest.py`` checks them byte for byte after the suite)."""
 
 from __future__ import annotations
 
@@ -15,14 +19,29 @@ import pytest
 
 from trustlib import paths
 
-RAW = paths.data_dir("raw")
-RAW_RESULTS = paths.results_dir("raw")
 RENAME = {"org_trust_1": "TRUST_BELONG", "quality_2": "CULT_Q2", "age": "AGE_YEARS"}
 
 
-def _cli(*args, env=None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "trustlib", *args], cwd=paths.ROOT, capture_output=True,
-                          text=True, env={**os.environ, **(env or {})}, timeout=600)
+SANDBOX_PARTS = ("trustlib", "notebooks", "data", "params")
+
+
+@pytest.fixture(scope="module")
+def sandbox(tmp_path_factory) -> Path:
+    """A copy of the code, notebooks, parameters and committed data, without any data/raw/."""
+    root = tmp_path_factory.mktemp("repo")
+    for part in SANDBOX_PARTS:
+        shutil.copytree(paths.ROOT / part, root / part,
+                        ignore=shutil.ignore_patterns("raw", "__pycache__", ".ipynb_checkpoints"))
+    return root
+
+
+def _cli(*args, env=None, root: Path = paths.ROOT) -> subprocess.CompletedProcess:
+    """``python -m trustlib`` on the repository at ``root`` (its notebook kernels import it too)."""
+    env = {**os.environ, **(env or {})}
+    if root != paths.ROOT:
+        env["PYTHONPATH"] = str(root)
+    return subprocess.run([sys.executable, "-m", "trustlib", *args], cwd=root, capture_output=True,
+                          text=True, env=env, timeout=600)
 
 
 def _snapshot(folder: Path) -> dict[str, str]:
@@ -30,41 +49,32 @@ def _snapshot(folder: Path) -> dict[str, str]:
             for p in sorted(folder.rglob("*")) if p.is_file() and p.name != ".lock"}
 
 
-@pytest.fixture(scope="module")
-def raw_workspace(tmp_path_factory):
-    """data/raw/ and results_raw/ for these tests; whatever a user had there is put back after."""
-    keep = tmp_path_factory.mktemp("kept")
-    for folder in (RAW, RAW_RESULTS):
-        if folder.exists():
-            shutil.move(str(folder), keep / folder.name)
-    yield
-    for folder in (RAW, RAW_RESULTS):
-        shutil.rmtree(folder, ignore_errors=True)
-        if (keep / folder.name).exists():
-            shutil.move(str(keep / folder.name), folder)
-
-
-def _write_raw_extract():
+def _write_raw_extract(raw: Path):
     """The synthetic cohort as a messy extract: shuffled rows, renamed columns, a mapping file."""
-    RAW.mkdir(parents=True, exist_ok=True)
+    raw.mkdir(parents=True, exist_ok=True)
     for i, table in enumerate(paths.TABLES):
         df = pd.read_csv(paths.table_file("synthetic", table), dtype=str, keep_default_na=False)
         df = df.sample(frac=1.0, random_state=10 + i).rename(columns=RENAME)
         name = "Clinician_Survey_2013.csv" if table == "clinicians" else f"{table}.csv"
-        df.to_csv(RAW / name, index=False)
-    (RAW / "column_map.yml").write_text(
+        df.to_csv(raw / name, index=False)
+    (raw / "column_map.yml").write_text(
         "clinicians:\n  file: Clinician_Survey_2013.csv\n  columns:\n"
         + "".join(f"    {new}: {old}\n" for old, new in RENAME.items()))
 
 
 @pytest.fixture(scope="module")
-def raw_run(raw_workspace):
-    _write_raw_extract()
+def raw_run(sandbox):
+    _write_raw_extract(sandbox / "data" / "raw")
     run = _cli("run", "--data", "raw", "--only", "01_prepare_data", "02_describe_sample",
-               "03_model_culture_and_trust", "05_scorecard",
+               "03_model_culture_and_trust", "05_scorecard", root=sandbox,
                env={"PYTHONHASHSEED": "12345", "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"})
     assert run.returncode == 0, run.stderr
-    return run
+    return sandbox
+
+
+def test_raw_runs_use_the_sandbox_not_the_users_folders(raw_run):
+    assert (raw_run / "results_raw" / "analysis_table.csv").exists()
+    assert (raw_run / "results_raw" / "manifest.json").read_text().count(str(paths.ROOT)) == 0
 
 
 @pytest.mark.parametrize("output", ["analysis_table.csv", "tables/table2.csv", "tables/flow.csv",
@@ -74,11 +84,11 @@ def test_raw_extract_reproduces_the_synthetic_tables_exactly(raw_run, output):
     synthetic = paths.result("synthetic", output)
     if not synthetic.exists():
         pytest.fail(f"{paths.relative(synthetic)} missing: run `make all` before the tests")
-    assert (RAW_RESULTS / output).read_bytes() == synthetic.read_bytes()
+    assert (raw_run / "results_raw" / output).read_bytes() == synthetic.read_bytes()
 
 
 def test_raw_run_suppresses_small_cells(raw_run):
-    table1 = pd.read_csv(RAW_RESULTS / "tables" / "table1.csv", dtype=str, keep_default_na=False)
+    table1 = pd.read_csv(raw_run / "results_raw" / "tables" / "table1.csv", dtype=str, keep_default_na=False)
     long = pd.read_csv(paths.result("synthetic", "tables", "table1.csv"), dtype=str, keep_default_na=False)
     assert table1.shape == long.shape
     small = pd.read_csv(paths.analysis_table("synthetic")).groupby("quadrant").size().min()
@@ -89,7 +99,7 @@ def test_raw_run_suppresses_small_cells(raw_run):
 def test_manifest_records_inputs_outputs_and_provenance(raw_run):
     import json
 
-    man = json.loads((RAW_RESULTS / "manifest.json").read_text())
+    man = json.loads((raw_run / "results_raw" / "manifest.json").read_text())
     assert man["data_source"] == "raw"
     assert "data/raw/Clinician_Survey_2013.csv" in man["inputs"]
     assert "data/raw/column_map.yml" in man["inputs"]
@@ -99,16 +109,17 @@ def test_manifest_records_inputs_outputs_and_provenance(raw_run):
     assert set(man["git"]) == {"commit", "dirty"} and "pandas" in man["packages"]
 
 
-def _break_and_run(path: Path, mutate, steps: list[str]):
-    """Run ``steps`` with ``path`` mutated (then restored); return the run and results before/after."""
-    before = _snapshot(RAW_RESULTS)
+def _break_and_run(root: Path, name: str, mutate, steps: list[str]):
+    """Run ``steps`` with data/raw/``name`` mutated (then restored); return the run and results before/after."""
+    path = root / "data" / "raw" / name
+    before = _snapshot(root / "results_raw")
     good = path.read_text()
     try:
         mutate(path, good)
-        run = _cli("run", "--data", "raw", "--only", *steps)
+        run = _cli("run", "--data", "raw", "--only", *steps, root=root)
     finally:
         path.write_text(good)
-    return run, before, _snapshot(RAW_RESULTS)
+    return run, before, _snapshot(root / "results_raw")
 
 
 def test_bad_input_stops_with_a_clear_message_and_keeps_results(raw_run):
@@ -119,13 +130,13 @@ def test_bad_input_stops_with_a_clear_message_and_keeps_results(raw_run):
         lines[5] = ",".join(cells)
         path.write_text("\n".join(lines) + "\n")
 
-    run, before, after = _break_and_run(RAW / "patients.csv", out_of_range,
+    run, before, after = _break_and_run(raw_run, "patients.csv", out_of_range,
                                         ["01_prepare_data", "02_describe_sample"])
     assert run.returncode != 0
     assert "data/raw/patients.csv, column 'pt_trust_01'" in run.stderr and "lines 6" in run.stderr
     assert "step 01_prepare_data failed" in run.stderr and "Traceback" not in run.stderr
     assert before == after
-    assert (paths.ROOT / ".stage" / "failed" / "raw" / "01_prepare_data.ipynb").exists()
+    assert (raw_run / ".stage" / "failed" / "raw" / "01_prepare_data.ipynb").exists()
 
 
 def test_model_failure_names_the_model_and_keeps_results(raw_run):
@@ -136,7 +147,7 @@ def test_model_failure_names_the_model_and_keeps_results(raw_run):
         df["quality_3"] = "2"               # reverse-worded: 2 -> 3, so every quality score is 3.0
         df.to_csv(path, index=False)
 
-    run, before, after = _break_and_run(RAW / "Clinician_Survey_2013.csv", constant_quality,
+    run, before, after = _break_and_run(raw_run, "Clinician_Survey_2013.csv", constant_quality,
                                         ["01_prepare_data", "03_model_culture_and_trust"])
     assert run.returncode != 0
     assert "step 03_model_culture_and_trust failed" in run.stderr and "'quality'" in run.stderr
