@@ -15,7 +15,7 @@ Estimators (``model`` column):
   ``cov_type="bias_reduced"``), which corrects the robust SE's downward bias with few
   clusters; offered as an option and checked by the Monte Carlo study (notebook 07).
 
-All three share one code path: each returns a statsmodels-style result (``params``, ``bse``,
+Every estimator shares one code path: each returns a statsmodels-style result (``params``, ``bse``,
 ``llf``) whose exposure coefficient becomes one row of the tidy table.
 
 Adjusted models add age (years), female, internal medicine and advanced practice clinician.
@@ -31,7 +31,7 @@ import warnings
 import numpy as np
 import pandas as pd
 import statsmodels.api as sm
-from scipy import optimize, stats
+from scipy import stats
 
 from . import TrustlibError, codebook
 from .cohort import COVARIATES
