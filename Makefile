@@ -17,20 +17,11 @@ RESULTS := results_raw
 else
 $(error DATA must be synthetic or raw, not '$(DATA)')
 endif
-DATA_DIR := data/$(DATA)
-NB := $(RESULTS)/notebooks
+RUN = $(PY) -m trustlib run --data $(DATA)
 
-LIB := $(wildcard trustlib/*.py)
-INPUTS := $(wildcard $(DATA_DIR)/clinics.csv $(DATA_DIR)/clinicians.csv $(DATA_DIR)/patients.csv $(DATA_DIR)/column_map.yml) \
-          data/codebook.csv data/scales.csv params/pipeline.yml
-RUN = $(PY) -m trustlib run --data $(DATA) --only
-ANALYSIS := 01_prepare_data 02_describe_sample 03_model_culture_and_trust 04_figures 05_scorecard \
-            06_robustness 07_simulation_check
-OUTPUTS := $(ANALYSIS:%=$(NB)/%.ipynb)
+MAKEFLAGS += --no-print-directory
 
-MAKEFLAGS += --jobs=2 --output-sync=target --no-print-directory
-
-.PHONY: help all test unit nbval verify validate synthetic notebooks report bench reference lock clean distclean env
+.PHONY: help all report test unit acceptance nbval verify validate synthetic notebooks bench reference lock clean distclean env
 .DEFAULT_GOAL := help
 
 help: ## list the targets
@@ -46,50 +37,41 @@ $(STAMP): requirements.lock pyproject.toml
 	$(PY) -m trustlib install-kernel
 	@touch $@
 
-all: $(OUTPUTS) $(RESULTS)/report/index.html ## reproduce every table, figure and number (no-op when up to date)
+# The runner is the one orchestrator: it knows the notebooks' order and what each reads, decides
+# from content hashes whether anything changed, and replaces the results folder in one step.
+all: $(STAMP) ## reproduce every table, figure and number (says "up to date" when nothing changed)
+	$(RUN)
 
-$(NB)/01_prepare_data.ipynb: notebooks/01_prepare_data.ipynb $(LIB) $(INPUTS) $(STAMP)
-	$(RUN) 01_prepare_data
-$(NB)/02_describe_sample.ipynb: notebooks/02_describe_sample.ipynb $(NB)/01_prepare_data.ipynb
-	$(RUN) 02_describe_sample
-$(NB)/03_model_culture_and_trust.ipynb: notebooks/03_model_culture_and_trust.ipynb $(NB)/01_prepare_data.ipynb
-	$(RUN) 03_model_culture_and_trust
-$(NB)/04_figures.ipynb: notebooks/04_figures.ipynb $(NB)/03_model_culture_and_trust.ipynb data/published.csv
-	$(RUN) 04_figures
-$(NB)/05_scorecard.ipynb: notebooks/05_scorecard.ipynb $(NB)/02_describe_sample.ipynb \
-                          $(NB)/03_model_culture_and_trust.ipynb data/published.csv
-	$(RUN) 05_scorecard
-$(NB)/06_robustness.ipynb: notebooks/06_robustness.ipynb $(NB)/03_model_culture_and_trust.ipynb
-	$(RUN) 06_robustness
-$(NB)/07_simulation_check.ipynb: notebooks/07_simulation_check.ipynb $(NB)/03_model_culture_and_trust.ipynb
-	$(RUN) 07_simulation_check
-
-$(RESULTS)/report/index.html: $(OUTPUTS)
-	$(PY) -m trustlib report --data $(DATA)
-
-report: $(RESULTS)/report/index.html ## render the executed notebooks to an HTML report (results/report/index.html)
+report: all ## the HTML report ($(RESULTS)/report/index.html) is part of every run
 
 PYTEST := $(PY) -m pytest -q -p no:cacheprovider
 NBVAL := --nbval --nbval-sanitize-with tests/nbval_sanitize.cfg --nbval-kernel-name $(KERNEL)
+NOTEBOOKS_CHANGED = $(shell git status --porcelain -- notebooks 2>/dev/null | grep -c ipynb)
 
-test: unit nbval ## run the unit tests and strict nbval on every notebook (in parallel)
-
-unit: $(OUTPUTS) $(RESULTS)/report/index.html ## run the unit and integration tests only (tests/)
+test: all ## every test: unit, acceptance on the run's outputs, and strict nbval if notebooks/ has uncommitted changes
 	$(PYTEST) tests
+	@if [ "$(NOTEBOOKS_CHANGED)" != "0" ] && [ -n "$(NOTEBOOKS_CHANGED)" ]; then \
+	    echo "notebooks/ has uncommitted changes: strict nbval re-executes them"; $(MAKE) nbval; fi
 
-nbval: $(OUTPUTS) $(RESULTS)/report/index.html ## check the committed notebooks' outputs only (strict nbval)
+unit: $(STAMP) ## fast unit tests only (no pipeline run, no results needed)
+	$(PYTEST) -m "not acceptance" tests
+
+acceptance: all ## tests that read the run's outputs (results/) and run the pipeline in a sandbox
+	$(PYTEST) -m acceptance tests
+
+nbval: all ## re-execute the committed notebooks and compare their outputs (strict nbval)
 	$(PYTEST) $(NBVAL) notebooks
 
-verify: $(NB)/05_scorecard.ipynb ## fail (exit 1) if any published-vs-reproduced check fails
+verify: all ## fail (exit 1) if any published-vs-reproduced check fails
 	$(PY) -m trustlib verify --data $(DATA)
 
 validate: $(STAMP) ## check data/$(DATA) against the codebook and list every problem
 	$(PY) -m trustlib validate $(DATA_DIR)
 
 synthetic: $(STAMP) ## regenerate data/synthetic/ from params/synthetic.yml (notebook 00)
-	$(PY) -m trustlib run --data synthetic --only 00_synthesize_cohort
+	$(PY) -m trustlib synthesize
 
-notebooks: $(STAMP) ## refresh the committed notebooks' outputs from a synthetic run (refuses DATA=raw)
+notebooks: $(STAMP) ## copy the canonical synthetic run's outputs into the committed notebooks (refuses DATA=raw)
 	$(PY) -m trustlib refresh-notebooks --data $(DATA)
 
 bench: $(STAMP) ## time a full reproduction, a no-op make, GLMM vs GEE, Monte Carlo and multiverse
@@ -108,8 +90,8 @@ lock: $(STAMP) ## regenerate requirements.lock and environment.yml from pyprojec
 	    --no-header -o requirements.lock
 	$(PY) scripts/sync_environment.py
 
-clean: ## remove generated outputs (never the committed synthetic data)
-	rm -rf results results_raw .stage .pytest_cache
+clean: ## remove results/ (results_raw/ only with DATA=raw; never data/)
+	rm -rf $(RESULTS) .$(RESULTS).stage-* .$(RESULTS).failed .$(RESULTS).lock .pytest_cache
 
 distclean: clean ## also remove the environment
 	rm -rf $(VENV)

@@ -1,31 +1,39 @@
-"""nbval set-up for the committed notebooks (`make test` runs `pytest --nbval notebooks`).
+"""nbval set-up for the committed notebooks (`make nbval` runs `pytest --nbval notebooks`).
 
 * Compare only meaningful text: plain-text results and printed output. HTML renderings of the
   same DataFrames, SVG and stderr (progress bars, warnings) are not compared; images are skipped by
   nbval itself. `tests/nbval_sanitize.cfg` masks figure reprs, addresses and absolute paths.
-* Notebooks executed by nbval write their outputs into a throw-away stage, never into
-  `results/` or `data/synthetic/`: they read earlier outputs from that stage first, then from
-  the canonical run.
+* Notebooks executed by nbval write into a throw-away folder, never into `results/` or
+  `data/synthetic/`: the folder is appended to each notebook's `parameters` cell as its output
+  folder (`results_dir`, or `data_dir` for notebook 00), exactly as the runner passes its stage.
 """
 
-import os
 import shutil
 import tempfile
 
 
 def pytest_configure(config):
     if getattr(config.option, "nbval", False):
-        stage = tempfile.mkdtemp(prefix="trustlib-nbval-")
-        os.environ["TRUSTLIB_STAGE"] = stage
-        config._trustlib_stage = stage
+        config._trustlib_folder = tempfile.mkdtemp(prefix="trustlib-nbval-")
 
 
 def pytest_unconfigure(config):
-    stage = getattr(config, "_trustlib_stage", None)
-    if stage:
-        shutil.rmtree(stage, ignore_errors=True)
+    folder = getattr(config, "_trustlib_folder", None)
+    if folder:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def pytest_collectstart(collector):
     if collector.fspath and collector.fspath.ext == ".ipynb":
         collector.skip_compare += ("text/html", "image/svg+xml", "stderr")
+
+
+def pytest_collection_modifyitems(session, config, items):
+    folder = getattr(config, "_trustlib_folder", None)
+    if not folder:
+        return
+    for item in items:
+        cell = getattr(item, "cell", None)
+        if cell is not None and "parameters" in cell.metadata.get("tags", []):
+            name = "data_dir" if item.fspath.basename.startswith("00_") else "results_dir"
+            cell.source += f"\n{name} = {folder!r}"

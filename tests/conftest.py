@@ -13,6 +13,17 @@ import pytest
 from trustlib import contract, paths
 
 
+ACCEPTANCE_MODULES = {"test_results.py", "test_report.py", "test_pipeline.py"}
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests that read the run's outputs or run the pipeline are acceptance tests (`make unit`
+    leaves them out; `make test` runs them after `make all`)."""
+    for item in items:
+        if item.path.name in ACCEPTANCE_MODULES:
+            item.add_marker(pytest.mark.acceptance)
+
+
 def private_snapshot() -> dict[str, str]:
     """SHA-256 of every file (and every folder's existence) under data/raw/ and results_raw/."""
     snap = {}

@@ -1,11 +1,16 @@
-"""The notebooks follow the house style, and their defaults are the canonical parameters.
+"""The notebooks follow the house style, their defaults are the canonical parameters, and the
+committed notebooks show what the canonical run computes.
 
-(Their outputs are checked separately by strict nbval: `make test` runs
-`pytest --nbval notebooks`.)"""
+The last check compares each committed notebook's outputs with the same notebook as the run
+executed it (results/notebooks/), with nbval's own sanitizers, so `make test` executes each
+notebook once. Strict nbval (`make nbval`) re-executes them; `make test` calls it only when
+notebooks/ has uncommitted changes."""
 
 from __future__ import annotations
 
 import ast
+import configparser
+import re
 
 import nbformat
 import pytest
@@ -13,6 +18,7 @@ import pytest
 from trustlib import params, paths, pipeline
 
 NOTEBOOKS = [pipeline.SYNTHESIZE] + pipeline.ANALYSIS
+RUNNER_PARAMETERS = {"results_dir", "data_dir"}  # output folders: the runner passes its stage
 
 
 def _nb(name):
@@ -42,6 +48,9 @@ def test_defaults_equal_the_pipeline_parameter_file(name):
     declared = pipeline.notebook_parameters(name)
     pp = params.pipeline_params()
     for key, default in declared.items():
+        if key in RUNNER_PARAMETERS:
+            assert ast.literal_eval(default) is None, f"{name}: {key} defaults to the data source's own folder"
+            continue
         assert key in pp, f"{name}: parameter {key} is not in params/pipeline.yml"
         assert ast.literal_eval(default) == pp[key], f"{name}: default of {key} differs from params/pipeline.yml"
 
@@ -49,7 +58,7 @@ def test_defaults_equal_the_pipeline_parameter_file(name):
 def test_synthesize_defaults_come_from_the_generator_file():
     """None means 'as in params/synthetic.yml', the single source of the seed and sizes."""
     declared = {k: ast.literal_eval(v) for k, v in pipeline.notebook_parameters(pipeline.SYNTHESIZE).items()}
-    assert declared == {"seed": None, "n_clinics": None, "n_clinicians": None, "n_patients": None}
+    assert declared == {"seed": None, "n_clinics": None, "n_clinicians": None, "n_patients": None, "data_dir": None}
 
 
 @pytest.mark.parametrize("name", NOTEBOOKS)
@@ -83,3 +92,47 @@ def test_committed_notebooks_show_every_figure_they_write(name):
     for cell in writing:
         images = [o for o in cell.get("outputs", []) if any(k.startswith("image/") for k in o.get("data", {}))]
         assert images, f"{name}: a cell writes a figure but shows none:\n{''.join(cell['source'])[:200]}"
+
+
+def _sanitizers() -> list[tuple[re.Pattern, str]]:
+    """The regex/replace pairs of tests/nbval_sanitize.cfg (the file strict nbval uses)."""
+    cfg = configparser.ConfigParser()
+    cfg.read(paths.ROOT / "tests" / "nbval_sanitize.cfg")
+    return [(re.compile(cfg[s]["regex"]), cfg[s]["replace"]) for s in cfg.sections()]
+
+
+def _shown(nb) -> list[list[str]]:
+    """Per code cell (papermill's injected cell left out): what nbval compares, sanitized:
+    printed stdout and each result's text/plain; plus a marker per image shown."""
+    subs = _sanitizers()
+    cells = []
+    for cell in nb.cells:
+        if cell.cell_type != "code" or "injected-parameters" in cell.metadata.get("tags", []):
+            continue
+        shown = []
+        for o in cell.outputs:
+            if o.output_type == "stream" and o.name == "stdout":
+                shown.append(o.text)
+            elif o.output_type in ("execute_result", "display_data"):
+                shown.append(o.data.get("text/plain", ""))
+                shown += [k for k in o.data if k.startswith("image/png")]
+            elif o.output_type == "error":
+                shown.append(f"{o.ename}: {o.evalue}")
+        for pattern, repl in subs:
+            shown = [pattern.sub(repl, t) for t in shown]
+        cells.append(shown)
+    return cells
+
+
+@pytest.mark.acceptance
+@pytest.mark.parametrize("name", pipeline.ANALYSIS)
+def test_committed_outputs_equal_the_run(name):
+    """What a reader sees in the committed notebook is what `make all` just computed (else
+    `make notebooks` refreshes them)."""
+    executed = paths.result("synthetic", "notebooks", f"{name}.ipynb")
+    if not executed.exists():
+        pytest.fail(f"{paths.relative(executed)} is missing: run `make all` before the tests")
+    committed, ran = _shown(_nb(name)), _shown(nbformat.read(executed, as_version=4))
+    assert len(committed) == len(ran)
+    for i, (c, r) in enumerate(zip(committed, ran)):
+        assert c == r, f"{name}, code cell {i + 1}: the committed output differs from the run's; run `make notebooks`"

@@ -8,7 +8,7 @@ import json
 import pandas as pd
 import pytest
 
-from trustlib import cohort, outputs, paths
+from trustlib import cohort, outputs, paths, pipeline
 
 R = paths.results_dir("synthetic")
 
@@ -17,7 +17,7 @@ R = paths.results_dir("synthetic")
 def numbers():
     if not (R / "numbers.json").exists():
         pytest.fail("results/numbers.json is missing: run `make all` before the tests")
-    return outputs.read_numbers("synthetic")
+    return outputs.read_numbers(R)
 
 
 def test_analysis_table_interface():
@@ -91,10 +91,11 @@ def test_simulation_numbers_match_the_fits(numbers):
 def test_manifest_covers_every_output():
     man = json.loads((R / "manifest.json").read_text())
     listed = set(man["outputs"])
-    on_disk = {paths.relative(p) for p in (R / "tables").glob("*.csv")} | {"results/numbers.json",
-                                                                         "results/analysis_table.csv"}
-    assert on_disk <= listed
+    records = {f"provenance/{n}.json" for n in pipeline.ANALYSIS}     # the records the manifest is made from
+    on_disk = {p.relative_to(R).as_posix() for p in R.rglob("*") if p.is_file()
+               and p.relative_to(R).parts[0] != "report" and p.name != "manifest.json"} - records
+    assert on_disk == listed
     for f, rec in man["outputs"].items():
-        assert outputs.sha256(paths.ROOT / f) == rec["sha256"], f
+        assert outputs.sha256(R / f) == rec["sha256"], f
     assert "data/synthetic/patients.csv" in man["inputs"]
     assert not any(k in json.dumps(man) for k in ("start_time", "end_time", "duration"))

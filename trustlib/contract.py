@@ -11,6 +11,8 @@ file, the column and the offending rows (file line numbers) or IDs.
 from __future__ import annotations
 
 import csv
+import hashlib
+import io
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -69,14 +71,16 @@ class ColumnMap:
 
     files: dict[str, str] = field(default_factory=dict)
     columns: dict[str, dict[str, str]] = field(default_factory=dict)
+    read: dict[str, str] = field(default_factory=dict)  # {file: SHA-256 of the bytes read}
 
     @classmethod
     def load(cls, path: Path) -> "ColumnMap":
         if not Path(path).exists():
             return cls()
+        raw = Path(path).read_bytes()
         try:
-            spec = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
-        except yaml.YAMLError as err:
+            spec = yaml.safe_load(raw.decode("utf-8")) or {}
+        except (yaml.YAMLError, UnicodeDecodeError) as err:
             raise DataValidationError([Problem(paths.relative(path), None, f"not valid YAML: {err}")])
         problems = []
         files, columns = {}, {}
@@ -90,7 +94,7 @@ class ColumnMap:
             columns[table] = {str(k): str(v) for k, v in (entry.get("columns") or {}).items()}
         if problems:
             raise DataValidationError(problems)
-        return cls(files, columns)
+        return cls(files, columns, {paths.relative(path): hashlib.sha256(raw).hexdigest()})
 
 
 def read_raw_csv(path: Path) -> tuple[pd.DataFrame | None, list[Problem]]:
@@ -120,13 +124,15 @@ def read_raw_csv(path: Path) -> tuple[pd.DataFrame | None, list[Problem]]:
     if dups:
         return None, [Problem(name, c, "column name appears more than once") for c in dups]
     try:
-        df = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+        df = pd.read_csv(io.BytesIO(raw), dtype=str, keep_default_na=False, encoding="utf-8-sig")
     except pd.errors.ParserError as err:
         return None, [Problem(name, None, f"is not a well-formed CSV: {err}")]
     if df.empty:
         return None, [Problem(name, None, "has a header but no data rows")]
     df.columns = [c.strip() for c in df.columns]
-    return df.apply(lambda s: s.str.strip()), []
+    df = df.apply(lambda s: s.str.strip())
+    df.attrs["read"] = {name: hashlib.sha256(raw).hexdigest()}
+    return df, []
 
 
 def _column_checks(var: pd.Series) -> list[pa.Check]:
@@ -298,6 +304,7 @@ def load_folder(folder: Path, column_map: Path | None = None,
             if absent:
                 problems.append(Problem(names[table], None, f"column map names columns not in the file: {absent}"))
             tables[table] = df.rename(columns=renames)
+            tables[table].attrs["read"] = {**df.attrs["read"], **cmap.read}
     problems += validate_tables(tables, names, min_clinicians_per_clinic)
     if problems:
         raise DataValidationError(problems, folder)
@@ -305,7 +312,20 @@ def load_folder(folder: Path, column_map: Path | None = None,
     for table, df in tables.items():
         id_col = codebook.table_variables(table)["variable"].iloc[0]
         typed[table] = _typed(table, df).sort_values(id_col, kind="mergesort").reset_index(drop=True)
+        typed[table].attrs["read"] = dict(df.attrs["read"])
     return typed
+
+
+def input_files(folder: Path) -> list[Path]:
+    """The files :func:`load_folder` reads from ``folder``: ``column_map.yml`` if present, and the
+    three tables under the names it gives (the default names if it cannot be read)."""
+    folder = Path(folder)
+    cmap_file = folder / "column_map.yml"
+    try:
+        files = ColumnMap.load(cmap_file).files
+    except (DataValidationError, OSError):
+        files = {}
+    return ([cmap_file] if cmap_file.exists() else []) + [folder / files.get(t, f"{t}.csv") for t in paths.TABLES]
 
 
 def raw_csv_text(table: str, df: pd.DataFrame) -> str:

@@ -1,8 +1,8 @@
 """Writing outputs: tables, figures, ``numbers.json`` and the provenance manifest.
 
-Every write goes to :func:`trustlib.paths.output_path` (the stage when the pipeline runner is
-running a notebook) through a temporary file and an atomic rename, so a reader never sees a
-half-written file. Floats in CSV tables are written with 6 significant digits, so tables do
+A :class:`Writer` writes below one results folder (a run's stage, or the data source's own
+folder when a notebook is run by hand), each file through a temporary file and an atomic
+rename, so a reader never sees a half-written file. Floats in CSV tables are written with 6 significant digits, so tables do
 not depend on the last bits of floating-point arithmetic (BLAS threads, platform).
 """
 
@@ -18,15 +18,14 @@ from pathlib import Path
 import matplotlib
 import pandas as pd
 
-from . import paths
 
 FLOAT_FORMAT = "%.6g"
 matplotlib.rcParams["svg.hashsalt"] = "trustlib"
 
 
 def atomic_write_bytes(final: Path, data: bytes) -> Path:
-    """Write ``data`` for the file whose final place is ``final``; returns the path written."""
-    target = paths.output_path(Path(final))
+    """Write ``data`` to ``final`` through a temporary file in the same folder; returns ``final``."""
+    target = Path(final)
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
     try:
@@ -66,37 +65,43 @@ def _clean(value):
 
 
 class Writer:
-    """Outputs of one notebook for one data source.
+    """Outputs of one notebook, below one results folder ``root``.
 
     ``writer.table(df, "table2", latex=True)`` writes ``tables/table2.csv`` and ``.md`` (and
     ``.tex``); ``writer.figure(fig, "figure1")`` writes ``figures/figure1.png`` and ``.svg``;
     ``writer.numbers(...)`` collects flat ``key: number`` pairs that :meth:`save` writes to
-    ``numbers/<notebook>.json`` and merges into ``numbers.json``.
+    ``numbers/<notebook>.json`` and merges into ``numbers.json``; :meth:`save` also lists every
+    file written in ``provenance/<notebook>.json``. ``read_csv`` and ``read_numbers`` read
+    earlier notebooks' outputs from the same folder.
     """
 
-    def __init__(self, source: str, notebook: str):
-        self.source = source
+    def __init__(self, root: Path | str, notebook: str):
+        self.root = Path(root)
         self.notebook = notebook
         self._numbers: dict[str, object] = {}
+        self._written: set[str] = set()
 
     def path(self, *parts: str) -> Path:
-        return paths.result(self.source, *parts)
+        return self.root.joinpath(*parts)
+
+    def _write(self, data: bytes, *parts: str) -> Path:
+        self._written.add("/".join(parts))
+        return atomic_write_bytes(self.path(*parts), data)
 
     def csv(self, df: pd.DataFrame, *parts: str) -> Path:
-        return atomic_write_text(self.path(*parts), df.to_csv(index=False, float_format=FLOAT_FORMAT,
-                                                              lineterminator="\n"))
+        return self._write(df.to_csv(index=False, float_format=FLOAT_FORMAT, lineterminator="\n").encode(), *parts)
 
     def table(self, df: pd.DataFrame, name: str, latex: bool = False, digits: int = 2,
               caption: str = "") -> pd.DataFrame:
         """Write a table as CSV (full precision) and Markdown (and LaTeX), rounded to ``digits``."""
         self.csv(df, "tables", f"{name}.csv")
         shown = df.round(digits)
-        atomic_write_text(self.path("tables", f"{name}.md"),
-                          (f"{caption}\n\n" if caption else "") + shown.to_markdown(index=False, disable_numparse=True) + "\n")
+        md = (f"{caption}\n\n" if caption else "") + shown.to_markdown(index=False, disable_numparse=True) + "\n"
+        self._write(md.encode(), "tables", f"{name}.md")
         if latex:
-            atomic_write_text(self.path("tables", f"{name}.tex"),
-                              shown.to_latex(index=False, caption=caption or None, escape=True,
-                                             float_format=f"%.{digits}f", na_rep="--"))
+            tex = shown.to_latex(index=False, caption=caption or None, escape=True,
+                                 float_format=f"%.{digits}f", na_rep="--")
+            self._write(tex.encode(), "tables", f"{name}.tex")
         return shown
 
     def figure(self, fig, name: str) -> None:
@@ -106,7 +111,7 @@ class Writer:
         for fmt, meta in (("png", {"Software": None}), ("svg", {"Date": None})):
             buf = io.BytesIO()
             fig.savefig(buf, format=fmt, dpi=150, bbox_inches="tight", metadata=meta)
-            atomic_write_bytes(self.path("figures", f"{name}.{fmt}"), buf.getvalue())
+            self._write(buf.getvalue(), "figures", f"{name}.{fmt}")
 
     def numbers(self, mapping: dict | None = None, prefix: str = "", **values) -> dict:
         """Record numbers under flat keys (``prefix`` + key). Returns the cleaned values."""
@@ -114,29 +119,46 @@ class Writer:
         self._numbers.update(added)
         return added
 
+    def inputs(self, tables: dict) -> Path:
+        """Record the files the tables were read from, with the SHA-256 of the bytes read
+        (``provenance/inputs.json``; see :func:`trustlib.contract.load_folder`)."""
+        read = {}
+        for df in tables.values():
+            read.update(df.attrs.get("read", {}))
+        return self._write((json.dumps(read, indent=1, sort_keys=True) + "\n").encode(), "provenance", "inputs.json")
+
     def save(self) -> Path:
-        """Write this notebook's numbers and the merged ``numbers.json``."""
-        frag = atomic_write_text(self.path("numbers", f"{self.notebook}.json"),
-                                 json.dumps(self._numbers, indent=1, sort_keys=True) + "\n")
-        merge_numbers(self.source)
+        """Write this notebook's numbers, the merged ``numbers.json`` and the list of its outputs."""
+        frag = self._write((json.dumps(self._numbers, indent=1, sort_keys=True) + "\n").encode(),
+                           "numbers", f"{self.notebook}.json")
+        merge_numbers(self.root)
+        record = {"notebook": f"notebooks/{self.notebook}.ipynb", "outputs": sorted(self._written)}
+        atomic_write_text(self.path("provenance", f"{self.notebook}.json"),
+                          json.dumps(record, indent=1, sort_keys=True) + "\n")
         return frag
 
+    def read_csv(self, *parts: str) -> pd.DataFrame:
+        """An earlier notebook's CSV output from this results folder."""
+        return pd.read_csv(self.path(*parts))
 
-def merge_numbers(source: str) -> Path:
-    """Rebuild ``numbers.json`` from every notebook's ``numbers/<notebook>.json`` (staged copies first)."""
-    final = paths.result(source, "numbers")
-    names = {p.name for p in final.glob("*.json")} | {p.name for p in paths.output_path(final).glob("*.json")}
-    merged = {}
-    for name in sorted(names):
-        merged.update(json.loads(paths.locate(final / name).read_text()))
-    return atomic_write_text(paths.result(source, "numbers.json"), json.dumps(merged, indent=1, sort_keys=True) + "\n")
+    def read_numbers(self) -> dict:
+        """The merged ``numbers.json`` of this results folder."""
+        return read_numbers(self.root)
 
 
-def read_numbers(source: str = "synthetic") -> dict:
-    """The merged ``numbers.json`` of a data source."""
-    return json.loads(paths.locate(paths.result(source, "numbers.json")).read_text())
+def merge_numbers(root: Path) -> Path:
+    """Rebuild ``numbers.json`` in ``root`` from every notebook's ``numbers/<notebook>.json``."""
+    import fcntl
+
+    Path(root).mkdir(parents=True, exist_ok=True)
+    with open(Path(root, ".numbers.lock"), "w") as lock:  # notebooks of one run save in parallel
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        merged = {}
+        for frag in sorted(Path(root, "numbers").glob("*.json")):
+            merged.update(json.loads(frag.read_text()))
+        return atomic_write_text(Path(root, "numbers.json"), json.dumps(merged, indent=1, sort_keys=True) + "\n")
 
 
-def read_result_csv(source: str, *parts: str) -> pd.DataFrame:
-    """Read an earlier output (a staged copy if there is one)."""
-    return pd.read_csv(paths.locate(paths.result(source, *parts)))
+def read_numbers(root: Path) -> dict:
+    """The merged ``numbers.json`` of a results folder."""
+    return json.loads(Path(root, "numbers.json").read_text())

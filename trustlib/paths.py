@@ -6,18 +6,16 @@ Data sources
 ``raw``        the real extracts a user places in ``data/raw/`` (git-ignored); outputs in
                ``results_raw/`` (git-ignored)
 
-Staging
--------
-Notebooks write through :mod:`trustlib.outputs`, which writes below :func:`stage_root` when
-the environment variable ``TRUSTLIB_STAGE`` is set (the pipeline runner sets it, and moves the
-staged files into place only when a notebook finishes). Reads of earlier outputs go through
-:func:`locate`, which prefers a staged copy, so a chain of notebooks inside one stage sees its
-own fresh results.
+Output folders
+--------------
+A run (:mod:`trustlib.pipeline`) executes every notebook into one private stage folder, passed
+to each notebook as its ``results_dir`` parameter, and swaps the stage into place when the
+whole run has succeeded. A notebook run by hand, with ``results_dir = None``, reads and writes
+the data source's own results folder. Nothing here reads environment variables.
 """
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -59,29 +57,17 @@ def checksum_file(source: str = "synthetic") -> Path:
     return data_dir(source) / "SHA256SUMS"
 
 
-def results_dir(source: str = "synthetic") -> Path:
-    """Final outputs of a data source (relative layout is the same for both sources)."""
+def results_dir(source: str = "synthetic", override: str | Path | None = None) -> Path:
+    """Output folder of a data source: ``override`` if given (a run's stage), else ``results/``
+    (synthetic) or ``results_raw/`` (raw). The layout inside is the same for both sources."""
+    if override is not None:
+        return Path(override)
     return ROOT / ("results" if _check_source(source) == "synthetic" else "results_raw")
 
 
-def stage_root() -> Path | None:
-    """Staging folder that mirrors the repository layout, or None when not staging."""
-    value = os.environ.get("TRUSTLIB_STAGE")
-    return Path(value) if value else None
-
-
-def output_path(final: Path) -> Path:
-    """Where to write a file whose final place is ``final`` (inside the repository)."""
-    stage = stage_root()
-    if stage is None:
-        return final
-    return stage / Path(final).resolve().relative_to(ROOT)
-
-
-def locate(final: Path) -> Path:
-    """Where to read a file whose final place is ``final``: a staged copy if there is one."""
-    staged = output_path(final)
-    return staged if staged.exists() else final
+def synthetic_dir(override: str | Path | None = None) -> Path:
+    """Where notebook 00 writes the synthetic cohort: ``override`` (a stage) or data/synthetic/."""
+    return Path(override) if override is not None else data_dir("synthetic")
 
 
 def result(source: str, *parts: str) -> Path:

@@ -15,7 +15,7 @@ from pathlib import Path
 import nbformat
 import pandas as pd
 
-from . import outputs, paths
+from . import outputs
 
 SELECTION_NOTE = ("The synthetic cohort was selected to match these calibration targets: its generator was tuned "
                   "to the published marginals and its seed is the first of 1,000 whose cohort passed every row "
@@ -62,13 +62,13 @@ def _matches(pattern: str, name: str) -> bool:
     return name == pattern
 
 
-def render_notebooks(source: str, report_dir: Path) -> dict[str, nbformat.NotebookNode]:
+def render_notebooks(results: Path, report_dir: Path) -> dict[str, nbformat.NotebookNode]:
     """Write ``<notebook>.html`` for every executed notebook; return the notebooks by name."""
     from nbconvert import HTMLExporter
 
     exporter = HTMLExporter(template_name="lab")
     notebooks = {}
-    for path in sorted(paths.result(source, "notebooks").glob("*.ipynb")):
+    for path in sorted(Path(results, "notebooks").glob("*.ipynb")):
         nb = nbformat.read(path, as_version=4)
         body, _ = exporter.from_notebook_node(nb)
         outputs.atomic_write_text(report_dir / f"{path.stem}.html", body)
@@ -83,11 +83,11 @@ def _link(notebook: str, cell_id: str, fallback: str = "index.html") -> str:
     return f"{notebook}.html#cell-id={cell_id}" if cell_id else f"{notebook}.html"
 
 
-def build(source: str = "synthetic") -> Path:
-    """Render the report into ``results/report/`` (or ``results_raw/report/``); return index.html."""
-    rdir = paths.results_dir(source)
+def build(results: Path, source: str = "synthetic") -> Path:
+    """Render the report of the results folder ``results`` into its ``report/``; return index.html."""
+    rdir = Path(results)
     report_dir = rdir / "report"
-    notebooks = render_notebooks(source, report_dir)
+    notebooks = render_notebooks(rdir, report_dir)
     producers = {name: _producers(nb) for name, nb in notebooks.items()}
 
     def producer(kind: str, name: str) -> tuple[str, str]:

@@ -4,11 +4,13 @@ A *specification* is one choice of: clinician-trust cut-off (1-4 scale, or the s
 median), patient-trust cut-off (0-100, or median / upper tertile), minimum patient surveys
 per clinician, adjusted or unadjusted, and estimator (GLMM, GEE, clustered logistic). Each is
 refitted with the pipeline's own cohort rules and models (:mod:`trustlib.cohort`,
-:mod:`trustlib.models`).
+:mod:`trustlib.models`). Choices that select the same clinicians with the same outcomes (for
+example a minimum of 1 or 2 surveys when every clinician has at least 3) share one set of fits.
 """
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 
 import numpy as np
@@ -21,11 +23,8 @@ from .glmm import fit_glmm, separation
 CHOICES = ["org_trust_cutoff", "patient_trust_cutoff", "min_patient_surveys", "adjusted", "model"]
 
 
-def _cohort_fits(scored, org_cut, pat_cut, min_surveys, measures, nagq) -> list[dict]:
-    try:
-        _, analysis, _ = cohort.select_cohort(scored, min_surveys, org_cut, pat_cut)
-    except cohort.CohortError as err:
-        return [{"measure": m, "note": str(err)} for m in measures]
+def _fits(analysis: pd.DataFrame, measures, nagq) -> list[dict]:
+    """Every measure x adjusted x estimator on one analysis table."""
     y = analysis["high_high"].to_numpy(dtype=float)
     rows = []
     for m in measures:
@@ -37,10 +36,24 @@ def _cohort_fits(scored, org_cut, pat_cut, min_surveys, measures, nagq) -> list[
             except models.ModelInputError as err:
                 rows += [{"measure": m, "model": model, "adjusted": adj, "note": str(err)}
                          for model in models.ESTIMATORS]
-    for r in rows:
-        r.update(org_trust_cutoff=str(org_cut), patient_trust_cutoff=str(pat_cut), min_patient_surveys=min_surveys,
-                 pct_high_high=100 * analysis["high_high"].mean())
     return rows
+
+
+def _cohorts(scored, grid) -> tuple[list, dict]:
+    """The analysis table of every grid cell, keyed by content: cells whose choices select the
+    same clinicians with the same outcome share one key (and one set of fits)."""
+    keys, tables = [], {}
+    for org_cut, pat_cut, min_surveys in grid:
+        try:
+            _, analysis, _ = cohort.select_cohort(scored, min_surveys, org_cut, pat_cut)
+        except cohort.CohortError as err:
+            keys.append(("error", str(err)))
+            continue
+        key = hashlib.sha256(pd.util.hash_pandas_object(analysis, index=True).to_numpy().tobytes()
+                             + ",".join(analysis.columns).encode()).hexdigest()
+        keys.append(key)
+        tables.setdefault(key, analysis)
+    return keys, tables
 
 
 def specification_curve(tables: dict, org_cutoffs, patient_cutoffs, min_surveys, main: dict,
@@ -54,8 +67,17 @@ def specification_curve(tables: dict, org_cutoffs, patient_cutoffs, min_surveys,
     measures = measures or codebook.scales_with_role("exposure")
     scored = cohort.score_cohort(tables, on_all_missing_scale)
     grid = list(itertools.product(org_cutoffs, patient_cutoffs, min_surveys))
-    parts = Parallel(n_jobs=n_jobs)(delayed(_cohort_fits)(scored, o, p, k, measures, nagq) for o, p, k in grid)
-    spec = pd.DataFrame([r for part in parts for r in part])
+    keys, unique = _cohorts(scored, grid)
+    fitted = dict(zip(unique, Parallel(n_jobs=n_jobs)(delayed(_fits)(a, measures, nagq) for a in unique.values())))
+    rows = []
+    for (org_cut, pat_cut, k), key in zip(grid, keys):
+        if isinstance(key, tuple):
+            cell = [{"measure": m, "note": key[1]} for m in measures]
+        else:
+            cell = [dict(r, pct_high_high=100 * unique[key]["high_high"].mean()) for r in fitted[key]]
+        rows += [dict(r, org_trust_cutoff=str(org_cut), patient_trust_cutoff=str(pat_cut), min_patient_surveys=k)
+                 for r in cell]
+    spec = pd.DataFrame(rows)
     spec["main"] = ((spec["org_trust_cutoff"] == str(main["org_trust_cutoff"]))
                     & (spec["patient_trust_cutoff"] == str(main["patient_trust_cutoff"]))
                     & (spec["min_patient_surveys"] == main["min_patient_surveys"])

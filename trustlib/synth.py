@@ -169,7 +169,7 @@ def scaled_params(params: dict, factor: int, seed: int | None = None) -> dict:
 def write_cohort(tables: dict[str, pd.DataFrame], folder) -> dict[str, str]:
     """Write the tables in the raw format plus a ``SHA256SUMS`` file; returns file -> SHA-256.
 
-    Writes go through :mod:`trustlib.outputs` (atomic, staged when the pipeline runs).
+    Each file is written atomically (:func:`trustlib.outputs.atomic_write_bytes`).
     """
     import hashlib
 
