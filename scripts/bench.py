@@ -1,7 +1,7 @@
 """Benchmark (`make bench`): how long the pieces take, reported together as ratios.
 
 * full reproduction: `make clean all` (every notebook runs, two at a time);
-* its floor: starting the seven notebooks' kernels and importing what they import, two at a
+* its floor: starting the notebooks' kernels and importing what they import, two at a
   time, as the runner does (a run cannot be faster than this);
 * no-op: `make all` again with nothing changed;
 * one adjusted GLMM fit next to one GEE fit on the shipped analysis table (median of repeats),
@@ -27,7 +27,7 @@ sys.path.insert(0, str(ROOT))
 
 import pandas as pd  # noqa: E402
 
-from trustlib import contract, models, params, paths, robustness, simulation  # noqa: E402
+from trustlib import contract, models, params, paths, pipeline, robustness, simulation  # noqa: E402
 
 
 def clock(fn, repeat: int = 1) -> float:
@@ -67,7 +67,7 @@ FLOOR_CELL = "import matplotlib.pyplot, pandas, seaborn, statsmodels.api\nimport
 
 
 def kernel_floor() -> float:
-    """Seconds to execute seven one-cell notebooks that only import the notebooks' libraries,
+    """Seconds to execute one one-cell notebook per analysis notebook that only import the notebooks' libraries,
     two at a time through papermill (kernel start-up and imports: what every run pays)."""
     import tempfile
     from concurrent.futures import ThreadPoolExecutor
@@ -87,7 +87,7 @@ def kernel_floor() -> float:
 
         def all_seven():
             with ThreadPoolExecutor(2) as pool:
-                list(pool.map(one, range(7)))
+                list(pool.map(one, range(len(pipeline.ANALYSIS))))
 
         return clock(all_seven)
 
@@ -113,7 +113,7 @@ def main() -> int:
         tables, pp["robust_org_cutoffs"], pp["robust_patient_cutoffs"], pp["robust_min_surveys"], main_spec,
         nagq=pp["nagq"], n_jobs=cores))
     rows = [("full reproduction (make clean all)", f"{full:.1f} s", f"{full / floor:.1f} x kernel floor"),
-            ("kernel floor (7 kernels + imports, 2 at a time)", f"{floor:.1f} s", "1.00"),
+            (f"kernel floor ({len(pipeline.ANALYSIS)} kernels + imports, 2 at a time)", f"{floor:.1f} s", "1.00"),
             ("no-op make all", f"{noop:.2f} s", f"{noop / full:.4f} x full"),
             ("one adjusted GLMM fit (nagq %d)" % pp["nagq"], f"{1000 * glmm:.1f} ms", "1.00"),
             ("one adjusted GEE fit", f"{1000 * gee:.1f} ms", f"{gee / glmm:.2f} x GLMM"),

@@ -30,35 +30,12 @@ import sys
 import numpy as np
 import pandas as pd
 
-from trustlib import cohort, codebook, models, params, paths, scales, scorecard, synth
+from trustlib import params, paths, scales, scorecard, synth
+from trustlib.calibration import analyse, cohort_numbers as scorecard_numbers
 
 TARGET_SD = {"quality": 0.36, "communication": 0.37, "cohesiveness": 0.54, "alignment": 0.79}
 TARGET_ALPHA = 0.77
 TARGET_HH = 55 / 162
-
-
-def analyse(tables: dict, pp: dict, nagq: int = 7) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """The pipeline's own cohort rules and adjusted GLMM (as notebooks 01 and 03 run them)."""
-    clin, analysis, _ = cohort.build_cohort(tables, pp["min_patient_surveys"], pp["org_trust_cutoff"],
-                                            pp["patient_trust_cutoff"], pp["on_all_missing_scale"])
-    fits = models.fit_table(analysis, models=("glmm",), adjusted=(True,), nagq=nagq)
-    return clin, analysis, fits
-
-
-def scorecard_numbers(tables: dict, clin: pd.DataFrame, analysis: pd.DataFrame, fits: pd.DataFrame) -> dict:
-    """The numbers the scorecard reads, computed from one cohort (keys as in numbers.json)."""
-    c = tables["clinicians"]
-    n = {"flow.n_clinics": len(tables["clinics"]), "flow.n_clinicians": len(c),
-         "flow.n_patients": len(tables["patients"]), "flow.n_modelled": len(analysis),
-         "outcome.n_high_high": int(analysis["high_high"].sum()),
-         "outcome.pct_high_high": 100 * analysis["high_high"].mean(),
-         "sample.age_mean": clin["age"].mean(), "sample.age_sd": clin["age"].std(ddof=1),
-         "sample.n_women": int((c["sex"] == "female").sum()),
-         "sample.n_physicians": int((c["clinician_type"] == "physician").sum()),
-         "sample.n_family": int((c["specialty"] == "family").sum()),
-         "reliability.org_trust.alpha": scales.cronbach_alpha(scales.reversed_items(c, "org_trust"))}
-    n.update(models.table_numbers(fits, "table2"))
-    return n
 
 
 def structure(gen: dict, pp: dict, factor: int, rounds: int) -> dict:

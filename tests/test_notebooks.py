@@ -69,7 +69,8 @@ def test_code_is_short_and_defines_no_logic(name):
             continue
         tree = ast.parse(cell.source)
         assert not any(isinstance(n, (ast.FunctionDef, ast.ClassDef)) for n in ast.walk(tree))
-        assert len(cell.source.splitlines()) <= 12
+        if "parameters" not in cell.metadata.get("tags", []):   # literals only, checked above
+            assert len(cell.source.splitlines()) <= 12
         assert "Path(" not in cell.source and "/results" not in cell.source, "paths come from trustlib.paths"
 
 

@@ -14,8 +14,9 @@ Modules (each small, each pure functions over DataFrames unless stated):
 - ``describe``   participant flow, Table 1, reliabilities
 - ``figures``    the paper's figures
 - ``scorecard``  published versus reproduced numbers
-- ``outputs``    atomic writing of tables, figures and ``numbers.json``; provenance manifest
-- ``pipeline``   running the notebooks with papermill (used by the CLI and the Makefile)
+- ``calibration`` how often unselected synthetic cohorts meet the scorecard's targets
+- ``outputs``    atomic writing of tables, figures and ``numbers.json`` below one results folder
+- ``pipeline``   the one orchestrator: an all-or-nothing papermill run, fingerprint, manifest
 - ``robustness`` specification curve and leave-one-clinic-out influence
 - ``simulation`` parametric-bootstrap check of the estimators
 - ``report``     the HTML report

@@ -95,16 +95,25 @@ def resolve_cutoff(values: pd.Series, cutoff) -> float:
     return float(cutoff)
 
 
-def assign_quadrants(cohort: pd.DataFrame, org_trust_cutoff, patient_trust_cutoff) -> tuple[pd.DataFrame, dict]:
-    """Dichotomize both trusts (>= cut-off is high), assign quadrants and the outcome.
+CUTOFF_RULES = (">=", ">")
+
+
+def assign_quadrants(cohort: pd.DataFrame, org_trust_cutoff, patient_trust_cutoff,
+                     cutoff_rule: str = ">=") -> tuple[pd.DataFrame, dict]:
+    """Dichotomize both trusts, assign quadrants and the outcome. ``cutoff_rule`` says whether a
+    score equal to the cut-off is high (``">="``, the default) or not (``">"``): the paper does
+    not say, and on the 1-4 clinician-trust scale many clinicians score exactly 3.0.
 
     Returns the cohort with ``high_org_trust``, ``high_patient_trust``, ``quadrant`` and
     ``high_high`` (1/0) and a dict of the numeric cut-offs used (scale units).
     """
     org_cut = resolve_cutoff(cohort["org_trust"], org_trust_cutoff)
     pat_cut = resolve_cutoff(cohort["patient_trust"], patient_trust_cutoff)
-    hi_org = cohort["org_trust"] >= org_cut
-    hi_pat = cohort["patient_trust"] >= pat_cut
+    if cutoff_rule not in CUTOFF_RULES:
+        raise ValueError(f"cutoff_rule must be one of {CUTOFF_RULES}, not {cutoff_rule!r}")
+    above = (lambda v, c: v >= c) if cutoff_rule == ">=" else (lambda v, c: v > c)
+    hi_org = above(cohort["org_trust"], org_cut)
+    hi_pat = above(cohort["patient_trust"], pat_cut)
     quadrant = np.select([hi_org & hi_pat, hi_org & ~hi_pat, ~hi_org & hi_pat], QUADRANTS[:3], QUADRANTS[3])
     out = cohort.assign(high_org_trust=hi_org.astype(int), high_patient_trust=hi_pat.astype(int),
                         quadrant=quadrant, high_high=(hi_org & hi_pat).astype(int))
@@ -131,21 +140,21 @@ def score_cohort(tables: dict[str, pd.DataFrame], on_all_missing_scale: str = "e
 
 
 def select_cohort(scored: pd.DataFrame, min_patient_surveys: int = 3, org_trust_cutoff=3.0,
-                  patient_trust_cutoff="median") -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+                  patient_trust_cutoff="median", cutoff_rule: str = ">=") -> tuple[pd.DataFrame, pd.DataFrame, dict]:
     """Apply the sufficient-data rule and the cut-offs to scored clinicians (steps 3-4)."""
     clin = apply_sufficient_data(scored, min_patient_surveys, codebook.scales_with_role("exposure"))
     included = clin[clin["included"]]
     if included.empty:
         raise CohortError("no clinician meets the sufficient-data rule "
                           f"(min_patient_surveys={min_patient_surveys}); nothing to model")
-    analysis, cutoffs = assign_quadrants(included, org_trust_cutoff, patient_trust_cutoff)
+    analysis, cutoffs = assign_quadrants(included, org_trust_cutoff, patient_trust_cutoff, cutoff_rule)
     analysis = analysis[ANALYSIS_COLUMNS].sort_values("clinician_id").reset_index(drop=True)
     return clin, analysis, cutoffs
 
 
 def build_cohort(tables: dict[str, pd.DataFrame], min_patient_surveys: int = 3,
                  org_trust_cutoff=3.0, patient_trust_cutoff="median",
-                 on_all_missing_scale: str = "error") -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+                 on_all_missing_scale: str = "error", cutoff_rule: str = ">=") -> tuple[pd.DataFrame, pd.DataFrame, dict]:
     """Score, aggregate, exclude and dichotomize.
 
     Returns ``(clinicians, analysis, cutoffs)``: every clinician with scores, ``included`` and
@@ -153,7 +162,7 @@ def build_cohort(tables: dict[str, pd.DataFrame], min_patient_surveys: int = 3,
     sorted by clinician ID); and the numeric cut-offs used.
     """
     return select_cohort(score_cohort(tables, on_all_missing_scale), min_patient_surveys,
-                         org_trust_cutoff, patient_trust_cutoff)
+                         org_trust_cutoff, patient_trust_cutoff, cutoff_rule)
 
 
 def exclusions(clinicians: pd.DataFrame) -> pd.DataFrame:

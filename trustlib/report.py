@@ -110,6 +110,13 @@ def build(results: Path, source: str = "synthetic") -> Path:
             parts.append(f"<h2>Scorecard (a regression test): {n_pass} of {len(card)} calibration targets met "
                          f"(<a href=\"{_link(nb_name, cell)}\">notebook</a>)</h2>")
             parts.append(f"<p>{SELECTION_NOTE}</p>")
+            numbers = outputs.read_numbers(rdir) if (rdir / "numbers.json").exists() else {}
+            if "unselected.all_rows.pass_rate" in numbers:
+                n = numbers["unselected.seeds"]
+                k = round(numbers["unselected.all_rows.pass_rate"] * n)
+                parts.append(f"<p><strong>Unselected draws:</strong> {k} of {n} fresh cohorts of the same generator "
+                             "met every row (column <code>unselected_pass_rate</code> gives each row's rate; "
+                             "notebook 08).</p>")
         else:
             parts.append(f"<h2>Scorecard: {n_pass} of {len(card)} published numbers reproduced "
                          f"(<a href=\"{_link(nb_name, cell)}\">notebook</a>)</h2>")

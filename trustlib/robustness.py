@@ -1,8 +1,8 @@
 """Robustness to the paper's unreported choices: a specification curve and clinic influence.
 
 A *specification* is one choice of: clinician-trust cut-off (1-4 scale, or the sample
-median), patient-trust cut-off (0-100, or median / upper tertile), minimum patient surveys
-per clinician, adjusted or unadjusted, and estimator (GLMM, GEE, clustered logistic). Each is
+median), patient-trust cut-off (0-100, or median / upper tertile), whether a score equal to the
+cut-off counts as high (``>=``) or not (``>``), minimum patient surveys per clinician, adjusted or unadjusted, and estimator (GLMM, GEE, clustered logistic). Each is
 refitted with the pipeline's own cohort rules and models (:mod:`trustlib.cohort`,
 :mod:`trustlib.models`). Choices that select the same clinicians with the same outcomes (for
 example a minimum of 1 or 2 surveys when every clinician has at least 3) share one set of fits.
@@ -20,7 +20,7 @@ from joblib import Parallel, delayed
 from . import cohort, codebook, models
 from .glmm import fit_glmm, separation
 
-CHOICES = ["org_trust_cutoff", "patient_trust_cutoff", "min_patient_surveys", "adjusted", "model"]
+CHOICES = ["org_trust_cutoff", "patient_trust_cutoff", "cutoff_rule", "min_patient_surveys", "adjusted", "model"]
 
 
 def _fits(analysis: pd.DataFrame, measures, nagq) -> list[dict]:
@@ -43,9 +43,9 @@ def _cohorts(scored, grid) -> tuple[list, dict]:
     """The analysis table of every grid cell, keyed by content: cells whose choices select the
     same clinicians with the same outcome share one key (and one set of fits)."""
     keys, tables = [], {}
-    for org_cut, pat_cut, min_surveys in grid:
+    for org_cut, pat_cut, rule, min_surveys in grid:
         try:
-            _, analysis, _ = cohort.select_cohort(scored, min_surveys, org_cut, pat_cut)
+            _, analysis, _ = cohort.select_cohort(scored, min_surveys, org_cut, pat_cut, rule)
         except cohort.CohortError as err:
             keys.append(("error", str(err)))
             continue
@@ -58,29 +58,30 @@ def _cohorts(scored, grid) -> tuple[list, dict]:
 
 def specification_curve(tables: dict, org_cutoffs, patient_cutoffs, min_surveys, main: dict,
                         measures: list[str] | None = None, nagq: int = 15, n_jobs: int = 1,
-                        on_all_missing_scale: str = "error") -> pd.DataFrame:
+                        on_all_missing_scale: str = "error", cutoff_rules=(">=",)) -> pd.DataFrame:
     """Every specification for every measure: one row each with OR, CI, P and the choices.
 
     ``main`` holds the main analysis's choices (``org_trust_cutoff``, ``patient_trust_cutoff``,
-    ``min_patient_surveys``); the matching adjusted GLMM rows get ``main = True``.
+    ``min_patient_surveys`` and optionally ``cutoff_rule``, default ``">="``); the matching adjusted GLMM rows get ``main = True``.
     """
     measures = measures or codebook.scales_with_role("exposure")
     scored = cohort.score_cohort(tables, on_all_missing_scale)
-    grid = list(itertools.product(org_cutoffs, patient_cutoffs, min_surveys))
+    grid = list(itertools.product(org_cutoffs, patient_cutoffs, cutoff_rules, min_surveys))
     keys, unique = _cohorts(scored, grid)
     fitted = dict(zip(unique, Parallel(n_jobs=n_jobs)(delayed(_fits)(a, measures, nagq) for a in unique.values())))
     rows = []
-    for (org_cut, pat_cut, k), key in zip(grid, keys):
+    for (org_cut, pat_cut, rule, k), key in zip(grid, keys):
         if isinstance(key, tuple):
             cell = [{"measure": m, "note": key[1]} for m in measures]
         else:
             cell = [dict(r, pct_high_high=100 * unique[key]["high_high"].mean()) for r in fitted[key]]
-        rows += [dict(r, org_trust_cutoff=str(org_cut), patient_trust_cutoff=str(pat_cut), min_patient_surveys=k)
-                 for r in cell]
+        rows += [dict(r, org_trust_cutoff=str(org_cut), patient_trust_cutoff=str(pat_cut), cutoff_rule=rule,
+                      min_patient_surveys=k) for r in cell]
     spec = pd.DataFrame(rows)
     spec["main"] = ((spec["org_trust_cutoff"] == str(main["org_trust_cutoff"]))
                     & (spec["patient_trust_cutoff"] == str(main["patient_trust_cutoff"]))
                     & (spec["min_patient_surveys"] == main["min_patient_surveys"])
+                    & (spec["cutoff_rule"] == main.get("cutoff_rule", ">="))
                     & (spec["model"] == "glmm") & (spec["adjusted"] == True))  # noqa: E712
     spec["supports"] = (spec["or"] > 1) & (spec["p"] < 0.05)
     cols = ["measure"] + CHOICES + ["main", "or", "ci_low", "ci_high", "p", "supports", "n", "n_events",

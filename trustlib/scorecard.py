@@ -76,3 +76,10 @@ def published_ors() -> pd.DataFrame:
     wide = pub.pivot(index="measure", columns="quantity", values="value").astype(float)
     order = list(dict.fromkeys(pub["measure"]))
     return wide.loc[order, ["or", "ci_low", "ci_high"]].reset_index()
+
+
+def with_unselected_rates(card: pd.DataFrame, rates: pd.DataFrame) -> pd.DataFrame:
+    """The scorecard with ``unselected_pass_rate`` (0-1): the share of unselected synthetic
+    cohorts meeting each row (:func:`trustlib.calibration.unselected_pass_rates`)."""
+    rate = rates.set_index("key")["pass_rate"].rename("unselected_pass_rate")
+    return card.join(rate, on="key")

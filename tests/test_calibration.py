@@ -1,0 +1,43 @@
+"""Pass rates of unselected synthetic cohorts: fresh seeds only, the rates are counts over the
+seeds drawn, 'all rows' is the joint rate, and the result does not depend on the workers."""
+
+from __future__ import annotations
+
+import pytest
+
+from trustlib import calibration, params, scorecard
+
+
+@pytest.fixture(scope="module")
+def rates():
+    return calibration.unselected_pass_rates(params.synthetic_params(), params.pipeline_params(), range(1, 5),
+                                             scorecard.load_published(), nagq=7)
+
+
+def test_seeds_the_calibration_searched_are_refused():
+    with pytest.raises(ValueError, match="searched by the calibration"):
+        calibration.unselected_pass_rates(params.synthetic_params(), params.pipeline_params(), [20211441],
+                                          scorecard.load_published())
+
+
+def test_rates_are_counts_over_seeds_with_exact_intervals(rates):
+    published = scorecard.load_published()
+    assert list(rates["key"]) == list(published["key"]) + ["all rows"]
+    assert (rates["seeds"] == 4).all() and rates["passes"].between(0, 4).all()
+    assert (rates["pass_rate"] == rates["passes"] / 4).all()
+    assert (rates["ci_low"] <= rates["pass_rate"]).all() and (rates["pass_rate"] <= rates["ci_high"]).all()
+    joint = rates.set_index("key").loc["all rows", "passes"]
+    assert joint <= rates.set_index("key").drop("all rows")["passes"].min()
+
+
+def test_fixed_design_rows_always_pass(rates):
+    """Sizes are fixed by the generator, so every draw meets them: a rate below 1 means the
+    scoring changed, not the luck of the draw."""
+    r = rates.set_index("key")["pass_rate"]
+    assert r[["n_clinics", "n_clinicians", "n_patients"]].eq(1.0).all()
+
+
+def test_workers_do_not_change_the_result(rates):
+    again = calibration.unselected_pass_rates(params.synthetic_params(), params.pipeline_params(), range(1, 5),
+                                              scorecard.load_published(), nagq=7, n_jobs=2)
+    assert again.equals(rates)
