@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import math
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -90,4 +91,4 @@ def test_inputs_records_the_bytes_read(tmp_path, data_copy):
     outputs.Writer(tmp_path, "zz").inputs(tables)
     read = json.loads((tmp_path / "provenance" / "inputs.json").read_text())
     assert sorted(read) == sorted(str(data_copy / f"{t}.csv") for t in ("clinicians", "clinics", "patients"))
-    assert all(sha == outputs.sha256(__import__("pathlib").Path(f)) for f, sha in read.items())
+    assert all(sha == outputs.sha256(Path(f)) for f, sha in read.items())
