@@ -44,7 +44,8 @@ all: $(STAMP) ## reproduce every table, figure and number (says "up to date" whe
 
 report: all ## the HTML report ($(RESULTS)/report/index.html) is part of every run
 
-PYTEST := $(PY) -m pytest -q -p no:cacheprovider
+PYTEST1 := $(PY) -m pytest -q -p no:cacheprovider
+PYTEST := $(PYTEST1) -n 2 --dist loadfile
 NBVAL := --nbval --nbval-sanitize-with tests/nbval_sanitize.cfg --nbval-kernel-name $(KERNEL)
 NOTEBOOKS_CHANGED = $(shell git status --porcelain -- notebooks 2>/dev/null | grep -c ipynb)
 
@@ -60,7 +61,7 @@ acceptance: all ## tests that read the run's outputs (results/) and run the pipe
 	$(PYTEST) -m acceptance tests
 
 nbval: all ## re-execute the committed notebooks and compare their outputs (strict nbval)
-	$(PYTEST) $(NBVAL) notebooks
+	$(PYTEST1) $(NBVAL) notebooks   # one process: each notebook reads the ones before it
 
 verify: all ## fail (exit 1) if any published-vs-reproduced check fails
 	$(PY) -m trustlib verify --data $(DATA)

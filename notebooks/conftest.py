@@ -6,6 +6,7 @@
 * Notebooks executed by nbval write into a throw-away folder, never into `results/` or
   `data/synthetic/`: the folder is appended to each notebook's `parameters` cell as its output
   folder (`results_dir`, or `data_dir` for notebook 00), exactly as the runner passes its stage.
+* Notebooks run in an order that puts each after those it reads from (`pipeline.STEPS`).
 """
 
 import shutil
@@ -32,6 +33,10 @@ def pytest_collection_modifyitems(session, config, items):
     folder = getattr(config, "_trustlib_folder", None)
     if not folder:
         return
+    from trustlib import pipeline
+
+    order = [pipeline.SYNTHESIZE] + pipeline.sequential_order()   # 05 reads 08's output
+    items.sort(key=lambda item: order.index(item.fspath.purebasename) if item.fspath.purebasename in order else -1)
     for item in items:
         cell = getattr(item, "cell", None)
         if cell is not None and "parameters" in cell.metadata.get("tags", []):

@@ -137,3 +137,10 @@ def test_committed_outputs_equal_the_run(name):
     assert len(committed) == len(ran)
     for i, (c, r) in enumerate(zip(committed, ran)):
         assert c == r, f"{name}, code cell {i + 1}: the committed output differs from the run's; run `make notebooks`"
+
+
+def test_sequential_order_runs_every_notebook_after_its_inputs():
+    order = pipeline.sequential_order()
+    assert sorted(order) == sorted(pipeline.ANALYSIS)
+    for name, reads in pipeline.STEPS.items():
+        assert all(order.index(r) < order.index(name) for r in reads), name

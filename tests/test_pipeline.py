@@ -107,7 +107,7 @@ def test_manifest_records_inputs_outputs_and_provenance(raw_run):
     assert out["notebook"] == "notebooks/03_model_culture_and_trust.ipynb"
     assert out["parameters"]["data_source"] == "raw" and len(out["sha256"]) == 64
     assert man["fingerprint"]["notebooks"] == ["01_prepare_data", "02_describe_sample",
-                                               "03_model_culture_and_trust", "05_scorecard", "08_unselected_seeds"]
+                                               "03_model_culture_and_trust", "05_scorecard"]  # 08 is synthetic only
     assert set(man["git"]) == {"commit", "dirty"} and "pandas" in man["packages"]
 
 

@@ -76,3 +76,16 @@ def test_p_rule_honours_a_published_upper_bound():
                                "comparator": "<", "reproduced_key": "p", "source": "t"}])
     assert not scorecard.build(published, {"p": 0.017}).loc[0, "passed"]
     assert scorecard.build(published, {"p": 0.0004}).loc[0, "passed"]
+
+
+def test_unselected_rates_join_by_key_and_are_left_out_for_raw_data():
+    card = scorecard.build(scorecard.load_published(), _numbers())
+    rates = pd.DataFrame({"key": list(card["key"]) + ["all rows"], "passes": [3] * len(card) + [0],
+                          "seeds": 10, "pass_rate": [i / 100 for i in range(len(card))] + [0.0]})
+    shown = scorecard.with_unselected_rates(card, rates)
+    assert shown["unselected_pass_rate"].tolist() == [i / 100 for i in range(len(card))]
+    assert scorecard.with_unselected_rates(card, None) is card
+    summary = scorecard.selection_summary(card, rates)
+    assert summary["unselected cohorts meeting every row"] == "0 of 10"
+    assert "selected" in summary["this cohort"]
+    assert list(scorecard.selection_summary(card, None).index) == ["this cohort"]

@@ -53,6 +53,8 @@ STEPS = {
     "08_unselected_seeds": [],
 }
 ANALYSIS = list(STEPS)
+# about the synthetic generator, not the data: a raw run leaves it out (05 then has no rates column)
+SYNTHETIC_ONLY = {"08_unselected_seeds"}
 # longest first, so the slow notebooks start as soon as their inputs exist
 PRIORITY = ["01_prepare_data", "06_robustness", "07_simulation_check", "08_unselected_seeds",
             "03_model_culture_and_trust", "02_describe_sample", "04_figures", "05_scorecard"]
@@ -171,7 +173,7 @@ def fingerprint(source: str, parameters: dict, names: list[str] | None = None) -
     """What a run reads, by content: data and reference files, code, the parameters, and which
     notebooks it runs (a partial run is never mistaken for a full one)."""
     code = sorted((paths.ROOT / "trustlib").glob("*.py")) + [paths.notebook(n) for n in ANALYSIS]
-    return {"version": FINGERPRINT_VERSION, "notebooks": names or ANALYSIS,
+    return {"version": FINGERPRINT_VERSION, "notebooks": names or _with_inputs(ANALYSIS, source),
             "inputs": {paths.relative(p): _sha(p) for p in input_files(source)},
             "code": {paths.relative(p): _code_digest(p) for p in code},
             "parameters": parameters,
@@ -342,7 +344,7 @@ def run(source: str = "synthetic", params_file: Path | None = None, overrides: d
         return target
     for var in THREAD_VARIABLES:  # kernels inherit this: one BLAS thread each (see THREAD_VARIABLES)
         os.environ.setdefault(var, "1")
-    wanted = _with_inputs(names or ANALYSIS)
+    wanted = _with_inputs(names or ANALYSIS, source)
     before = fingerprint(source, parameters, wanted)
     with _locked(target):
         stage = _fresh_stage(target)
@@ -361,17 +363,29 @@ def run(source: str = "synthetic", params_file: Path | None = None, overrides: d
     return target
 
 
-def _with_inputs(names: list[str]) -> list[str]:
+def sequential_order() -> list[str]:
+    """The analysis notebooks in an order that runs each after those it reads from (for
+    running them one by one, as strict nbval does)."""
+    done: list[str] = []
+    while len(done) < len(STEPS):
+        done.append(next(n for n in ANALYSIS if n not in done and all(d in done for d in STEPS[n])))
+    return done
+
+
+def _with_inputs(names: list[str], source: str = "synthetic") -> list[str]:
+    """``names`` and every notebook they read from, in reading order (for raw data, without
+    the notebooks about the synthetic generator)."""
     unknown = [n for n in names if n not in STEPS]
     if unknown:
         raise TrustlibError(f"unknown notebook(s) {unknown}; choose from {ANALYSIS}")
+    skip = SYNTHETIC_ONLY if source == "raw" else set()
     wanted = set()
-    todo = list(names)
+    todo = [n for n in names if n not in skip]
     while todo:
         n = todo.pop()
         if n not in wanted:
             wanted.add(n)
-            todo += STEPS[n]
+            todo += [d for d in STEPS[n] if d not in skip]
     return [n for n in ANALYSIS if n in wanted]
 
 

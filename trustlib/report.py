@@ -101,7 +101,7 @@ def build(results: Path, source: str = "synthetic") -> Path:
     if source == "synthetic":
         parts.append("<p><strong>The data behind this report are synthetic</strong>, calibrated to the published "
                      "study; they are not the trial's data.</p>")
-    card_path = rdir / "scorecard.csv"
+    card_path = rdir / "tables" / "scorecard.csv"   # with the unselected pass rates (synthetic data)
     if card_path.exists():
         card = pd.read_csv(card_path, keep_default_na=False)
         n_pass = int((card["passed"].astype(str) == "True").sum())
@@ -120,7 +120,7 @@ def build(results: Path, source: str = "synthetic") -> Path:
         else:
             parts.append(f"<h2>Scorecard: {n_pass} of {len(card)} published numbers reproduced "
                          f"(<a href=\"{_link(nb_name, cell)}\">notebook</a>)</h2>")
-        parts.append(card.drop(columns=["source"]).to_html(index=False, float_format=lambda v: f"{v:.4g}",
+        parts.append(card.drop(columns=["source"], errors="ignore").to_html(index=False, float_format=lambda v: f"{v:.4g}",
                                                            classes="scorecard", border=0))
     parts.append("<h2>Notebooks</h2><ul>" + "".join(
         f"<li><a href=\"{n}.html\">{html.escape(n)}</a></li>" for n in notebooks) + "</ul>")

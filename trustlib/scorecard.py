@@ -78,8 +78,21 @@ def published_ors() -> pd.DataFrame:
     return wide.loc[order, ["or", "ci_low", "ci_high"]].reset_index()
 
 
-def with_unselected_rates(card: pd.DataFrame, rates: pd.DataFrame) -> pd.DataFrame:
+def with_unselected_rates(card: pd.DataFrame, rates: pd.DataFrame | None) -> pd.DataFrame:
     """The scorecard with ``unselected_pass_rate`` (0-1): the share of unselected synthetic
-    cohorts meeting each row (:func:`trustlib.calibration.unselected_pass_rates`)."""
+    cohorts meeting each row (:func:`trustlib.calibration.unselected_pass_rates`). Unchanged
+    when ``rates`` is None (raw data: the rates are about the synthetic generator)."""
+    if rates is None:
+        return card
     rate = rates.set_index("key")["pass_rate"].rename("unselected_pass_rate")
     return card.join(rate, on="key")
+
+
+def selection_summary(card: pd.DataFrame, rates: pd.DataFrame | None) -> pd.Series:
+    """Rows met by this cohort, and (synthetic data) how many unselected cohorts met every row."""
+    out = {"this cohort": f"{int(card['passed'].sum())} of {len(card)} rows"}
+    if rates is not None:
+        joint = rates.set_index("key").loc["all rows"]
+        out["this cohort"] += " (selected to meet them)"
+        out["unselected cohorts meeting every row"] = f"{int(joint['passes'])} of {int(joint['seeds'])}"
+    return pd.Series(out)
