@@ -45,7 +45,7 @@ all: $(STAMP) ## reproduce every table, figure and number (says "up to date" whe
 report: all ## the HTML report ($(RESULTS)/report/index.html) is part of every run
 
 PYTEST1 := $(PY) -m pytest -q -p no:cacheprovider
-PYTEST := $(PYTEST1) -n 2 --dist loadfile
+PYTEST := $(PYTEST1) -n 2 --dist loadgroup
 NBVAL := --nbval --nbval-sanitize-with tests/nbval_sanitize.cfg --nbval-kernel-name $(KERNEL)
 NOTEBOOKS_CHANGED = $(shell git status --porcelain -- notebooks 2>/dev/null | grep -c ipynb)
 

@@ -1,5 +1,6 @@
-"""Real-data mode end to end (acceptance: runs the pipeline in a sandbox): renamed and shuffled extracts reproduce the synthetic tables;
-bad input stops the run with a clear message and leaves earlier results untouched.
+"""Real-data mode end to end (acceptance: runs the pipeline in a sandbox, :mod:`sandbox`):
+renamed and shuffled extracts reproduce the synthetic tables; bad input stops the run with a
+clear message and leaves earlier results untouched.
 
 Every raw-mode run here happens in a temporary copy of the repository (:func:`sandbox`): the
 user's own ``data/raw/`` and ``results_raw/`` are never read, moved or written (the session
@@ -7,72 +8,18 @@ guard in ``conftest.py`` checks them byte for byte after the suite)."""
 
 from __future__ import annotations
 
-import hashlib
-import os
 import shutil
-import signal
 import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
+from sandbox import RAW_ENV, cli as _cli, raw_run, sandbox, snapshot as _snapshot  # noqa: F401 (fixtures)
 from trustlib import paths
 
-RENAME = {"org_trust_1": "TRUST_BELONG", "quality_2": "CULT_Q2", "age": "AGE_YEARS"}
-
-
-SANDBOX_PARTS = ("trustlib", "notebooks", "data", "params")
-
-
-@pytest.fixture(scope="module")
-def sandbox(tmp_path_factory) -> Path:
-    """A copy of the code, notebooks, parameters and committed data, without any data/raw/."""
-    root = tmp_path_factory.mktemp("repo")
-    for part in SANDBOX_PARTS:
-        shutil.copytree(paths.ROOT / part, root / part,
-                        ignore=shutil.ignore_patterns("raw", "__pycache__", ".ipynb_checkpoints"))
-    return root
-
-
-def _cli(*args, env=None, root: Path = paths.ROOT) -> subprocess.CompletedProcess:
-    """``python -m trustlib`` on the repository at ``root`` (its notebook kernels import it too)."""
-    env = {**os.environ, **(env or {})}
-    if root != paths.ROOT:
-        env["PYTHONPATH"] = str(root)
-    return subprocess.run([sys.executable, "-m", "trustlib", *args], cwd=root, capture_output=True,
-                          text=True, env=env, timeout=600)
-
-
-def _snapshot(folder: Path) -> dict[str, str]:
-    return {p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(folder.rglob("*")) if p.is_file() and p.name != ".lock"}
-
-
-def _write_raw_extract(raw: Path):
-    """The synthetic cohort as a messy extract: shuffled rows, renamed columns, a mapping file."""
-    raw.mkdir(parents=True, exist_ok=True)
-    for i, table in enumerate(paths.TABLES):
-        df = pd.read_csv(paths.table_file("synthetic", table), dtype=str, keep_default_na=False)
-        df = df.sample(frac=1.0, random_state=10 + i).rename(columns=RENAME)
-        name = "Clinician_Survey_2013.csv" if table == "clinicians" else f"{table}.csv"
-        df.to_csv(raw / name, index=False)
-    (raw / "column_map.yml").write_text(
-        "clinicians:\n  file: Clinician_Survey_2013.csv\n  columns:\n"
-        + "".join(f"    {new}: {old}\n" for old, new in RENAME.items()))
-
-
-RAW_ENV = {"PYTHONHASHSEED": "12345"}
-
-
-@pytest.fixture(scope="module")
-def raw_run(sandbox):
-    _write_raw_extract(sandbox / "data" / "raw")
-    run = _cli("run", "--data", "raw", "--only", "05_scorecard", root=sandbox, env=RAW_ENV)
-    assert run.returncode == 0, run.stderr
-    return sandbox
+# one worker runs this file (its tests share one sandbox): `make test` distributes with --dist loadgroup
+pytestmark = pytest.mark.xdist_group("pipeline")
 
 
 @pytest.mark.parametrize("output", ["analysis_table.csv", "tables/table2.csv", "tables/flow.csv",
@@ -225,51 +172,3 @@ def test_private_paths_are_git_ignored():
         assert check.returncode == 0, f"{rel} is not git-ignored"
     tracked = subprocess.run(["git", "ls-files", "data/raw"], cwd=paths.ROOT, capture_output=True, text=True)
     assert [f for f in tracked.stdout.split() if not f.endswith("README.md")] == []
-
-
-def _sandbox_processes(root: Path) -> list:
-    """Processes (kernels, workers) whose working folder is inside the sandbox."""
-    import psutil
-
-    found = []
-    for p in psutil.process_iter():
-        try:
-            if Path(p.cwd()).is_relative_to(root) and p.pid != os.getpid():
-                found.append(p)
-        except (psutil.Error, OSError):
-            continue
-    return found
-
-
-@pytest.mark.parametrize("during", ["06_robustness", "03_model_culture_and_trust"])
-@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL], ids=["SIGINT", "SIGKILL"])
-def test_an_interrupted_run_keeps_the_previous_results(raw_run, sig, during):
-    """Interrupt a run while ``during`` executes: results_raw/ is the complete previous run, no
-    kernel or worker survives, and the next run succeeds."""
-    before = _snapshot(raw_run / "results_raw")
-    env = {**os.environ, **RAW_ENV, "PYTHONPATH": str(raw_run)}
-    proc = subprocess.Popen([sys.executable, "-m", "trustlib", "run", "--data", "raw", "--only", during],
-                            cwd=raw_run, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 120
-    while not list(raw_run.glob(".results_raw.stage/provenance/01_prepare_data.json")):
-        assert proc.poll() is None and time.monotonic() < deadline, "the run ended before it could be interrupted"
-        time.sleep(0.05)
-    time.sleep(1.0)                          # notebook `during` is executing now
-    assert proc.poll() is None
-    proc.send_signal(sig)
-    _, err = proc.communicate(timeout=60)
-    assert proc.returncode != 0
-    if sig == signal.SIGINT:
-        assert "interrupted" in err and "Traceback" not in err
-    assert _snapshot(raw_run / "results_raw") == before
-    deadline = time.monotonic() + 15
-    while _sandbox_processes(raw_run) and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert not _sandbox_processes(raw_run), "a kernel or worker outlived the interrupted run"
-    if during == "06_robustness":
-        return  # one rerun (below, after the 03 interrupts) shows the next run succeeds
-    rerun = _cli("run", "--data", "raw", "--only", "01_prepare_data", root=raw_run, env=RAW_ENV)
-    assert rerun.returncode == 0, rerun.stderr
-    assert not (raw_run / ".results_raw.stage").exists(), "the next run did not clear the killed run's stage"
-    after = _snapshot(raw_run / "results_raw")
-    assert after["analysis_table.csv"] == before["analysis_table.csv"]  # same data: the same cohort

@@ -1,0 +1,73 @@
+"""A temporary copy of the repository for acceptance tests that run the pipeline on raw data.
+
+Every raw-mode run happens in a copy (:func:`sandbox`): the user's own ``data/raw/`` and
+``results_raw/`` are never read, moved or written (the session guard in ``conftest.py``
+checks them byte for byte after the suite). Test modules import the fixtures from here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from trustlib import paths
+
+RENAME = {"org_trust_1": "TRUST_BELONG", "quality_2": "CULT_Q2", "age": "AGE_YEARS"}
+
+
+SANDBOX_PARTS = ("trustlib", "notebooks", "data", "params")
+
+
+@pytest.fixture(scope="module")
+def sandbox(tmp_path_factory) -> Path:
+    """A copy of the code, notebooks, parameters and committed data, without any data/raw/."""
+    root = tmp_path_factory.mktemp("repo")
+    for part in SANDBOX_PARTS:
+        shutil.copytree(paths.ROOT / part, root / part,
+                        ignore=shutil.ignore_patterns("raw", "__pycache__", ".ipynb_checkpoints"))
+    return root
+
+
+def cli(*args, env=None, root: Path = paths.ROOT) -> subprocess.CompletedProcess:
+    """``python -m trustlib`` on the repository at ``root`` (its notebook kernels import it too)."""
+    env = {**os.environ, **(env or {})}
+    if root != paths.ROOT:
+        env["PYTHONPATH"] = str(root)
+    return subprocess.run([sys.executable, "-m", "trustlib", *args], cwd=root, capture_output=True,
+                          text=True, env=env, timeout=600)
+
+
+def snapshot(folder: Path) -> dict[str, str]:
+    return {p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file() and p.name != ".lock"}
+
+
+def write_raw_extract(raw: Path):
+    """The synthetic cohort as a messy extract: shuffled rows, renamed columns, a mapping file."""
+    raw.mkdir(parents=True, exist_ok=True)
+    for i, table in enumerate(paths.TABLES):
+        df = pd.read_csv(paths.table_file("synthetic", table), dtype=str, keep_default_na=False)
+        df = df.sample(frac=1.0, random_state=10 + i).rename(columns=RENAME)
+        name = "Clinician_Survey_2013.csv" if table == "clinicians" else f"{table}.csv"
+        df.to_csv(raw / name, index=False)
+    (raw / "column_map.yml").write_text(
+        "clinicians:\n  file: Clinician_Survey_2013.csv\n  columns:\n"
+        + "".join(f"    {new}: {old}\n" for old, new in RENAME.items()))
+
+
+RAW_ENV = {"PYTHONHASHSEED": "12345"}
+
+
+@pytest.fixture(scope="module")
+def raw_run(sandbox):
+    write_raw_extract(sandbox / "data" / "raw")
+    run = cli("run", "--data", "raw", "--only", "05_scorecard", root=sandbox, env=RAW_ENV)
+    assert run.returncode == 0, run.stderr
+    return sandbox

@@ -1,0 +1,67 @@
+"""Interrupting a raw run (SIGINT, SIGKILL, in notebook 03 and in 06) leaves the previous
+results exactly as they were, leaves no kernel or worker behind, and the next run succeeds
+(acceptance: runs the pipeline in a sandbox, :mod:`sandbox`)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from sandbox import RAW_ENV, cli as _cli, raw_run, sandbox, snapshot as _snapshot  # noqa: F401 (fixtures)
+
+# one worker runs this file (its tests share one sandbox): `make test` distributes with --dist loadgroup
+pytestmark = pytest.mark.xdist_group("interrupts")
+
+
+def _sandbox_processes(root: Path) -> list:
+    """Processes (kernels, workers) whose working folder is inside the sandbox."""
+    import psutil
+
+    found = []
+    for p in psutil.process_iter():
+        try:
+            if Path(p.cwd()).is_relative_to(root) and p.pid != os.getpid():
+                found.append(p)
+        except (psutil.Error, OSError):
+            continue
+    return found
+
+
+@pytest.mark.parametrize("during", ["06_robustness", "03_model_culture_and_trust"])
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL], ids=["SIGINT", "SIGKILL"])
+def test_an_interrupted_run_keeps_the_previous_results(raw_run, sig, during):
+    """Interrupt a run while ``during`` executes: results_raw/ is the complete previous run, no
+    kernel or worker survives, and the next run succeeds."""
+    before = _snapshot(raw_run / "results_raw")
+    env = {**os.environ, **RAW_ENV, "PYTHONPATH": str(raw_run)}
+    proc = subprocess.Popen([sys.executable, "-m", "trustlib", "run", "--data", "raw", "--only", during],
+                            cwd=raw_run, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not list(raw_run.glob(".results_raw.stage/provenance/01_prepare_data.json")):
+        assert proc.poll() is None and time.monotonic() < deadline, "the run ended before it could be interrupted"
+        time.sleep(0.05)
+    time.sleep(1.0)                          # notebook `during` is executing now
+    assert proc.poll() is None
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode != 0
+    if sig == signal.SIGINT:
+        assert "interrupted" in err and "Traceback" not in err
+    assert _snapshot(raw_run / "results_raw") == before
+    deadline = time.monotonic() + 15
+    while _sandbox_processes(raw_run) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not _sandbox_processes(raw_run), "a kernel or worker outlived the interrupted run"
+    if during == "06_robustness":
+        return  # one rerun (below, after the 03 interrupts) shows the next run succeeds
+    rerun = _cli("run", "--data", "raw", "--only", "01_prepare_data", root=raw_run, env=RAW_ENV)
+    assert rerun.returncode == 0, rerun.stderr
+    assert not (raw_run / ".results_raw.stage").exists(), "the next run did not clear the killed run's stage"
+    after = _snapshot(raw_run / "results_raw")
+    assert after["analysis_table.csv"] == before["analysis_table.csv"]  # same data: the same cohort
