@@ -75,3 +75,42 @@ def test_a_changed_or_missing_output_is_not_up_to_date():
     assert not pipeline.is_current("synthetic", {**parameters, "nagq": 7})
     assert not pipeline.is_current("synthetic", parameters, paths.ROOT / "no-such-results")
     assert params.pipeline_params()["nagq"] == parameters["nagq"]
+
+
+def test_licence_states_the_code_and_the_data_terms():
+    text = (paths.ROOT / "LICENSE").read_text()
+    assert text.startswith("MIT License")
+    assert "data/synthetic/" in text and "CC0" in text and "not covered by this licence" in text
+    import tomllib
+
+    assert tomllib.loads((paths.ROOT / "pyproject.toml").read_text())["project"]["license"]["text"] == "MIT"
+
+
+def test_citation_file_cites_the_repository_and_the_original_article():
+    cff = yaml.safe_load((paths.ROOT / "CITATION.cff").read_text())
+    assert cff["cff-version"] == "1.2.0" and cff["type"] == "software" and cff["authors"]
+    article = [r for r in cff["references"] if r["type"] == "article"]
+    assert [a["doi"] for a in article] == ["10.1370/afm.2732"]
+    assert article[0]["journal"] == "Annals of Family Medicine" and article[0]["year"] == 2021
+
+
+def test_binder_and_devcontainer_run_the_same_set_up():
+    """repo2docker installs environment.yml, then postBuild installs trustlib and its kernel;
+    the dev container runs `make env`, the bootstrap of the two commands."""
+    post = paths.ROOT / "postBuild"
+    assert post.stat().st_mode & 0o111, "postBuild must be executable"
+    steps = [line for line in post.read_text().splitlines() if line and not line.startswith(("#", "set "))]
+    assert steps == ["python -m pip install --no-deps -e .", "python -m trustlib install-kernel"]
+    env = yaml.safe_load((paths.ROOT / "environment.yml").read_text())
+    assert "python=3.11" in env["dependencies"]
+    import json
+
+    dev = json.loads((paths.ROOT / ".devcontainer" / "devcontainer.json").read_text())
+    assert dev["image"].endswith("python:3.11") and dev["postCreateCommand"] == "make env"
+    assert "make env" in subprocess.run(["make", "help"], cwd=paths.ROOT, capture_output=True, text=True).stdout
+
+
+def test_readme_has_a_data_availability_section():
+    readme = (paths.ROOT / "README.md").read_text()
+    section = readme.split("## Data availability", 1)[1].split("\n## ", 1)[0]
+    assert "synthetic" in section and "not public" in section and "CITATION.cff" in section
