@@ -30,10 +30,18 @@ help: ## list the targets
 
 env: $(STAMP) ## create the pinned environment .venv from requirements.lock
 
+# uv (from PyPI, into the new environment) installs the lock in seconds; pip is the fallback.
+UV_VERSION := 0.13.9
+PIP := $(PY) -m pip install --quiet --disable-pip-version-check
+
 $(STAMP): requirements.lock pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.lock
-	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -e .
+	@if $(PIP) "uv==$(UV_VERSION)" && $(VENV)/bin/uv pip sync --quiet --python $(PY) requirements.lock; then \
+	    echo "installed requirements.lock with uv $(UV_VERSION)"; \
+	else \
+	    echo "uv unavailable: installing requirements.lock with pip"; $(PIP) -r requirements.lock; \
+	fi
+	$(PIP) --no-deps -e .
 	$(PY) -m trustlib install-kernel
 	@touch $@
 

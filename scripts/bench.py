@@ -4,6 +4,8 @@
 * its floor: starting the notebooks' kernels and importing what they import, two at a
   time, as the runner does (a run cannot be faster than this);
 * no-op: `make all` again with nothing changed;
+* set-up: a fresh environment in a temporary folder, the lock installed with pip and with uv
+  (the two ways `make env` can bootstrap; both with their download caches as they are);
 * one adjusted GLMM fit next to one GEE fit on the shipped analysis table (median of repeats),
   and, where Rscript with lme4 is installed, next to one lme4 ``glmer`` fit of the same model
   (median of repeats inside one R process, so R's start-up is not counted);
@@ -92,6 +94,30 @@ def kernel_floor() -> float:
         return clock(all_seven)
 
 
+def setup_seconds(tool: str) -> float:
+    """Seconds to create a fresh venv in a temporary folder and install requirements.lock with
+    ``tool`` (``pip``, or ``uv`` installed from PyPI into the venv first, as the Makefile does)."""
+    import tempfile
+
+    uv_version = next(line.split(":=")[1].strip() for line in (ROOT / "Makefile").read_text().splitlines()
+                      if line.startswith("UV_VERSION"))
+    with tempfile.TemporaryDirectory() as tmp:
+        py = Path(tmp) / "bin" / "python"
+        pip = [str(py), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
+        quiet = {"check": True, "stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+
+        def install():
+            subprocess.run([sys.executable, "-m", "venv", tmp], **quiet)
+            if tool == "uv":
+                subprocess.run(pip + [f"uv=={uv_version}"], **quiet)
+                subprocess.run([str(Path(tmp) / "bin" / "uv"), "pip", "sync", "--quiet", "--python", str(py),
+                                str(ROOT / "requirements.lock")], **quiet)
+            else:
+                subprocess.run(pip + ["-r", str(ROOT / "requirements.lock")], **quiet)
+
+        return clock(install)
+
+
 def main() -> int:
     pp = params.pipeline_params()
     cores = os.cpu_count() or 1
@@ -99,6 +125,7 @@ def main() -> int:
     full = clock(lambda: make("clean", "all"))
     floor = kernel_floor()
     noop = clock(lambda: make("all"), repeat=3)
+    setup_pip, setup_uv = setup_seconds("pip"), setup_seconds("uv")
     analysis = pd.read_csv(paths.analysis_table("synthetic"))
     glmm = clock(lambda: models.fit_one(analysis, "quality", "glmm", True, nagq=pp["nagq"]), repeat=15)
     gee = clock(lambda: models.fit_one(analysis, "quality", "gee", True), repeat=15)
@@ -115,6 +142,8 @@ def main() -> int:
     rows = [("full reproduction (make clean all)", f"{full:.1f} s", f"{full / floor:.1f} x kernel floor"),
             (f"kernel floor ({len(pipeline.ANALYSIS)} kernels + imports, 2 at a time)", f"{floor:.1f} s", "1.00"),
             ("no-op make all", f"{noop:.2f} s", f"{noop / full:.4f} x full"),
+            ("set-up of a fresh environment with pip", f"{setup_pip:.1f} s", "1.00"),
+            ("set-up of a fresh environment with uv", f"{setup_uv:.1f} s", f"{setup_pip / setup_uv:.1f} x faster than pip"),
             ("one adjusted GLMM fit (nagq %d)" % pp["nagq"], f"{1000 * glmm:.1f} ms", "1.00"),
             ("one adjusted GEE fit", f"{1000 * gee:.1f} ms", f"{gee / glmm:.2f} x GLMM"),
             ("one adjusted lme4 glmer fit (R)", f"{1000 * glmer:.1f} ms" if glmer else "no Rscript",
