@@ -21,7 +21,7 @@ import pandas as pd
 import pandera.pandas as pa
 import yaml
 
-from . import TrustlibError, codebook, paths
+from . import TrustlibError, codebook, formats, paths
 
 ID_PATTERN = re.compile(r"^[A-Za-z0-9_.\-]+$")
 INT_PATTERN = re.compile(r"^-?\d+$")
@@ -95,6 +95,40 @@ class ColumnMap:
         if problems:
             raise DataValidationError(problems)
         return cls(files, columns, {paths.relative(path): hashlib.sha256(raw).hexdigest()})
+
+
+def candidate_files(folder: Path, cmap: "ColumnMap", table: str) -> list[Path]:
+    """Files that could hold ``table``: the one the column map names, else each of
+    ``<table>.csv``, ``.dta``, ``.sav``, ``.xlsx`` that exists."""
+    if table in cmap.files:
+        return [Path(folder) / cmap.files[table]]
+    return [Path(folder) / f"{table}{ext}" for ext in formats.SUPPORTED if (Path(folder) / f"{table}{ext}").exists()]
+
+
+def table_path(folder: Path, cmap: "ColumnMap", table: str) -> Path:
+    """The file of ``table`` (``<table>.csv`` when no candidate exists, so the message says so)."""
+    found = candidate_files(folder, cmap, table)
+    return found[0] if found else Path(folder) / f"{table}.csv"
+
+
+def read_raw_table(path: Path, table: str, renames: dict[str, str] | None = None
+                   ) -> tuple[pd.DataFrame | None, list[Problem]]:
+    """Read one raw table (CSV, Stata, SPSS or Excel; see :mod:`trustlib.formats`) as text
+    columns, or report why it cannot be read. ``renames`` (extract name -> codebook name) says
+    which of the file's columns are codebook categories, whose value labels are used."""
+    name = paths.relative(path)
+    if path.suffix.lower() in ("", ".csv") or not path.is_file():
+        return read_raw_csv(path)
+    df, labels, messages = formats.read(path, name)
+    if messages:
+        return None, [Problem(name, None, m) for m in messages]
+    if df.empty:
+        return None, [Problem(name, None, "has no data rows")]
+    cb = codebook.table_variables(table)
+    categories = {v["variable"]: str(v["categories"]).split("|") for _, v in cb.iterrows() if v["type"] == "category"}
+    to_codebook = {c: (renames or {}).get(c, c) for c in df.columns}
+    in_file = {c: categories[cb_name] for c, cb_name in to_codebook.items() if cb_name in categories}
+    return formats.apply_value_labels(df, labels, in_file), []
 
 
 def read_raw_csv(path: Path) -> tuple[pd.DataFrame | None, list[Problem]]:
@@ -294,9 +328,14 @@ def load_folder(folder: Path, column_map: Path | None = None,
     cmap = ColumnMap.load(column_map if column_map is not None else folder / "column_map.yml")
     tables, names, problems = {}, {}, []
     for table in paths.TABLES:
-        path = folder / cmap.files.get(table, f"{table}.csv")
+        found = candidate_files(folder, cmap, table)
+        if len(found) > 1:
+            problems.append(Problem(paths.relative(folder), None, f"more than one file for table '{table}' "
+                                    f"({', '.join(p.name for p in found)}); keep one, or name it in column_map.yml"))
+            continue
+        path = table_path(folder, cmap, table)
         names[table] = paths.relative(path)
-        df, read_problems = read_raw_csv(path)
+        df, read_problems = read_raw_table(path, table, cmap.columns.get(table, {}))
         problems += read_problems
         if df is not None:
             renames = cmap.columns.get(table, {})
@@ -322,10 +361,11 @@ def input_files(folder: Path) -> list[Path]:
     folder = Path(folder)
     cmap_file = folder / "column_map.yml"
     try:
-        files = ColumnMap.load(cmap_file).files
+        cmap = ColumnMap.load(cmap_file)
     except (DataValidationError, OSError):
-        files = {}
-    return ([cmap_file] if cmap_file.exists() else []) + [folder / files.get(t, f"{t}.csv") for t in paths.TABLES]
+        cmap = ColumnMap()
+    found = [p for t in paths.TABLES for p in (candidate_files(folder, cmap, t) or [folder / f"{t}.csv"])]
+    return ([cmap_file] if cmap_file.exists() else []) + found
 
 
 def raw_csv_text(table: str, df: pd.DataFrame) -> str:
