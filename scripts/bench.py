@@ -118,6 +118,20 @@ def setup_seconds(tool: str) -> float:
         return clock(install)
 
 
+def dask_seconds(analysis, reps: int, nagq: int) -> float | None:
+    """Seconds for ``reps`` Monte Carlo replicates through a local Dask cluster (one worker per
+    core, started beforehand and warmed up), or None without the dask extra."""
+    try:
+        from dask.distributed import LocalCluster
+    except ImportError:
+        return None
+    cores = os.cpu_count() or 1
+    with LocalCluster(n_workers=cores, threads_per_worker=1, dashboard_address=None) as cluster:
+        addr = cluster.scheduler_address
+        simulation.run(analysis, 2, 0, ["quality"], nagq, backend="dask", scheduler=addr)
+        return clock(lambda: simulation.run(analysis, reps, 1, ["quality"], nagq, backend="dask", scheduler=addr))
+
+
 def main() -> int:
     pp = params.pipeline_params()
     cores = os.cpu_count() or 1
@@ -134,6 +148,7 @@ def main() -> int:
     simulation.run(analysis, 2, 0, ["quality"], pp["nagq"], n_jobs=cores, progress=False)   # start the workers
     mc1 = clock(lambda: simulation.run(analysis, reps, 1, ["quality"], pp["nagq"], n_jobs=1, progress=False))
     mcn = clock(lambda: simulation.run(analysis, reps, 1, ["quality"], pp["nagq"], n_jobs=cores, progress=False))
+    mcd = dask_seconds(analysis, reps, pp["nagq"])
     tables = contract.load_folder(paths.data_dir("synthetic"))
     main_spec = {k: pp[k] for k in ("org_trust_cutoff", "patient_trust_cutoff", "min_patient_surveys")}
     multiverse = clock(lambda: robustness.specification_curve(
@@ -150,6 +165,8 @@ def main() -> int:
              f"{glmer / glmm:.1f} x GLMM" if glmer else "--"),
             ("Monte Carlo, 1 core", f"{reps / mc1:.1f} replicates/s", "1.00"),
             (f"Monte Carlo, {cores} cores", f"{reps / mcn:.1f} replicates/s", f"{mc1 / mcn:.2f} x 1 core"),
+            (f"Monte Carlo, Dask LocalCluster ({cores} workers)",
+             f"{reps / mcd:.1f} replicates/s" if mcd else "dask not installed", f"{mc1 / mcd:.2f} x 1 core" if mcd else "--"),
             (f"multiverse ({cores} cores)", f"{multiverse:.1f} s", f"{multiverse / full:.2f} x full")]
     width = max(len(r[0]) for r in rows)
     for name, value, ratio in rows:

@@ -15,9 +15,9 @@ import itertools
 
 import numpy as np
 import pandas as pd
-from joblib import Parallel, delayed
+from joblib import delayed
 
-from . import cohort, codebook, models
+from . import cohort, codebook, models, parallel
 from .glmm import fit_glmm, separation
 
 CHOICES = ["org_trust_cutoff", "patient_trust_cutoff", "cutoff_rule", "min_patient_surveys", "adjusted", "model"]
@@ -58,17 +58,20 @@ def _cohorts(scored, grid) -> tuple[list, dict]:
 
 def specification_curve(tables: dict, org_cutoffs, patient_cutoffs, min_surveys, main: dict,
                         measures: list[str] | None = None, nagq: int = 15, n_jobs: int = 1,
-                        on_all_missing_scale: str = "error", cutoff_rules=(">=",)) -> pd.DataFrame:
+                        on_all_missing_scale: str = "error", cutoff_rules=(">=",), backend: str = "joblib",
+                        scheduler: str | None = None) -> pd.DataFrame:
     """Every specification for every measure: one row each with OR, CI, P and the choices.
 
-    ``main`` holds the main analysis's choices (``org_trust_cutoff``, ``patient_trust_cutoff``,
+    Cohorts are fitted on ``backend`` (:mod:`trustlib.parallel`; ``n_jobs`` local workers, or
+    a Dask cluster at ``scheduler``). ``main`` holds the main analysis's choices (``org_trust_cutoff``, ``patient_trust_cutoff``,
     ``min_patient_surveys`` and optionally ``cutoff_rule``, default ``">="``); the matching adjusted GLMM rows get ``main = True``.
     """
     measures = measures or codebook.scales_with_role("exposure")
     scored = cohort.score_cohort(tables, on_all_missing_scale)
     grid = list(itertools.product(org_cutoffs, patient_cutoffs, cutoff_rules, min_surveys))
     keys, unique = _cohorts(scored, grid)
-    fitted = dict(zip(unique, Parallel(n_jobs=n_jobs)(delayed(_fits)(a, measures, nagq) for a in unique.values())))
+    tasks = (delayed(_fits)(a, measures, nagq) for a in unique.values())
+    fitted = dict(zip(unique, parallel.run(tasks, n_jobs, backend, scheduler)))
     rows = []
     for (org_cut, pat_cut, rule, k), key in zip(grid, keys):
         if isinstance(key, tuple):

@@ -25,7 +25,7 @@ from joblib import Parallel, delayed
 from scipy import special, stats
 from statsmodels.tools.sm_exceptions import PerfectSeparationWarning
 
-from . import codebook, models
+from . import codebook, models, parallel
 from .glmm import fit_glmm
 
 
@@ -75,11 +75,14 @@ def truths(analysis: pd.DataFrame, measures: list[str], nagq: int = 15) -> pd.Da
 
 
 def run(analysis: pd.DataFrame, replicates: int, seed: int, measures: list[str] | None = None,
-        nagq: int = 15, n_jobs: int = 1, progress: bool = True) -> tuple[pd.DataFrame, pd.DataFrame]:
+        nagq: int = 15, n_jobs: int = 1, progress: bool = True, backend: str = "joblib",
+        scheduler: str | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Simulate and refit. Returns ``(truth, fits)``: one row per measure, one per replicate fit.
 
-    The progress bar goes to the terminal running the pipeline (``/dev/tty``), not into the
-    notebook's outputs; without a terminal (CI) there is no bar.
+    Replicates run on ``backend`` (:mod:`trustlib.parallel`: local joblib workers, or a Dask
+    cluster at ``scheduler``); results do not depend on the backend or the number of workers.
+    With joblib, a progress bar goes to the terminal running the pipeline (``/dev/tty``), not
+    into the notebook's outputs; without a terminal (CI) there is no bar.
     """
     from tqdm import tqdm
 
@@ -89,6 +92,9 @@ def run(analysis: pd.DataFrame, replicates: int, seed: int, measures: list[str] 
     by_measure = truth.set_index("measure")
     jobs = (delayed(_replicate)(analysis, m, {"beta": by_measure.loc[m, "beta"], "sigma": by_measure.loc[m, "sigma"]},
                                 s, nagq) for m, s in tasks)
+    if backend != "joblib":
+        fits = pd.DataFrame([row for rows in parallel.run(jobs, n_jobs, backend, scheduler) for row in rows])
+        return truth.drop(columns=["beta"]), fits
     results = Parallel(n_jobs=n_jobs, return_as="generator")(jobs)
     tty = _terminal() if progress else None
     bar = tqdm(results, total=len(tasks), desc="Monte Carlo replicates", file=tty, disable=tty is None,

@@ -1,0 +1,47 @@
+"""The Monte Carlo check and the multiverse give identical results on local joblib workers and
+on a Dask cluster (a LocalCluster with 2 worker processes on this machine)."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from trustlib import cohort, parallel, robustness, simulation
+
+pytestmark = pytest.mark.xdist_group("dask")
+
+
+@pytest.fixture(scope="module")
+def scheduler():
+    distributed = pytest.importorskip("dask.distributed", reason="the optional dask extra is not installed")
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as c:
+        yield c.scheduler_address
+
+
+@pytest.fixture(scope="module")
+def analysis(tables):
+    return cohort.build_cohort(tables)[1]
+
+
+def test_monte_carlo_is_identical_on_dask(analysis, scheduler):
+    local = simulation.run(analysis, 3, 11, ["quality", "alignment"], nagq=7, n_jobs=2, progress=False)
+    dask = simulation.run(analysis, 3, 11, ["quality", "alignment"], nagq=7, backend="dask", scheduler=scheduler)
+    pd.testing.assert_frame_equal(local[0], dask[0])
+    pd.testing.assert_frame_equal(local[1], dask[1])
+
+
+def test_multiverse_is_identical_on_dask(tables, scheduler):
+    main = {"org_trust_cutoff": 3.0, "patient_trust_cutoff": "median", "min_patient_surveys": 3}
+    args = (tables, [3.0, "median"], ["median"], [3], main, ["quality"])
+    local = robustness.specification_curve(*args, nagq=7, n_jobs=2, cutoff_rules=(">=", ">"))
+    dask = robustness.specification_curve(*args, nagq=7, cutoff_rules=(">=", ">"), backend="dask",
+                                          scheduler=scheduler)
+    pd.testing.assert_frame_equal(local, dask)
+    assert len(local) == 2 * 2 * 2 * 3     # cut-offs x rules x adjusted x estimators
+
+
+def test_unknown_backend_or_missing_scheduler_is_a_clear_error():
+    with pytest.raises(ValueError, match="backend must be one of"):
+        parallel.run([], backend="spark")
+    with pytest.raises(ValueError, match="needs the scheduler's address"):
+        parallel.run([], backend="dask")
