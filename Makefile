@@ -21,7 +21,7 @@ RUN = $(PY) -m trustlib run --data $(DATA)
 
 MAKEFLAGS += --no-print-directory
 
-.PHONY: help all report test unit acceptance nbval verify validate synthetic notebooks bench reference lock clean distclean env
+.PHONY: help all report article test unit acceptance nbval verify validate synthetic notebooks bench reference lock clean distclean env
 .DEFAULT_GOAL := help
 
 help: ## list the targets
@@ -51,6 +51,9 @@ all: $(STAMP) ## reproduce every table, figure and number (says "up to date" whe
 	$(RUN)
 
 report: all ## the HTML report ($(RESULTS)/report/index.html) is part of every run
+
+article: all ## the reproduction article ($(RESULTS)/article/index.html and index.md) is part of every run
+	@echo "article: $(RESULTS)/article/index.html (and index.md)"
 
 PYTEST1 := $(PY) -m pytest -q -p no:cacheprovider
 PYTEST := $(PYTEST1) -n 2 --dist loadgroup

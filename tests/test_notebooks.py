@@ -144,3 +144,12 @@ def test_sequential_order_runs_every_notebook_after_its_inputs():
     assert sorted(order) == sorted(pipeline.ANALYSIS)
     for name, reads in pipeline.STEPS.items():
         assert all(order.index(r) < order.index(name) for r in reads), name
+
+
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_papermill_sees_every_parameter(name):
+    """Papermill injects only the parameters it can parse (it skips a line holding two '='),
+    so every assignment in the parameters cell must be one it declares."""
+    cell = _nb(name).cells[1]
+    assigned = [t.id for n in ast.parse(cell.source).body for t in n.targets]
+    assert sorted(pipeline.notebook_parameters(name)) == sorted(assigned)

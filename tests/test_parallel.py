@@ -33,8 +33,8 @@ def test_monte_carlo_is_identical_on_dask(analysis, scheduler):
 def test_multiverse_is_identical_on_dask(tables, scheduler):
     main = {"org_trust_cutoff": 3.0, "patient_trust_cutoff": "median", "min_patient_surveys": 3}
     args = (tables, [3.0, "median"], ["median"], [3], main, ["quality"])
-    local = robustness.specification_curve(*args, nagq=7, n_jobs=2, cutoff_rules=(">=", ">"))
-    dask = robustness.specification_curve(*args, nagq=7, cutoff_rules=(">=", ">"), backend="dask",
+    local = robustness.specification_curve(*args, nagq=7, n_jobs=2, cutoff_rules=("at_or_above", "above"))
+    dask = robustness.specification_curve(*args, nagq=7, cutoff_rules=("at_or_above", "above"), backend="dask",
                                           scheduler=scheduler)
     pd.testing.assert_frame_equal(local, dask)
     assert len(local) == 2 * 2 * 2 * 3     # cut-offs x rules x adjusted x estimators

@@ -43,19 +43,24 @@ def index():
     return path
 
 
-def test_every_link_and_image_resolves(index):
-    parsed = _parse(index)
-    assert parsed.refs, "the index has no links"
+def assert_links_resolve(page: Path) -> None:
+    """Every href and src of ``page`` is a relative path to an existing file, anchors included."""
+    parsed = _parse(page)
+    assert parsed.refs, f"{page.name} has no links"
     anchors = {}
     for tag, ref in parsed.refs:
         url = urlparse(ref)
         assert not url.scheme and not url.netloc, f"external link {ref}"
-        target = (index.parent / unquote(url.path)).resolve()
+        target = (page.parent / unquote(url.path)).resolve()
         assert target.is_file(), f"broken {tag} reference {ref}"
         if url.fragment:
             if target not in anchors:
                 anchors[target] = _parse(target).ids
             assert unquote(url.fragment) in anchors[target], f"anchor #{url.fragment} not in {target.name}"
+
+
+def test_every_link_and_image_resolves(index):
+    assert_links_resolve(index)
 
 
 def test_scorecard_comes_first_and_provenance_last(index):

@@ -95,13 +95,13 @@ def resolve_cutoff(values: pd.Series, cutoff) -> float:
     return float(cutoff)
 
 
-CUTOFF_RULES = (">=", ">")
+CUTOFF_RULES = ("at_or_above", "above")
 
 
 def assign_quadrants(cohort: pd.DataFrame, org_trust_cutoff, patient_trust_cutoff,
-                     cutoff_rule: str = ">=") -> tuple[pd.DataFrame, dict]:
+                     cutoff_rule: str = "at_or_above") -> tuple[pd.DataFrame, dict]:
     """Dichotomize both trusts, assign quadrants and the outcome. ``cutoff_rule`` says whether a
-    score equal to the cut-off is high (``">="``, the default) or not (``">"``): the paper does
+    score equal to the cut-off is high (``"at_or_above"``, >=, the default) or not (``"above"``, >): the paper does
     not say, and on the 1-4 clinician-trust scale many clinicians score exactly 3.0.
 
     Returns the cohort with ``high_org_trust``, ``high_patient_trust``, ``quadrant`` and
@@ -111,7 +111,7 @@ def assign_quadrants(cohort: pd.DataFrame, org_trust_cutoff, patient_trust_cutof
     pat_cut = resolve_cutoff(cohort["patient_trust"], patient_trust_cutoff)
     if cutoff_rule not in CUTOFF_RULES:
         raise ValueError(f"cutoff_rule must be one of {CUTOFF_RULES}, not {cutoff_rule!r}")
-    above = (lambda v, c: v >= c) if cutoff_rule == ">=" else (lambda v, c: v > c)
+    above = (lambda v, c: v >= c) if cutoff_rule == "at_or_above" else (lambda v, c: v > c)
     hi_org = above(cohort["org_trust"], org_cut)
     hi_pat = above(cohort["patient_trust"], pat_cut)
     quadrant = np.select([hi_org & hi_pat, hi_org & ~hi_pat, ~hi_org & hi_pat], QUADRANTS[:3], QUADRANTS[3])
@@ -140,7 +140,7 @@ def score_cohort(tables: dict[str, pd.DataFrame], on_all_missing_scale: str = "e
 
 
 def select_cohort(scored: pd.DataFrame, min_patient_surveys: int = 3, org_trust_cutoff=3.0,
-                  patient_trust_cutoff="median", cutoff_rule: str = ">=") -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+                  patient_trust_cutoff="median", cutoff_rule: str = "at_or_above") -> tuple[pd.DataFrame, pd.DataFrame, dict]:
     """Apply the sufficient-data rule and the cut-offs to scored clinicians (steps 3-4)."""
     clin = apply_sufficient_data(scored, min_patient_surveys, codebook.scales_with_role("exposure"))
     included = clin[clin["included"]]
@@ -154,7 +154,7 @@ def select_cohort(scored: pd.DataFrame, min_patient_surveys: int = 3, org_trust_
 
 def build_cohort(tables: dict[str, pd.DataFrame], min_patient_surveys: int = 3,
                  org_trust_cutoff=3.0, patient_trust_cutoff="median",
-                 on_all_missing_scale: str = "error", cutoff_rule: str = ">=") -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+                 on_all_missing_scale: str = "error", cutoff_rule: str = "at_or_above") -> tuple[pd.DataFrame, pd.DataFrame, dict]:
     """Score, aggregate, exclude and dichotomize.
 
     Returns ``(clinicians, analysis, cutoffs)``: every clinician with scores, ``included`` and

@@ -400,8 +400,8 @@ def _check_inputs_unchanged(stage: Path, before: dict, source: str) -> None:
 
 
 def _finish(stage: Path, source: str, parameters: dict, before: dict, names: list[str]) -> None:
-    """Provenance with parameters, merged numbers, manifest and report, all inside the stage."""
-    from . import report
+    """Provenance with parameters, merged numbers, manifest, report and article, all inside the stage."""
+    from . import article, report
 
     for name in names:
         prov = stage / "provenance" / f"{name}.json"
@@ -414,6 +414,8 @@ def _finish(stage: Path, source: str, parameters: dict, before: dict, names: lis
     (stage / ".numbers.lock").unlink(missing_ok=True)
     write_manifest(stage, source, before)
     report.build(stage, source)
+    if names == _with_inputs(ANALYSIS, source):   # the article reports every notebook's numbers
+        article.build(stage, source)
 
 
 def _git(*args: str) -> str:

@@ -2,8 +2,8 @@
 
 A *specification* is one choice of: clinician-trust cut-off (1-4 scale, or the sample
 median), patient-trust cut-off (0-100, or median / upper tertile), whether a score equal to the
-cut-off counts as high (``>=``) or not (``>``), minimum patient surveys per clinician, adjusted or unadjusted, and estimator (GLMM, GEE, clustered logistic). Each is
-refitted with the pipeline's own cohort rules and models (:mod:`trustlib.cohort`,
+cut-off counts as high (``at_or_above``) or not (``above``), minimum patient surveys per
+clinician, adjusted or unadjusted, and estimator (GLMM, GEE, clustered logistic). Each is refitted with the pipeline's own cohort rules and models (:mod:`trustlib.cohort`,
 :mod:`trustlib.models`). Choices that select the same clinicians with the same outcomes (for
 example a minimum of 1 or 2 surveys when every clinician has at least 3) share one set of fits.
 """
@@ -58,13 +58,13 @@ def _cohorts(scored, grid) -> tuple[list, dict]:
 
 def specification_curve(tables: dict, org_cutoffs, patient_cutoffs, min_surveys, main: dict,
                         measures: list[str] | None = None, nagq: int = 15, n_jobs: int = 1,
-                        on_all_missing_scale: str = "error", cutoff_rules=(">=",), backend: str = "joblib",
+                        on_all_missing_scale: str = "error", cutoff_rules=("at_or_above",), backend: str = "joblib",
                         scheduler: str | None = None) -> pd.DataFrame:
     """Every specification for every measure: one row each with OR, CI, P and the choices.
 
     Cohorts are fitted on ``backend`` (:mod:`trustlib.parallel`; ``n_jobs`` local workers, or
     a Dask cluster at ``scheduler``). ``main`` holds the main analysis's choices (``org_trust_cutoff``, ``patient_trust_cutoff``,
-    ``min_patient_surveys`` and optionally ``cutoff_rule``, default ``">="``); the matching adjusted GLMM rows get ``main = True``.
+    ``min_patient_surveys`` and optionally ``cutoff_rule``, default ``"at_or_above"``); the matching adjusted GLMM rows get ``main = True``.
     """
     measures = measures or codebook.scales_with_role("exposure")
     scored = cohort.score_cohort(tables, on_all_missing_scale)
@@ -84,7 +84,7 @@ def specification_curve(tables: dict, org_cutoffs, patient_cutoffs, min_surveys,
     spec["main"] = ((spec["org_trust_cutoff"] == str(main["org_trust_cutoff"]))
                     & (spec["patient_trust_cutoff"] == str(main["patient_trust_cutoff"]))
                     & (spec["min_patient_surveys"] == main["min_patient_surveys"])
-                    & (spec["cutoff_rule"] == main.get("cutoff_rule", ">="))
+                    & (spec["cutoff_rule"] == main.get("cutoff_rule", "at_or_above"))
                     & (spec["model"] == "glmm") & (spec["adjusted"] == True))  # noqa: E712
     spec["supports"] = (spec["or"] > 1) & (spec["p"] < 0.05)
     cols = ["measure"] + CHOICES + ["main", "or", "ci_low", "ci_high", "p", "supports", "n", "n_events",
