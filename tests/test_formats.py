@@ -120,3 +120,15 @@ def test_unsupported_format_and_two_files_for_one_table(tmp_path):
     write(tmp_path, "clinicians", "dta")
     assert "more than one file for table 'clinicians' (clinicians.csv, clinicians.dta)" in _problems(tmp_path)
 
+
+
+@pytest.mark.parametrize("fmt", ["dta", "sav", "xlsx"])
+def test_the_command_line_exits_2_on_a_broken_file(tmp_path, capsys, fmt):
+    from trustlib.__main__ import main
+
+    for table in ("clinics", "patients"):
+        write(tmp_path, table, "csv")
+    (tmp_path / f"clinicians.{fmt}").write_bytes(b"\x00\x01 not a real file")
+    assert main(["validate", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert f"clinicians.{fmt}: could not be read" in err and "Traceback" not in err

@@ -152,7 +152,7 @@ def test_validate_command_lists_problems(tmp_path):
     assert ok.returncode == 0 and "valid (34 clinics, 165 clinicians, 1132 patients)" in ok.stdout
     (tmp_path / "clinics.csv").write_text("clinic_id;region\nK01;nyc\n")
     bad = _cli("validate", str(tmp_path))
-    assert bad.returncode == 1 and "clinics.csv: uses ';' as the delimiter" in bad.stderr
+    assert bad.returncode == 2 and "clinics.csv: uses ';' as the delimiter" in bad.stderr
 
 
 @pytest.mark.parametrize("command", [[], ["validate"], ["run"], ["synthesize"], ["refresh-notebooks"], ["verify"]])

@@ -21,7 +21,7 @@ def _validate(args) -> int:
         tables = contract.load_folder(folder, Path(args.column_map) if args.column_map else None)
     except contract.DataValidationError as err:
         print(err, file=sys.stderr)
-        return 1
+        return 2
     counts = ", ".join(f"{len(df)} {name}" for name, df in tables.items())
     print(f"{paths.relative(folder)}: valid ({counts})")
     return 0
@@ -92,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     v = sub.add_parser("validate", help="check a data folder against the codebook",
                        description="Check clinics.csv, clinicians.csv and patients.csv in PATH against "
-                                   "data/codebook.csv; print every problem; exit 1 if there is any.")
+                                   "data/codebook.csv; print every problem; exit 2 if there is any.")
     v.add_argument("path", help="folder with the three raw tables, e.g. data/raw")
     v.add_argument("--column-map", help="YAML mapping of the extract's columns (default PATH/column_map.yml)")
     v.set_defaults(func=_validate)
