@@ -55,7 +55,10 @@ def test_patient_aggregation_is_the_mean_of_scored_surveys(tables):
 def test_minimum_surveys_rule_is_monotone(tables, k):
     clin, analysis, _ = cohort.build_cohort(tables, min_patient_surveys=k)
     assert (analysis["n_patient_surveys"] >= k).all()
-    assert len(analysis) == (clin["n_patient_surveys"] >= k).sum()
+    enough = clin["n_patient_surveys"] >= k
+    others = clin.loc[enough & ~clin["included"], "exclusion_reason"]   # left alone in their clinic
+    assert len(analysis) == enough.sum() - len(others)
+    assert others.str.startswith("clinic has fewer than 2 clinicians").all()
 
 
 def test_median_and_tertile_cutoffs():
@@ -102,3 +105,18 @@ def test_all_missing_scale_is_an_error_naming_clinician_and_columns(tables):
 def test_no_clinician_left_is_a_clear_error(tables):
     with pytest.raises(cohort.CohortError, match="no clinician meets"):
         cohort.build_cohort(tables, min_patient_surveys=500)
+
+
+def test_zero_survey_clinicians_and_lone_clinicians_are_excluded_with_their_reason(tables):
+    clin = tables["clinicians"].copy()
+    patients = tables["patients"][tables["patients"]["clinician_id"] != clin.loc[5, "clinician_id"]]
+    clinics = pd.concat([tables["clinics"], tables["clinics"].iloc[[0]].assign(clinic_id="K99")], ignore_index=True)
+    clin.loc[0, "clinic_id"] = "K99"                       # a clinic with one clinician
+    broken = {"clinics": clinics, "clinicians": clin, "patients": patients}
+    scored, analysis, _ = cohort.build_cohort(broken, min_clinicians_per_clinic=2)
+    reasons = scored.set_index("clinician_id")["exclusion_reason"]
+    assert reasons[clin.loc[5, "clinician_id"]] == "no patient survey"
+    assert reasons[clin.loc[0, "clinician_id"]] == "clinic has fewer than 2 clinicians with sufficient data"
+    assert "K99" not in set(analysis["clinic_id"]) and clin.loc[5, "clinician_id"] not in set(analysis["clinician_id"])
+    _, alone_allowed, _ = cohort.build_cohort(broken, min_clinicians_per_clinic=1)
+    assert "K99" in set(alone_allowed["clinic_id"])

@@ -72,16 +72,27 @@ def aggregate_patients(patients: pd.DataFrame) -> pd.DataFrame:
 
 
 def apply_sufficient_data(clin: pd.DataFrame, min_patient_surveys: int,
-                          exposures: list[str]) -> pd.DataFrame:
-    """Add ``included`` (bool) and ``exclusion_reason`` (first failed rule, '' if included)."""
-    rules = [(f"fewer than {min_patient_surveys} patient surveys",
-              clin["n_patient_surveys"].fillna(0) < min_patient_surveys),
+                          exposures: list[str], min_clinicians_per_clinic: int = 2) -> pd.DataFrame:
+    """Add ``included`` (bool) and ``exclusion_reason`` (first failed rule, '' if included).
+
+    Clinician rules first (no patient survey; fewer than ``min_patient_surveys``; a missing
+    score or covariate); then clinicians left alone, or nearly, in their clinic: a clinic needs
+    at least ``min_clinicians_per_clinic`` clinicians meeting the clinician rules for a
+    two-level model, so the others of a smaller clinic are excluded with that reason.
+    """
+    surveys = clin["n_patient_surveys"].fillna(0)
+    rules = [("no patient survey", surveys == 0),
+             (f"fewer than {min_patient_surveys} patient surveys", surveys < min_patient_surveys),
              ("no clinician trust score", clin["org_trust"].isna())]
     rules += [(f"no {s} score", clin[s].isna()) for s in exposures]
     rules += [(f"missing covariate {c}", clin[c].isna()) for c in COVARIATES]
     reason = pd.Series("", index=clin.index)
     for text, failed in rules:
         reason = reason.mask((reason == "") & failed, text)
+    per_clinic = clin.loc[reason == "", "clinic_id"].value_counts()
+    small = clin["clinic_id"].map(per_clinic).fillna(0) < min_clinicians_per_clinic
+    reason = reason.mask((reason == "") & small,
+                         f"clinic has fewer than {min_clinicians_per_clinic} clinicians with sufficient data")
     return clin.assign(included=reason == "", exclusion_reason=reason)
 
 
@@ -140,9 +151,11 @@ def score_cohort(tables: dict[str, pd.DataFrame], on_all_missing_scale: str = "e
 
 
 def select_cohort(scored: pd.DataFrame, min_patient_surveys: int = 3, org_trust_cutoff=3.0,
-                  patient_trust_cutoff="median", cutoff_rule: str = "at_or_above") -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+                  patient_trust_cutoff="median", cutoff_rule: str = "at_or_above",
+                  min_clinicians_per_clinic: int = 2) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
     """Apply the sufficient-data rule and the cut-offs to scored clinicians (steps 3-4)."""
-    clin = apply_sufficient_data(scored, min_patient_surveys, codebook.scales_with_role("exposure"))
+    clin = apply_sufficient_data(scored, min_patient_surveys, codebook.scales_with_role("exposure"),
+                                 min_clinicians_per_clinic)
     included = clin[clin["included"]]
     if included.empty:
         raise CohortError("no clinician meets the sufficient-data rule "
@@ -154,7 +167,8 @@ def select_cohort(scored: pd.DataFrame, min_patient_surveys: int = 3, org_trust_
 
 def build_cohort(tables: dict[str, pd.DataFrame], min_patient_surveys: int = 3,
                  org_trust_cutoff=3.0, patient_trust_cutoff="median",
-                 on_all_missing_scale: str = "error", cutoff_rule: str = "at_or_above") -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+                 on_all_missing_scale: str = "error", cutoff_rule: str = "at_or_above",
+                 min_clinicians_per_clinic: int = 2) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
     """Score, aggregate, exclude and dichotomize.
 
     Returns ``(clinicians, analysis, cutoffs)``: every clinician with scores, ``included`` and
@@ -162,7 +176,7 @@ def build_cohort(tables: dict[str, pd.DataFrame], min_patient_surveys: int = 3,
     sorted by clinician ID); and the numeric cut-offs used.
     """
     return select_cohort(score_cohort(tables, on_all_missing_scale), min_patient_surveys,
-                         org_trust_cutoff, patient_trust_cutoff, cutoff_rule)
+                         org_trust_cutoff, patient_trust_cutoff, cutoff_rule, min_clinicians_per_clinic)
 
 
 def exclusions(clinicians: pd.DataFrame) -> pd.DataFrame:

@@ -24,7 +24,7 @@ import yaml
 from . import TrustlibError, codebook, formats, paths
 
 ID_PATTERN = re.compile(r"^[A-Za-z0-9_.\-]+$")
-INT_PATTERN = re.compile(r"^-?\d+$")
+INT_PATTERN = re.compile(r"^-?[0-9]+$")   # ASCII digits only: int() reads other scripts' digits too
 MAX_LISTED = 10
 
 
@@ -65,6 +65,19 @@ class DataValidationError(TrustlibError):
         super().__init__("\n".join(lines))
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """YAML's safe loader, refusing a mapping that repeats a key (YAML keeps the last silently)."""
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep)
+
+
 @dataclass
 class ColumnMap:
     """Renaming of an extract's files and columns onto the codebook (see ``column_map.yml``)."""
@@ -77,21 +90,36 @@ class ColumnMap:
     def load(cls, path: Path) -> "ColumnMap":
         if not Path(path).exists():
             return cls()
+        name = paths.relative(path)
+        if Path(path).is_dir():
+            raise DataValidationError([Problem(name, None, "is a folder, not a file")])
         raw = Path(path).read_bytes()
         try:
-            spec = yaml.safe_load(raw.decode("utf-8")) or {}
+            spec = yaml.load(raw.decode("utf-8"), Loader=_UniqueKeyLoader) or {}
         except (yaml.YAMLError, UnicodeDecodeError) as err:
-            raise DataValidationError([Problem(paths.relative(path), None, f"not valid YAML: {err}")])
+            raise DataValidationError([Problem(name, None, f"not valid YAML: {err}")])
+        if not isinstance(spec, dict):
+            raise DataValidationError([Problem(name, None, f"must map table names {list(paths.TABLES)} to "
+                                                           f"'file' and/or 'columns'; it is a {type(spec).__name__}")])
         problems = []
         files, columns = {}, {}
         for table, entry in spec.items():
             if table not in paths.TABLES or not isinstance(entry, dict):
-                problems.append(Problem(paths.relative(path), None,
+                problems.append(Problem(name, None,
                                         f"top-level keys must be {list(paths.TABLES)} each with 'file' and/or 'columns'; got {table!r}"))
                 continue
             if "file" in entry:
                 files[table] = str(entry["file"])
-            columns[table] = {str(k): str(v) for k, v in (entry.get("columns") or {}).items()}
+            cols = entry.get("columns") or {}
+            if not isinstance(cols, dict):
+                problems.append(Problem(name, None, f"{table}.columns must map the extract's column names to the "
+                                                    f"codebook's (name: codebook_name); it is a {type(cols).__name__}"))
+                continue
+            columns[table] = {str(k): str(v) for k, v in cols.items()}
+            targets = list(columns[table].values())
+            for dup in sorted({t for t in targets if targets.count(t) > 1}):
+                sources = [k for k, v in columns[table].items() if v == dup]
+                problems.append(Problem(name, None, f"{table}.columns maps {sources} all to '{dup}'; map one"))
         if problems:
             raise DataValidationError(problems)
         return cls(files, columns, {paths.relative(path): hashlib.sha256(raw).hexdigest()})
@@ -136,9 +164,15 @@ def read_raw_csv(path: Path) -> tuple[pd.DataFrame | None, list[Problem]]:
     name = paths.relative(path)
     if not path.exists():
         return None, [Problem(name, None, "file not found")]
+    if path.is_dir():
+        return None, [Problem(name, None, "is a folder, not a file")]
     raw = path.read_bytes()
-    if not raw.strip():
+    if not raw.removeprefix(b"\xef\xbb\xbf").strip():
         return None, [Problem(name, None, "file is empty")]
+    if b"\x00" in raw:
+        lines = sorted({raw.count(b"\n", 0, m.start()) + 1 for m in re.finditer(b"\x00", raw)})
+        return None, [Problem(name, None, "contains NUL bytes (an export or copy error); re-export the file",
+                              rows=tuple(lines))]
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as err:
@@ -153,7 +187,7 @@ def read_raw_csv(path: Path) -> tuple[pd.DataFrame | None, list[Problem]]:
             return None, [Problem(name, None, f"uses {delim!r} as the delimiter; the raw format is comma-separated")]
         except csv.Error:
             pass
-    names = next(csv.reader([header]))
+    names = [n.strip() for n in next(csv.reader([header]))]
     dups = sorted({n for n in names if names.count(n) > 1})
     if dups:
         return None, [Problem(name, c, "column name appears more than once") for c in dups]
@@ -241,9 +275,10 @@ def _check_message(err: pa.errors.SchemaErrors, column: str, check: str) -> str:
     return check
 
 
-def validate_tables(tables: dict[str, pd.DataFrame], names: dict[str, str] | None = None,
-                    min_clinicians_per_clinic: int = 2) -> list[Problem]:
-    """All problems of the three tables (per-table checks, then cross-table keys and structure)."""
+def validate_tables(tables: dict[str, pd.DataFrame], names: dict[str, str] | None = None) -> list[Problem]:
+    """All problems of the three tables (per-table checks, then cross-table keys). Clinicians
+    without patient surveys and clinics with few clinicians are valid data: the cohort rules
+    exclude them, with their reason (:func:`trustlib.cohort.apply_sufficient_data`)."""
     names = names or {t: f"{t}.csv" for t in tables}
     problems: list[Problem] = []
     ok = {}
@@ -267,38 +302,11 @@ def validate_tables(tables: dict[str, pd.DataFrame], names: dict[str, str] | Non
             continue
         unknown = ~cdf[col].isin(set(pdf[pcol]))
         if unknown.any():
-            id_col = cdf.columns[0]
+            id_col = codebook.table_variables(child)["variable"].iloc[0]   # the table's own key, never free text
             problems.append(Problem(names[child], col, f"refers to {parent} not in {names[parent]}: "
                                     f"{sorted(set(cdf.loc[unknown, col]))[:MAX_LISTED]}",
                                     rows=tuple(int(i) + 2 for i in cdf.index[unknown]),
-                                    ids=tuple(cdf.loc[unknown, id_col])))
-    problems += _structure_problems(tables, names, min_clinicians_per_clinic)
-    return problems
-
-
-def _structure_problems(tables, names, min_clinicians_per_clinic) -> list[Problem]:
-    problems = []
-    clinics, clinicians, patients = (tables.get(t) for t in paths.TABLES)
-    if clinicians is not None and patients is not None and \
-            "clinician_id" in clinicians and "clinician_id" in patients:
-        lonely = ~clinicians["clinician_id"].isin(set(patients["clinician_id"]))
-        if lonely.any():
-            problems.append(Problem(names["clinicians"], "clinician_id",
-                                    f"clinicians with no patient survey in {names['patients']}",
-                                    rows=tuple(int(i) + 2 for i in clinicians.index[lonely]),
-                                    ids=tuple(clinicians.loc[lonely, "clinician_id"])))
-    if clinics is not None and clinicians is not None and \
-            "clinic_id" in clinics and "clinic_id" in clinicians:
-        counts = clinicians["clinic_id"].value_counts()
-        n = clinics["clinic_id"].map(counts).fillna(0).astype(int)
-        small = n < min_clinicians_per_clinic
-        if small.any():
-            problems.append(Problem(names["clinics"], "clinic_id",
-                                    f"clinics with fewer than {min_clinicians_per_clinic} clinicians "
-                                    f"(a two-level model needs clinics with several clinicians): "
-                                    + ", ".join(f"{c} has {k}" for c, k in zip(clinics.loc[small, 'clinic_id'], n[small])),
-                                    rows=tuple(int(i) + 2 for i in clinics.index[small]),
-                                    ids=tuple(clinics.loc[small, "clinic_id"])))
+                                    ids=tuple(cdf.loc[unknown, id_col]) if id_col in cdf else ()))
     return problems
 
 
@@ -316,8 +324,7 @@ def _typed(table: str, df: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
-def load_folder(folder: Path, column_map: Path | None = None,
-                min_clinicians_per_clinic: int = 2) -> dict[str, pd.DataFrame]:
+def load_folder(folder: Path, column_map: Path | None = None) -> dict[str, pd.DataFrame]:
     """Read and validate the three tables in ``folder``; return them typed, sorted by ID.
 
     Survey items become floats (1-4 or 1-5) with NaN for the missing-value code. Rows are
@@ -342,9 +349,17 @@ def load_folder(folder: Path, column_map: Path | None = None,
             absent = [c for c in renames if c not in df.columns]
             if absent:
                 problems.append(Problem(names[table], None, f"column map names columns not in the file: {absent}"))
+            renamed = [renames.get(c, c) for c in df.columns]
+            clash = sorted({c for c in renamed if renamed.count(c) > 1})
+            if clash:
+                for c in clash:
+                    sources = [orig for orig in df.columns if renames.get(orig, orig) == c]
+                    problems.append(Problem(names[table], c, f"two columns of the file become '{c}' after the column "
+                                                             f"map ({sources}); rename or drop one"))
+                continue
             tables[table] = df.rename(columns=renames)
             tables[table].attrs["read"] = {**df.attrs["read"], **cmap.read}
-    problems += validate_tables(tables, names, min_clinicians_per_clinic)
+    problems += validate_tables(tables, names)
     if problems:
         raise DataValidationError(problems, folder)
     typed = {}

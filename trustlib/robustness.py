@@ -39,13 +39,14 @@ def _fits(analysis: pd.DataFrame, measures, nagq) -> list[dict]:
     return rows
 
 
-def _cohorts(scored, grid) -> tuple[list, dict]:
+def _cohorts(scored, grid, min_clinicians_per_clinic: int = 2) -> tuple[list, dict]:
     """The analysis table of every grid cell, keyed by content: cells whose choices select the
     same clinicians with the same outcome share one key (and one set of fits)."""
     keys, tables = [], {}
     for org_cut, pat_cut, rule, min_surveys in grid:
         try:
-            _, analysis, _ = cohort.select_cohort(scored, min_surveys, org_cut, pat_cut, rule)
+            _, analysis, _ = cohort.select_cohort(scored, min_surveys, org_cut, pat_cut, rule,
+                                                  min_clinicians_per_clinic)
         except cohort.CohortError as err:
             keys.append(("error", str(err)))
             continue
@@ -59,7 +60,7 @@ def _cohorts(scored, grid) -> tuple[list, dict]:
 def specification_curve(tables: dict, org_cutoffs, patient_cutoffs, min_surveys, main: dict,
                         measures: list[str] | None = None, nagq: int = 15, n_jobs: int = 1,
                         on_all_missing_scale: str = "error", cutoff_rules=("at_or_above",), backend: str = "joblib",
-                        scheduler: str | None = None) -> pd.DataFrame:
+                        scheduler: str | None = None, min_clinicians_per_clinic: int = 2) -> pd.DataFrame:
     """Every specification for every measure: one row each with OR, CI, P and the choices.
 
     Cohorts are fitted on ``backend`` (:mod:`trustlib.parallel`; ``n_jobs`` local workers, or
@@ -69,7 +70,7 @@ def specification_curve(tables: dict, org_cutoffs, patient_cutoffs, min_surveys,
     measures = measures or codebook.scales_with_role("exposure")
     scored = cohort.score_cohort(tables, on_all_missing_scale)
     grid = list(itertools.product(org_cutoffs, patient_cutoffs, cutoff_rules, min_surveys))
-    keys, unique = _cohorts(scored, grid)
+    keys, unique = _cohorts(scored, grid, min_clinicians_per_clinic)
     tasks = (delayed(_fits)(a, measures, nagq) for a in unique.values())
     fitted = dict(zip(unique, parallel.run(tasks, n_jobs, backend, scheduler)))
     rows = []

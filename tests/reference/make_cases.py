@@ -31,11 +31,12 @@ CASES = HERE / "cases"
 
 def shipped() -> tuple[pd.DataFrame, list[dict]]:
     p = params.pipeline_params()
-    tables = contract.load_folder(paths.data_dir("synthetic"), min_clinicians_per_clinic=p["min_clinicians_per_clinic"])
+    tables = contract.load_folder(paths.data_dir("synthetic"))
     _, analysis, _ = cohort.build_cohort(tables, min_patient_surveys=p["min_patient_surveys"],
                                          org_trust_cutoff=p["org_trust_cutoff"],
                                          patient_trust_cutoff=p["patient_trust_cutoff"],
-                                         on_all_missing_scale=p["on_all_missing_scale"])
+                                         on_all_missing_scale=p["on_all_missing_scale"],
+                                         min_clinicians_per_clinic=p["min_clinicians_per_clinic"])
     measures = codebook.scales_with_role("exposure")
     df = analysis[["high_high", "clinic_id"] + measures + cohort.COVARIATES].rename(
         columns={"high_high": "y", "clinic_id": "g"})
