@@ -89,3 +89,17 @@ def test_unselected_rates_join_by_key_and_are_left_out_for_raw_data():
     assert summary["unselected cohorts meeting every row"] == "0 of 10"
     assert "selected" in summary["this cohort"]
     assert list(scorecard.selection_summary(card, None).index) == ["this cohort"]
+
+
+def test_agreement_to_print_is_half_a_unit_of_the_last_printed_digit():
+    assert scorecard.build(scorecard.load_published(), _numbers())["agrees_to_print"].all()
+    for key, value, expected in [("flow.n_clinics", 35, False), ("table2.quality.glmm.adjusted.or", 4.954, True),
+                                 ("table2.quality.glmm.adjusted.or", 4.956, False),
+                                 ("reliability.org_trust.alpha", 0.774, True),
+                                 ("reliability.org_trust.alpha", 0.776, False),
+                                 ("table2.quality.glmm.adjusted.p", 0.0009, True),
+                                 ("table2.quality.glmm.adjusted.p", 0.0011, False)]:
+        card = scorecard.build(scorecard.load_published(), _numbers(**{key: value}))
+        row = card[card["key"].map(lambda k: k in ("n_clinics", "quality_or", "alpha_org_trust", "quality_p"))]
+        changed = row[row["reproduced"] == value]
+        assert len(changed) == 1 and bool(changed["agrees_to_print"].iloc[0]) is expected, (key, value)

@@ -138,7 +138,9 @@ def template(source: str, links: dict[str, str]) -> str:
         f"![Figure 2: reproduced and published odds ratios]({links.get('figure2_forest.png', '')})",
         "",
         f"The scorecard ([table]({links.get('scorecard', '')})) compares every published number: "
-        "[[scorecard.n_passed|d]] of [[scorecard.n_checks|d]] rows are met on this cohort.",
+        "[[scorecard.n_passed|d]] of [[scorecard.n_checks|d]] rows are consistent with the paper on this cohort, "
+        "and [[scorecard.n_agree_to_print|d]] round to the published value at its printed precision, the stricter "
+        "test that a run on the trial's own data should pass.",
         "",
         "## Robustness and the Monte Carlo check",
         "",

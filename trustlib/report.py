@@ -109,6 +109,11 @@ def build(results: Path, source: str = "synthetic") -> Path:
         if source == "synthetic":
             parts.append(f"<h2>Scorecard (a regression test): {n_pass} of {len(card)} calibration targets met "
                          f"(<a href=\"{_link(nb_name, cell)}\">notebook</a>)</h2>")
+            if "agrees_to_print" in card:
+                n_print = int((card["agrees_to_print"].astype(str) == "True").sum())
+                parts.append(f"<p>{n_print} of {len(card)} reproduced numbers round to the published value at its "
+                             "printed precision (column <code>agrees_to_print</code>; what a run on the trial's "
+                             "data should show).</p>")
             parts.append(f"<p>{SELECTION_NOTE}</p>")
             numbers = outputs.read_numbers(rdir) if (rdir / "numbers.json").exists() else {}
             if "unselected.all_rows.pass_rate" in numbers:

@@ -13,6 +13,12 @@ ci_low/high   within the published half-width on the log scale, ln(upper/lower) 
 p             published "< x": the reproduced P is below x; published "= x": the same
               conclusion at alpha = .05 (both below or both at/above .05)
 ============  =====================================================================
+
+These rules say whether a cohort is *consistent* with the paper (``passed``; what the synthetic
+cohort was calibrated to). A second, strict column, ``agrees_to_print``, says whether the
+reproduced number rounds to the published one at the precision the paper prints it (counts
+exactly; 4.95 within 0.005; a P published as "< .001" below .001). That is what a run on the
+trial's own data should show; on synthetic data it mostly cannot.
 """
 
 from __future__ import annotations
@@ -27,11 +33,25 @@ ABS_TOL = {"count": 0.0, "percent": 0.5, "mean": 0.3, "sd": 0.3, "alpha": 0.05}
 
 
 def load_published() -> pd.DataFrame:
-    return pd.read_csv(paths.PUBLISHED, keep_default_na=False)
+    """``data/published.csv``, with ``value`` kept as printed (its decimals set the precision)."""
+    return pd.read_csv(paths.PUBLISHED, keep_default_na=False, dtype={"value": str})
+
+
+def agrees_to_print(printed: str, comparator: str, reproduced: float) -> bool:
+    """True when ``reproduced`` rounds to the published ``printed`` value at its precision
+    (half a unit of its last printed digit), or lies below it for a published "< x"."""
+    value = float(printed)
+    if math.isnan(reproduced):
+        return False
+    if comparator == "<":
+        return reproduced < value
+    decimals = len(printed.split(".")[1]) if "." in printed else 0
+    return abs(reproduced - value) <= 0.5 * 10 ** -decimals + 1e-12
 
 
 def build(published: pd.DataFrame, numbers: dict) -> pd.DataFrame:
-    """Scorecard rows: key, quantity, published, reproduced, tolerance (text), passed."""
+    """Scorecard rows: key, quantity, published, reproduced, tolerance (text), passed (the
+    consistency rules above) and agrees_to_print (the strict rule)."""
     pub = published.set_index("key")
     rows = []
     for key, r in pub.iterrows():
@@ -65,6 +85,7 @@ def build(published: pd.DataFrame, numbers: dict) -> pd.DataFrame:
         ok = bool(ok) and not math.isnan(rep)
         rows.append({"key": key, "measure": m, "quantity": q, "published": value,
                      "comparator": r["comparator"], "reproduced": rep, "tolerance": text, "passed": ok,
+                     "agrees_to_print": agrees_to_print(str(r["value"]), r["comparator"], rep),
                      "source": r["source"]})
     return pd.DataFrame(rows)
 
