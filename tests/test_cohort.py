@@ -120,3 +120,20 @@ def test_zero_survey_clinicians_and_lone_clinicians_are_excluded_with_their_reas
     assert "K99" not in set(analysis["clinic_id"]) and clin.loc[5, "clinician_id"] not in set(analysis["clinician_id"])
     _, alone_allowed, _ = cohort.build_cohort(broken, min_clinicians_per_clinic=1)
     assert "K99" in set(alone_allowed["clinic_id"])
+
+
+def test_min_answered_items_override_the_scales_file_and_are_checked(tables):
+    from trustlib import codebook
+
+    n_items = len(codebook.scale_items("quality"))
+    default = cohort.score_cohort(tables)
+    strict = cohort.score_cohort(tables, min_answered_items={"quality": n_items})
+    assert strict["quality"].isna().sum() > default["quality"].isna().sum()       # the data have skipped items
+    assert (strict["quality"].dropna() == default["quality"][strict["quality"].notna()]).all()
+    assert strict["communication"].equals(default["communication"])                # other scales untouched
+    patients = cohort.score_cohort(tables, min_answered_items={"patient_trust": 11})
+    assert (patients["n_patient_surveys"] <= default["n_patient_surveys"]).all()
+    for bad, match in [({"qualty": 2}, "unknown scale"), ({"quality": 0}, "whole number from 1"),
+                       ({"quality": n_items + 1}, "whole number from 1"), ({"quality": 2.5}, "whole number")]:
+        with pytest.raises(ValueError, match=match):
+            cohort.score_cohort(tables, min_answered_items=bad)

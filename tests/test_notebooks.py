@@ -38,7 +38,7 @@ def test_structure_title_prose_parameters(name):
     assert "**What.**" in first.source and "**Why" in first.source
     assert second.cell_type == "code" and "parameters" in second.metadata.get("tags", [])
     tree = ast.parse(second.source)
-    assert all(isinstance(n, ast.Assign) and isinstance(n.value, (ast.Constant, ast.List)) for n in tree.body), \
+    assert all(isinstance(n, ast.Assign) and isinstance(n.value, (ast.Constant, ast.List, ast.Dict)) for n in tree.body), \
         "the parameters cell holds literals only"
 
 

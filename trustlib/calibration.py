@@ -25,7 +25,8 @@ def analyse(tables: dict, pp: dict, nagq: int = 15) -> tuple[pd.DataFrame, pd.Da
     """The pipeline's cohort rules (``pp``: params/pipeline.yml) and adjusted GLMMs on raw tables."""
     clin, analysis, _ = cohort.build_cohort(tables, pp["min_patient_surveys"], pp["org_trust_cutoff"],
                                             pp["patient_trust_cutoff"], pp["on_all_missing_scale"],
-                                            pp.get("cutoff_rule", "at_or_above"), pp["min_clinicians_per_clinic"])
+                                            pp.get("cutoff_rule", "at_or_above"), pp["min_clinicians_per_clinic"],
+                                            pp.get("min_answered_items"))
     fits = models.fit_table(analysis, models=("glmm",), adjusted=(True,), nagq=nagq)
     return clin, analysis, fits
 

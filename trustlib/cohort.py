@@ -30,7 +30,7 @@ class CohortError(TrustlibError):
     """Raised when scored data cannot form the modelling cohort (message names clinicians)."""
 
 
-def score_clinicians(clinicians: pd.DataFrame) -> pd.DataFrame:
+def score_clinicians(clinicians: pd.DataFrame, min_answered: dict[str, int] | None = None) -> pd.DataFrame:
     """Clinician table with one score column per clinician scale and model-ready covariates.
 
     Covariates: ``female`` (1/0), ``internal_medicine`` (1/0; reference family medicine),
@@ -40,7 +40,7 @@ def score_clinicians(clinicians: pd.DataFrame) -> pd.DataFrame:
     clin_scales = [s for s in codebook.load_scales()["scale"]
                    if s != "patient_trust" and (cb.loc[cb["scale"] == s, "table"] == "clinicians").any()]
     out = clinicians[["clinician_id", "clinic_id", "age", "sex", "clinician_type", "specialty"]].copy()
-    out = pd.concat([out, scales.score_all(clinicians, clin_scales)], axis=1)
+    out = pd.concat([out, scales.score_all(clinicians, clin_scales, min_answered)], axis=1)
     out["female"] = (out["sex"] == "female").astype(float).where(out["sex"].notna())
     out["internal_medicine"] = (out["specialty"] == "internal").astype(float).where(out["specialty"].notna())
     out["apc"] = (out["clinician_type"] != "physician").astype(float).where(out["clinician_type"].notna())
@@ -62,9 +62,10 @@ def check_all_missing(clinicians: pd.DataFrame, scale_names: list[str]) -> None:
                           "these clinicians instead):\n  - " + "\n  - ".join(problems))
 
 
-def aggregate_patients(patients: pd.DataFrame) -> pd.DataFrame:
-    """Per clinician: mean patient trust (0-100), its SD and the number of scored surveys."""
-    p = patients[["clinician_id"]].assign(patient_trust=scales.score(patients, "patient_trust"))
+def aggregate_patients(patients: pd.DataFrame, min_answered: int | None = None) -> pd.DataFrame:
+    """Per clinician: mean patient trust (0-100), its SD and the number of scored surveys (a
+    survey is scored with at least ``min_answered`` items; default data/scales.csv)."""
+    p = patients[["clinician_id"]].assign(patient_trust=scales.score(patients, "patient_trust", min_answered))
     g = p.dropna(subset=["patient_trust"]).groupby("clinician_id")["patient_trust"]
     agg = pd.DataFrame({"patient_trust": g.mean(), "patient_trust_sd": g.std(ddof=1),
                         "n_patient_surveys": g.size()})
@@ -137,15 +138,19 @@ ANALYSIS_COLUMNS = ["clinician_id", "clinic_id", "high_high", "quadrant", "quali
                     "n_patient_surveys"]
 
 
-def score_cohort(tables: dict[str, pd.DataFrame], on_all_missing_scale: str = "error") -> pd.DataFrame:
-    """Every clinician with scale scores, covariates and aggregated patient trust (steps 1-2)."""
+def score_cohort(tables: dict[str, pd.DataFrame], on_all_missing_scale: str = "error",
+                 min_answered_items: dict[str, int] | None = None) -> pd.DataFrame:
+    """Every clinician with scale scores, covariates and aggregated patient trust (steps 1-2).
+    ``min_answered_items`` overrides data/scales.csv's minimum answered items per scale."""
+    min_answered = scales.check_min_answered(min_answered_items)
     exposures = codebook.scales_with_role("exposure")
     if on_all_missing_scale == "error":
         check_all_missing(tables["clinicians"], ["org_trust"] + exposures)
     elif on_all_missing_scale != "exclude":
         raise ValueError("on_all_missing_scale must be 'error' or 'exclude'")
-    clin = score_clinicians(tables["clinicians"])
-    clin = clin.merge(aggregate_patients(tables["patients"]), on="clinician_id", how="left")
+    clin = score_clinicians(tables["clinicians"], min_answered)
+    clin = clin.merge(aggregate_patients(tables["patients"], min_answered.get("patient_trust")),
+                      on="clinician_id", how="left")
     clin["n_patient_surveys"] = clin["n_patient_surveys"].fillna(0).astype(int)
     return clin.sort_values("clinician_id").reset_index(drop=True)
 
@@ -168,14 +173,15 @@ def select_cohort(scored: pd.DataFrame, min_patient_surveys: int = 3, org_trust_
 def build_cohort(tables: dict[str, pd.DataFrame], min_patient_surveys: int = 3,
                  org_trust_cutoff=3.0, patient_trust_cutoff="median",
                  on_all_missing_scale: str = "error", cutoff_rule: str = "at_or_above",
-                 min_clinicians_per_clinic: int = 2) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+                 min_clinicians_per_clinic: int = 2,
+                 min_answered_items: dict[str, int] | None = None) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
     """Score, aggregate, exclude and dichotomize.
 
     Returns ``(clinicians, analysis, cutoffs)``: every clinician with scores, ``included`` and
     ``exclusion_reason``; the analysis table (included clinicians, :data:`ANALYSIS_COLUMNS`,
     sorted by clinician ID); and the numeric cut-offs used.
     """
-    return select_cohort(score_cohort(tables, on_all_missing_scale), min_patient_surveys,
+    return select_cohort(score_cohort(tables, on_all_missing_scale, min_answered_items), min_patient_surveys,
                          org_trust_cutoff, patient_trust_cutoff, cutoff_rule, min_clinicians_per_clinic)
 
 

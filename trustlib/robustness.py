@@ -60,7 +60,8 @@ def _cohorts(scored, grid, min_clinicians_per_clinic: int = 2) -> tuple[list, di
 def specification_curve(tables: dict, org_cutoffs, patient_cutoffs, min_surveys, main: dict,
                         measures: list[str] | None = None, nagq: int = 15, n_jobs: int = 1,
                         on_all_missing_scale: str = "error", cutoff_rules=("at_or_above",), backend: str = "joblib",
-                        scheduler: str | None = None, min_clinicians_per_clinic: int = 2) -> pd.DataFrame:
+                        scheduler: str | None = None, min_clinicians_per_clinic: int = 2,
+                        min_answered_items: dict[str, int] | None = None) -> pd.DataFrame:
     """Every specification for every measure: one row each with OR, CI, P and the choices.
 
     Cohorts are fitted on ``backend`` (:mod:`trustlib.parallel`; ``n_jobs`` local workers, or
@@ -68,7 +69,7 @@ def specification_curve(tables: dict, org_cutoffs, patient_cutoffs, min_surveys,
     ``min_patient_surveys`` and optionally ``cutoff_rule``, default ``"at_or_above"``); the matching adjusted GLMM rows get ``main = True``.
     """
     measures = measures or codebook.scales_with_role("exposure")
-    scored = cohort.score_cohort(tables, on_all_missing_scale)
+    scored = cohort.score_cohort(tables, on_all_missing_scale, min_answered_items)
     grid = list(itertools.product(org_cutoffs, patient_cutoffs, cutoff_rules, min_surveys))
     keys, unique = _cohorts(scored, grid, min_clinicians_per_clinic)
     tasks = (delayed(_fits)(a, measures, nagq) for a in unique.values())

@@ -40,9 +40,24 @@ def score(df: pd.DataFrame, scale: str, min_answered: int | None = None) -> pd.S
     return s.rename(scale)
 
 
-def score_all(df: pd.DataFrame, scales: list[str]) -> pd.DataFrame:
-    """Scores of several scales, one column each."""
-    return pd.concat([score(df, s) for s in scales], axis=1)
+def score_all(df: pd.DataFrame, scales: list[str], min_answered: dict[str, int] | None = None) -> pd.DataFrame:
+    """Scores of several scales, one column each (``min_answered`` overrides data/scales.csv per scale)."""
+    return pd.concat([score(df, s, (min_answered or {}).get(s)) for s in scales], axis=1)
+
+
+def check_min_answered(min_answered: dict[str, int] | None) -> dict[str, int]:
+    """Per-scale overrides of the minimum answered items, checked against data/scales.csv:
+    known scales, whole numbers from 1 to the scale's number of items."""
+    spec = codebook.load_scales()
+    out = {}
+    for scale, k in (min_answered or {}).items():
+        if scale not in spec.index:
+            raise ValueError(f"min_answered_items names an unknown scale {scale!r}; scales: {list(spec.index)}")
+        n_items = len(codebook.scale_items(scale))
+        if not isinstance(k, int) or isinstance(k, bool) or not 1 <= k <= n_items:
+            raise ValueError(f"min_answered_items.{scale} must be a whole number from 1 to {n_items}, not {k!r}")
+        out[scale] = k
+    return out
 
 
 def n_answered(df: pd.DataFrame, scale: str) -> pd.Series:
