@@ -102,3 +102,21 @@ def test_coefficient_table_matches_table2_row(analysis):
     q = coefs.set_index("term").loc["quality"]
     assert q["or"] == pytest.approx(row["or"], rel=1e-10) and q["p"] == pytest.approx(row["p"], rel=1e-10)
     assert set(coefs["term"]) == {"intercept", "quality", "age", "female", "internal_medicine", "apc"}
+
+
+def test_covariate_coding_is_a_parameter_with_checked_names(tables):
+    from trustlib import cohort
+
+    _, analysis, _ = cohort.build_cohort(tables)
+    assert (analysis["np"] + analysis["pa"] == analysis["apc"]).all()
+    assert ((analysis["age"] >= 55) == (analysis["age_55_plus"] == 1)).all()
+    split = ["age_40_54", "age_55_plus", "female", "internal_medicine", "np", "pa"]
+    assert models.formula("quality", True, covariates=split) == \
+        "high_high ~ quality + age_40_54 + age_55_plus + female + internal_medicine + np + pa + (1 | clinic_id)"
+    X, names = models.design(analysis, "quality", True, split)
+    assert names == ["intercept", "quality"] + split and X.shape == (len(analysis), 8)
+    row = models.fit_one(analysis, "quality", "glmm", True, covariates=split)
+    default = models.fit_one(analysis, "quality", "glmm", True)
+    assert row["converged"] and row["or"] != default["or"]
+    with pytest.raises(ValueError, match="not coded in the analysis table"):
+        models.formula("quality", True, covariates=["age", "bmi"])

@@ -27,7 +27,7 @@ def analyse(tables: dict, pp: dict, nagq: int = 15) -> tuple[pd.DataFrame, pd.Da
                                             pp["patient_trust_cutoff"], pp["on_all_missing_scale"],
                                             pp.get("cutoff_rule", "at_or_above"), pp["min_clinicians_per_clinic"],
                                             pp.get("min_answered_items"))
-    fits = models.fit_table(analysis, models=("glmm",), adjusted=(True,), nagq=nagq)
+    fits = models.fit_table(analysis, models=("glmm",), adjusted=(True,), nagq=nagq, covariates=pp.get("covariates"))
     return clin, analysis, fits
 
 

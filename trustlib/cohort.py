@@ -21,7 +21,10 @@ import pandas as pd
 
 from . import TrustlibError, codebook, scales
 
-COVARIATES = ["age", "female", "internal_medicine", "apc"]
+COVARIATES = ["age", "female", "internal_medicine", "apc"]   # the default adjustment set
+# every coded covariate in the analysis table: age in years or in bands (reference under 40),
+# NP and PA pooled (apc) or apart (np, pa; reference physician)
+COVARIATE_CODINGS = COVARIATES + ["age_40_54", "age_55_plus", "np", "pa"]
 QUADRANTS = ["high org / high patient", "high org / low patient",
              "low org / high patient", "low org / low patient"]
 
@@ -44,6 +47,10 @@ def score_clinicians(clinicians: pd.DataFrame, min_answered: dict[str, int] | No
     out["female"] = (out["sex"] == "female").astype(float).where(out["sex"].notna())
     out["internal_medicine"] = (out["specialty"] == "internal").astype(float).where(out["specialty"].notna())
     out["apc"] = (out["clinician_type"] != "physician").astype(float).where(out["clinician_type"].notna())
+    for kind in ("np", "pa"):
+        out[kind] = (out["clinician_type"] == kind).astype(float).where(out["clinician_type"].notna())
+    out["age_40_54"] = out["age"].between(40, 54).astype(float).where(out["age"].notna())
+    out["age_55_plus"] = (out["age"] >= 55).astype(float).where(out["age"].notna())
     return out
 
 
@@ -134,6 +141,7 @@ def assign_quadrants(cohort: pd.DataFrame, org_trust_cutoff, patient_trust_cutof
 
 ANALYSIS_COLUMNS = ["clinician_id", "clinic_id", "high_high", "quadrant", "quality", "communication",
                     "cohesiveness", "alignment", "age", "female", "internal_medicine", "apc",
+                    "age_40_54", "age_55_plus", "np", "pa",
                     "sex", "clinician_type", "specialty", "org_trust", "patient_trust",
                     "n_patient_surveys"]
 

@@ -34,7 +34,7 @@ import statsmodels.api as sm
 from scipy import stats
 
 from . import TrustlibError, codebook
-from .cohort import COVARIATES
+from .cohort import COVARIATE_CODINGS, COVARIATES
 from .glmm import fit_glmm, separation
 
 ESTIMATORS = ("glmm", "gee", "logit_cluster")
@@ -47,13 +47,26 @@ class ModelInputError(TrustlibError):
     """The analysis table cannot support a model (message names the measure and reason)."""
 
 
-def formula(exposure: str, adjusted: bool, outcome: str = "high_high", cluster: str = "clinic_id") -> str:
+def formula(exposure: str, adjusted: bool, outcome: str = "high_high", cluster: str = "clinic_id",
+            covariates: list[str] | None = None) -> str:
     """The model in lme4's notation, e.g. ``high_high ~ quality + age + female + ... + (1 | clinic_id)``.
 
     :func:`design` builds the design matrix from this string, so what a notebook prints is what
     is fitted.
     """
-    return f"{outcome} ~ {' + '.join([exposure] + (COVARIATES if adjusted else []))} + (1 | {cluster})"
+    covariates = check_covariates(covariates)
+    return f"{outcome} ~ {' + '.join([exposure] + (covariates if adjusted else []))} + (1 | {cluster})"
+
+
+def check_covariates(covariates: list[str] | None) -> list[str]:
+    """The adjustment set: :data:`trustlib.cohort.COVARIATES` by default, or a list of the
+    analysis table's coded columns (:data:`trustlib.cohort.COVARIATE_CODINGS`)."""
+    if covariates is None:
+        return list(COVARIATES)
+    unknown = [c for c in covariates if c not in COVARIATE_CODINGS]
+    if unknown:
+        raise ValueError(f"covariates {unknown} are not coded in the analysis table; choose from {COVARIATE_CODINGS}")
+    return list(covariates)
 
 
 def parse_formula(text: str) -> tuple[str, list[str], str]:
@@ -77,21 +90,23 @@ def parse_formula(text: str) -> tuple[str, list[str], str]:
     return outcome, cols, cluster
 
 
-def design(df: pd.DataFrame, exposure: str, adjusted: bool) -> tuple[np.ndarray, list[str]]:
+def design(df: pd.DataFrame, exposure: str, adjusted: bool,
+           covariates: list[str] | None = None) -> tuple[np.ndarray, list[str]]:
     """Design matrix of :func:`formula` (intercept, exposure in scale points, then covariates)."""
-    _, cols, _ = parse_formula(formula(exposure, adjusted))
+    _, cols, _ = parse_formula(formula(exposure, adjusted, covariates=covariates))
     X = np.column_stack([np.ones(len(df)) if c == "intercept" else df[c].to_numpy(dtype=float) for c in cols])
     return X, cols
 
 
-def coefficients(df: pd.DataFrame, measures: list[str], adjusted: bool = True, nagq: int = 15) -> pd.DataFrame:
+def coefficients(df: pd.DataFrame, measures: list[str], adjusted: bool = True, nagq: int = 15,
+                 covariates: list[str] | None = None) -> pd.DataFrame:
     """Every coefficient of each measure's GLMM: measure, formula, term, log-odds coefficient,
     SE, OR with 95% Wald CI, P, clinic variance and log-likelihood (the fitted model in full)."""
     parts = []
     for m in measures:
-        X, names = design(df, m, adjusted)
+        X, names = design(df, m, adjusted, covariates)
         fit = fit_glmm(X, df["high_high"].to_numpy(float), df["clinic_id"].to_numpy(), names=names, nagq=nagq)
-        parts.append(fit.summary_frame().assign(measure=m, formula=formula(m, adjusted)))
+        parts.append(fit.summary_frame().assign(measure=m, formula=formula(m, adjusted, covariates=covariates)))
     out = pd.concat(parts, ignore_index=True)
     return out[["measure", "formula"] + [c for c in out.columns if c not in ("measure", "formula")]]
 
@@ -121,13 +136,14 @@ def _row(measure, model, adjusted, beta, se, n, n_clinics, n_events, clinic_var=
 
 
 def fit_one(df: pd.DataFrame, exposure: str, model: str, adjusted: bool, outcome: str = "high_high",
-            cluster: str = "clinic_id", nagq: int = 15, separated: bool | None = None) -> dict:
+            cluster: str = "clinic_id", nagq: int = 15, separated: bool | None = None,
+            covariates: list[str] | None = None) -> dict:
     """Fit one estimator for one exposure; returns a row of the tidy model table.
 
     ``separated`` may pass a separation check already made for the same data and design.
     """
     check_exposure(df, exposure)
-    X, names = design(df, exposure, adjusted)
+    X, names = design(df, exposure, adjusted, covariates)
     y = df[outcome].to_numpy(dtype=float)
     groups = df[cluster].to_numpy()
     common = dict(measure=exposure, model=model, adjusted=adjusted, n=len(df),
@@ -171,10 +187,11 @@ def _fit(model: str, X: np.ndarray, y: np.ndarray, groups: np.ndarray, names: li
 
 
 def fit_table(df: pd.DataFrame, measures: list[str] | None = None, models=ESTIMATORS,
-              adjusted=(True, False), nagq: int = 15, outcome: str = "high_high") -> pd.DataFrame:
+              adjusted=(True, False), nagq: int = 15, outcome: str = "high_high",
+              covariates: list[str] | None = None) -> pd.DataFrame:
     """Every (measure x model x adjusted) fit as one tidy table (:data:`TABLE_COLUMNS`)."""
     measures = measures or codebook.scales_with_role("exposure")
-    rows = [fit_one(df, m, model, adj, outcome=outcome, nagq=nagq)
+    rows = [fit_one(df, m, model, adj, outcome=outcome, nagq=nagq, covariates=covariates)
             for m in measures for model in models for adj in adjusted]
     return pd.DataFrame(rows, columns=TABLE_COLUMNS)
 

@@ -23,15 +23,15 @@ from .glmm import fit_glmm, separation
 CHOICES = ["org_trust_cutoff", "patient_trust_cutoff", "cutoff_rule", "min_patient_surveys", "adjusted", "model"]
 
 
-def _fits(analysis: pd.DataFrame, measures, nagq) -> list[dict]:
+def _fits(analysis: pd.DataFrame, measures, nagq, covariates=None) -> list[dict]:
     """Every measure x adjusted x estimator on one analysis table."""
     y = analysis["high_high"].to_numpy(dtype=float)
     rows = []
     for m in measures:
         for adj in (True, False):
             try:
-                separated = separation(models.design(analysis, m, adj)[0], y)
-                rows += [models.fit_one(analysis, m, model, adj, nagq=nagq, separated=separated)
+                separated = separation(models.design(analysis, m, adj, covariates)[0], y)
+                rows += [models.fit_one(analysis, m, model, adj, nagq=nagq, separated=separated, covariates=covariates)
                          for model in models.ESTIMATORS]
             except models.ModelInputError as err:
                 rows += [{"measure": m, "model": model, "adjusted": adj, "note": str(err)}
@@ -61,7 +61,8 @@ def specification_curve(tables: dict, org_cutoffs, patient_cutoffs, min_surveys,
                         measures: list[str] | None = None, nagq: int = 15, n_jobs: int = 1,
                         on_all_missing_scale: str = "error", cutoff_rules=("at_or_above",), backend: str = "joblib",
                         scheduler: str | None = None, min_clinicians_per_clinic: int = 2,
-                        min_answered_items: dict[str, int] | None = None) -> pd.DataFrame:
+                        min_answered_items: dict[str, int] | None = None,
+                        covariates: list[str] | None = None) -> pd.DataFrame:
     """Every specification for every measure: one row each with OR, CI, P and the choices.
 
     Cohorts are fitted on ``backend`` (:mod:`trustlib.parallel`; ``n_jobs`` local workers, or
@@ -72,7 +73,7 @@ def specification_curve(tables: dict, org_cutoffs, patient_cutoffs, min_surveys,
     scored = cohort.score_cohort(tables, on_all_missing_scale, min_answered_items)
     grid = list(itertools.product(org_cutoffs, patient_cutoffs, cutoff_rules, min_surveys))
     keys, unique = _cohorts(scored, grid, min_clinicians_per_clinic)
-    tasks = (delayed(_fits)(a, measures, nagq) for a in unique.values())
+    tasks = (delayed(_fits)(a, measures, nagq, covariates) for a in unique.values())
     fitted = dict(zip(unique, parallel.run(tasks, n_jobs, backend, scheduler)))
     rows = []
     for (org_cut, pat_cut, rule, k), key in zip(grid, keys):
@@ -107,7 +108,7 @@ def support_summary(spec: pd.DataFrame) -> pd.DataFrame:
 
 
 def leave_one_clinic_out(analysis: pd.DataFrame, measures: list[str] | None = None,
-                         nagq: int = 15) -> pd.DataFrame:
+                         nagq: int = 15, covariates: list[str] | None = None) -> pd.DataFrame:
     """Adjusted GLMM refitted without each clinic in turn: measure, dropped clinic, OR, CI, change.
 
     ``delta_log_or`` is the change in log OR against the full-sample fit.
@@ -115,10 +116,10 @@ def leave_one_clinic_out(analysis: pd.DataFrame, measures: list[str] | None = No
     measures = measures or codebook.scales_with_role("exposure")
     rows = []
     for m in measures:
-        full = models.fit_one(analysis, m, "glmm", True, nagq=nagq)
+        full = models.fit_one(analysis, m, "glmm", True, nagq=nagq, covariates=covariates)
         for clinic in sorted(analysis["clinic_id"].unique()):
             sub = analysis[analysis["clinic_id"] != clinic]
-            X, names = models.design(sub, m, True)
+            X, names = models.design(sub, m, True, covariates)
             r = fit_glmm(X, sub["high_high"].to_numpy(float), sub["clinic_id"].to_numpy(), names, nagq=nagq)
             t = r.summary_frame().iloc[1]
             rows.append({"measure": m, "dropped_clinic": clinic, "n": len(sub), "or": t["or"],

@@ -47,26 +47,26 @@ def marginal_truth(X: np.ndarray, beta: np.ndarray, sigma: float, nodes: int = 4
         return sm.GLM(m, X, family=sm.families.Binomial()).fit(tol=1e-12).params
 
 
-def _replicate(df: pd.DataFrame, measure: str, truth: dict, seed: tuple, nagq: int) -> list[dict]:
+def _replicate(df: pd.DataFrame, measure: str, truth: dict, seed: tuple, nagq: int, covariates=None) -> list[dict]:
     rng = np.random.default_rng(seed)
-    X, names = models.design(df, measure, True)
+    X, names = models.design(df, measure, True, covariates)
     clinics, g = np.unique(df["clinic_id"].to_numpy(), return_inverse=True)
     b = rng.normal(size=len(clinics))
     y = (rng.random(len(df)) < special.expit(X @ truth["beta"] + truth["sigma"] * b[g])).astype(int)
     sim = df.assign(high_high=y)
     rows = []
     for model in ESTIMATORS:
-        r = models.fit_one(sim, measure, model, True, nagq=nagq)
+        r = models.fit_one(sim, measure, model, True, nagq=nagq, covariates=covariates)
         rows.append({"measure": measure, "replicate": seed[-1], "model": model, "beta": r["beta"], "se": r["se"],
                      "converged": r["converged"] and np.isfinite(r["beta"]), "note": r["note"]})
     return rows
 
 
-def truths(analysis: pd.DataFrame, measures: list[str], nagq: int = 15) -> pd.DataFrame:
+def truths(analysis: pd.DataFrame, measures: list[str], nagq: int = 15, covariates=None) -> pd.DataFrame:
     """Per measure: the fitted adjusted GLMM used as truth, with conditional and marginal slopes."""
     rows = []
     for m in measures:
-        X, names = models.design(analysis, m, True)
+        X, names = models.design(analysis, m, True, covariates)
         r = fit_glmm(X, analysis["high_high"].to_numpy(float), analysis["clinic_id"].to_numpy(), names, nagq=nagq)
         marg = marginal_truth(X, r.params, r.sigma)
         rows.append({"measure": m, "beta": r.params, "sigma": r.sigma, "true_or": np.exp(r.params[1]),
@@ -76,7 +76,7 @@ def truths(analysis: pd.DataFrame, measures: list[str], nagq: int = 15) -> pd.Da
 
 def run(analysis: pd.DataFrame, replicates: int, seed: int, measures: list[str] | None = None,
         nagq: int = 15, n_jobs: int = 1, progress: bool = True, backend: str = "joblib",
-        scheduler: str | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+        scheduler: str | None = None, covariates: list[str] | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Simulate and refit. Returns ``(truth, fits)``: one row per measure, one per replicate fit.
 
     Replicates run on ``backend`` (:mod:`trustlib.parallel`: local joblib workers, or a Dask
@@ -87,11 +87,11 @@ def run(analysis: pd.DataFrame, replicates: int, seed: int, measures: list[str] 
     from tqdm import tqdm
 
     measures = measures or codebook.scales_with_role("exposure")
-    truth = truths(analysis, measures, nagq)
+    truth = truths(analysis, measures, nagq, covariates)
     tasks = [(m, (seed, k, r)) for k, m in enumerate(measures) for r in range(replicates)]
     by_measure = truth.set_index("measure")
     jobs = (delayed(_replicate)(analysis, m, {"beta": by_measure.loc[m, "beta"], "sigma": by_measure.loc[m, "sigma"]},
-                                s, nagq) for m, s in tasks)
+                                s, nagq, covariates) for m, s in tasks)
     if backend != "joblib":
         fits = pd.DataFrame([row for rows in parallel.run(jobs, n_jobs, backend, scheduler) for row in rows])
         return truth.drop(columns=["beta"]), fits
