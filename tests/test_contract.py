@@ -296,3 +296,43 @@ def test_zero_survey_clinicians_and_small_clinics_are_valid_data(data_copy):
     _single_clinician_clinic(data_copy)
     tables = contract.load_folder(data_copy)
     assert "K99" in set(tables["clinics"]["clinic_id"])
+
+
+def _messy(folder):
+    """The cohort as a real export: BOM, CRLF, shuffled rows, renamed columns, export columns, and
+    a free-text column whose quoted comments span several lines and hold commas."""
+    for i, table in enumerate(paths.TABLES):
+        df = read_text_table(folder, table).sample(frac=1.0, random_state=i)
+        if table == "patients":
+            df.insert(1, "comment", ["" if k % 3 else f"line one, {k}\nline two\n\nline four" for k in range(len(df))])
+        if table == "clinicians":
+            df = df.rename(columns={"age": "AGE_YEARS", "quality_2": "CULT_Q2"}).assign(export_batch="2013-10")
+        (folder / f"{table}.csv").write_bytes(b"\xef\xbb\xbf" + df.to_csv(index=False, lineterminator="\r\n").encode())
+    (folder / "column_map.yml").write_text("clinicians:\n  columns:\n    AGE_YEARS: age\n    CULT_Q2: quality_2\n")
+
+
+def test_a_messy_real_world_extract_reads_exactly_as_the_clean_one(data_copy, tables):
+    _messy(data_copy)
+    messy = contract.load_folder(data_copy)
+    for table in paths.TABLES:
+        pd.testing.assert_frame_equal(messy[table][tables[table].columns], tables[table])
+
+
+def test_lines_are_physical_lines_and_columns_named_as_in_the_file(data_copy):
+    _messy(data_copy)
+    raw = (data_copy / "patients.csv").read_bytes().decode("utf-8-sig")
+    records = pd.read_csv(data_copy / "patients.csv", dtype=str, keep_default_na=False, encoding="utf-8-sig")
+    target = 10                                               # a record after several multi-line comments
+    expected_line = raw[:raw.index(records.loc[target, "patient_id"] + ",")].count("\n") + 1
+    assert expected_line > target + 2                         # the naive count would be wrong
+    records.loc[target, "pt_trust_02"] = "9"
+    (data_copy / "patients.csv").write_bytes(b"\xef\xbb\xbf" + records.to_csv(index=False, lineterminator="\r\n").encode())
+    clin = pd.read_csv(data_copy / "clinicians.csv", dtype=str, keep_default_na=False, encoding="utf-8-sig")
+    clin.loc[3, "AGE_YEARS"] = "200"
+    (data_copy / "clinicians.csv").write_bytes(b"\xef\xbb\xbf" + clin.to_csv(index=False, lineterminator="\r\n").encode())
+    with pytest.raises(contract.DataValidationError) as info:
+        contract.load_folder(data_copy)
+    message = str(info.value)
+    assert f"column 'pt_trust_02': outside the allowed range 1-5, or -9 for missing; values ['9'] (lines {expected_line})" in message
+    assert "column 'age' (in the file: 'AGE_YEARS')" in message and "(lines 5)" in message
+    assert "line one" not in message

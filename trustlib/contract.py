@@ -11,6 +11,7 @@ file, the column and the offending rows (file line numbers) or IDs.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import hashlib
 import io
 import re
@@ -37,9 +38,12 @@ class Problem:
     message: str
     rows: tuple[int, ...] = ()
     ids: tuple[str, ...] = ()
+    file_column: str | None = None   # the extract's own name, when the column map renamed it
 
     def __str__(self) -> str:
         where = self.file + (f", column '{self.column}'" if self.column else "")
+        if self.file_column and self.file_column != self.column:
+            where += f" (in the file: '{self.file_column}')"
         detail = ""
         if self.rows:
             shown = ", ".join(map(str, self.rows[:MAX_LISTED]))
@@ -200,7 +204,26 @@ def read_raw_csv(path: Path) -> tuple[pd.DataFrame | None, list[Problem]]:
     df.columns = [c.strip() for c in df.columns]
     df = df.apply(lambda s: s.str.strip())
     df.attrs["read"] = {name: hashlib.sha256(raw).hexdigest()}
+    df.attrs["lines"] = _record_lines(text)
     return df, []
+
+
+def _record_lines(text: str) -> list[int]:
+    """Physical line (1-based) on which each data record starts: a quoted field may span lines."""
+    reader = csv.reader(io.StringIO(text))
+    starts, previous_end, header = [], 0, True
+    for row in reader:
+        if row and not header:                 # pandas skips blank lines; so does this count
+            starts.append(previous_end + 1)
+        header = header and not row
+        previous_end = reader.line_num
+    return starts
+
+
+def _lines(df: pd.DataFrame, index) -> tuple[int, ...]:
+    """File lines of the rows at ``index`` (the header is line 1)."""
+    starts = df.attrs.get("lines")
+    return tuple(starts[int(i)] if starts and int(i) < len(starts) else int(i) + 2 for i in index)
 
 
 def _column_checks(var: pd.Series) -> list[pa.Check]:
@@ -254,7 +277,7 @@ def _problems_from_pandera(err: pa.errors.SchemaErrors, name: str, df: pd.DataFr
                 problems.append(Problem(name, str(case), "required column is missing"))
             continue
         idx = sorted({int(i) for i in grp["index"].dropna()})
-        rows = tuple(i + 2 for i in idx)
+        rows = _lines(df, idx)
         ids = tuple(df.loc[idx, id_col].tolist()) if id_col and id_col in df and column != id_col else ()
         if check == "field_uniqueness":
             message = f"duplicated IDs {sorted(set(grp['failure_case'].astype(str)))[:MAX_LISTED]}"
@@ -305,7 +328,7 @@ def validate_tables(tables: dict[str, pd.DataFrame], names: dict[str, str] | Non
             id_col = codebook.table_variables(child)["variable"].iloc[0]   # the table's own key, never free text
             problems.append(Problem(names[child], col, f"refers to {parent} not in {names[parent]}: "
                                     f"{sorted(set(cdf.loc[unknown, col]))[:MAX_LISTED]}",
-                                    rows=tuple(int(i) + 2 for i in cdf.index[unknown]),
+                                    rows=_lines(cdf, cdf.index[unknown]),
                                     ids=tuple(cdf.loc[unknown, id_col]) if id_col in cdf else ()))
     return problems
 
@@ -360,6 +383,8 @@ def load_folder(folder: Path, column_map: Path | None = None) -> dict[str, pd.Da
             tables[table] = df.rename(columns=renames)
             tables[table].attrs["read"] = {**df.attrs["read"], **cmap.read}
     problems += validate_tables(tables, names)
+    file_names = {names[t]: {new: old for old, new in cmap.columns.get(t, {}).items()} for t in names}
+    problems = [dataclasses.replace(p, file_column=file_names.get(p.file, {}).get(p.column)) for p in problems]
     if problems:
         raise DataValidationError(problems, folder)
     typed = {}
