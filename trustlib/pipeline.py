@@ -478,14 +478,13 @@ def synthesize(overrides: dict | None = None) -> Path:
     final = paths.synthetic_dir()
     stage = Path(tempfile.mkdtemp(prefix=".synthetic.stage-", dir=final.parent))
     try:
-        _execute(SYNTHESIZE, stage / f"{SYNTHESIZE}.ipynb", {**(overrides or {}), "data_dir": str(stage)})
-        for f in sorted(stage.iterdir()):
-            if f.suffix in {".csv"} or f.name == "SHA256SUMS":
-                os.replace(f, final / f.name)
-    except BaseException as err:
-        if isinstance(err, Exception):
+        try:
+            _execute(SYNTHESIZE, stage / f"{SYNTHESIZE}.ipynb", {**(overrides or {}), "data_dir": str(stage)})
+        except Exception as err:
             raise StepFailed(f"step {SYNTHESIZE} failed: {_reason(err)}; data/synthetic/ is unchanged") from None
-        raise
+        for f in sorted(stage.iterdir()):   # committed files: git shows and restores any partial move
+            if f.suffix == ".csv" or f.name == "SHA256SUMS":
+                os.replace(f, final / f.name)
     finally:
         shutil.rmtree(stage, ignore_errors=True)
     return final
