@@ -102,8 +102,9 @@ def specification_curve(spec: pd.DataFrame, measure: str) -> plt.Figure:
     d = spec[(spec["measure"] == measure) & np.isfinite(spec["or"])].sort_values("or", kind="mergesort")
     d = d.reset_index(drop=True)
     choices = [("model", "estimator"), ("adjusted", "adjusted"), ("min_patient_surveys", "min. patient surveys"),
-               ("patient_trust_cutoff", "patient-trust cut-off"), ("org_trust_cutoff", "clinician-trust cut-off")]
-    levels = [(col, label, sorted(d[col].astype(str).unique())) for col, label in choices]
+               ("cutoff_rule", "cut-off rule"), ("patient_trust_cutoff", "patient-trust cut-off"),
+               ("org_trust_cutoff", "clinician-trust cut-off")]
+    levels = [(col, label, sorted(d[col].astype(str).unique())) for col, label in choices if col in d]
     n_rows = sum(len(v) for _, _, v in levels)
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(9, 3.2 + 0.16 * n_rows), sharex=True,
                                       gridspec_kw={"height_ratios": [3, 0.16 * n_rows / 1.2 + 0.5]})
