@@ -182,15 +182,14 @@ def _links(results: Path) -> dict[str, str]:
     """Output name -> link to the report cell that made it (and figure files by name)."""
     from . import report
 
-    notebooks = {p.stem: nbformat.read(p, as_version=4)
-                 for p in sorted((results / "notebooks").glob("*.ipynb"))}
+    producer = report.producer_lookup({p.stem: nbformat.read(p, as_version=4)
+                                       for p in sorted((results / "notebooks").glob("*.ipynb"))})
     links = {}
-    for nb_name, nb in notebooks.items():
-        for kind, pattern, cell in report._producers(nb):
-            folder = "figures" if kind == "figure" else "tables"
-            for f in (results / folder).glob("*.csv" if kind == "table" else "*.png"):
-                if report._matches(pattern, f.stem) and f.stem not in links:
-                    links[f.stem] = f"../report/{report._link(nb_name, cell)}"
+    for kind, pattern in (("table", "tables/*.csv"), ("figure", "figures/*.png")):
+        for f in sorted(results.glob(pattern)):
+            nb_name, cell = producer(kind, f.stem)
+            if nb_name and f.stem not in links:
+                links[f.stem] = f"../report/{report._link(nb_name, cell)}"
     for f in (results / "figures").glob("*.png"):
         links[f.name] = f"../figures/{f.name}"
     return links

@@ -79,10 +79,6 @@ def analysis_table(source: str = "synthetic") -> Path:
     return result(source, "analysis_table.csv")
 
 
-def executed_notebook(source: str, name: str) -> Path:
-    return result(source, "notebooks", f"{name}.ipynb")
-
-
 def notebook(name: str) -> Path:
     return NOTEBOOKS / f"{name}.ipynb"
 

@@ -83,11 +83,9 @@ def _link(notebook: str, cell_id: str, fallback: str = "index.html") -> str:
     return f"{notebook}.html#cell-id={cell_id}" if cell_id else f"{notebook}.html"
 
 
-def build(results: Path, source: str = "synthetic") -> Path:
-    """Render the report of the results folder ``results`` into its ``report/``; return index.html."""
-    rdir = Path(results)
-    report_dir = rdir / "report"
-    notebooks = render_notebooks(rdir, report_dir)
+def producer_lookup(notebooks: dict[str, nbformat.NotebookNode]):
+    """A function ``(kind, output name) -> (notebook, cell id)`` of the cell that wrote an output
+    (``kind`` is ``"figure"`` or ``"table"``; ``("", "")`` when no executed notebook did)."""
     producers = {name: _producers(nb) for name, nb in notebooks.items()}
 
     def producer(kind: str, name: str) -> tuple[str, str]:
@@ -96,6 +94,16 @@ def build(results: Path, source: str = "synthetic") -> Path:
                 if k == kind and _matches(pattern, name):
                     return nb_name, cell
         return "", ""
+
+    return producer
+
+
+def build(results: Path, source: str = "synthetic") -> Path:
+    """Render the report of the results folder ``results`` into its ``report/``; return index.html."""
+    rdir = Path(results)
+    report_dir = rdir / "report"
+    notebooks = render_notebooks(rdir, report_dir)
+    producer = producer_lookup(notebooks)
 
     parts = [f"<h1>Where Trust Flourishes: reproduction report ({html.escape(source)} data)</h1>"]
     if source == "synthetic":
