@@ -13,7 +13,8 @@ import pytest
 from trustlib import contract, paths
 
 
-ACCEPTANCE_MODULES = {"test_results.py", "test_report.py", "test_pipeline.py", "test_interrupts.py"}
+ACCEPTANCE_MODULES = {"test_results.py", "test_report.py", "test_pipeline.py", "test_interrupts.py",
+                      "test_disclosure_run.py"}
 
 
 def pytest_collection_modifyitems(config, items):

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from trustlib import cohort, describe
+from trustlib import cohort, describe, disclosure
+from trustlib.cohort import QUADRANTS
 
 
 @pytest.fixture(scope="module")
@@ -15,10 +16,12 @@ def built(tables):
 
 def test_flow_adds_up(tables, built):
     clin, analysis, _ = built
-    counts = {t: len(df) for t, df in tables.items()}
-    flow = describe.flow(counts, clin, analysis)
+    counts = disclosure.cohort_counts(clin, analysis, len(tables["patients"]), None)
+    flow = describe.flow(counts, {"surveyed": len(tables["clinics"]), "modelled": analysis["clinic_id"].nunique()})
     assert flow["clinicians"].iloc[:-1].sum() == flow["clinicians"].iloc[-1] == len(analysis)
-    assert flow["patient_surveys"].iloc[:-1].sum() == flow["patient_surveys"].iloc[-1]
+    assert flow["clinicians"].iloc[0] == len(tables["clinicians"])
+    unscored = flow["patient_surveys"].iloc[:-1].sum() - flow["patient_surveys"].iloc[-1]
+    assert unscored == len(tables["patients"]) - clin["n_patient_surveys"].sum() >= 0
 
 
 def test_table1_groups_partition_the_cohort(built):
@@ -30,19 +33,24 @@ def test_table1_groups_partition_the_cohort(built):
     assert women.loc["all modelled", "count"] == women.drop("all modelled")["count"].sum()
 
 
-def test_suppression_blanks_small_cells_only(built):
-    _, analysis, _ = built
-    long = describe.table1_long(analysis)
-    sup = describe.suppress(long, 11)
-    small = long["count"].between(1, 10)
-    assert sup.loc[small, "count"].isna().all() and sup.loc[small, "percent"].isna().all()
-    big = long["count"] >= 11
-    assert (sup.loc[big, "count"] == long.loc[big, "count"]).all()
-    assert sup.loc[long["n"] < 11, "mean"].isna().all()
-    wide = describe.table1(sup, 11)
+def test_protected_table1_blanks_hidden_counts_and_statistics(tables, built):
+    clin, analysis, _ = built
+    counts = disclosure.cohort_counts(clin, analysis, len(tables["patients"]), 11)
+    hidden_groups = disclosure.statistics_groups(counts, 11) | {QUADRANTS[1]}
+    long = describe.protect(describe.table1_long(analysis), counts, hidden_groups)
+    shown = counts.set_index(["group", "variable"])["shown"]
+    for r in long[long["count"].notna()].itertuples():
+        assert r.count == shown[(r.group, r.variable)]
+    hidden = [(g, v) for (g, v), x in shown.items() if np.isnan(x) and g in long["group"].values]
+    assert hidden, "the shipped cohort has small cells (NPs and PAs per quadrant)"
+    for g, v in hidden:
+        row = long[(long["group"] == g) & (long["variable"] == v)]
+        assert row["count"].isna().all() and row["percent"].isna().all() and row["suppressed"].all()
+    q = long[long["group"] == QUADRANTS[1]]
+    assert q["mean"].isna().all() and q["percent"].isna().all()
+    wide = describe.table1(long)
     assert wide.shape[0] == long["variable"].nunique()
-    if small.any():
-        assert (wide == "<11").any().any()
+    assert (wide[QUADRANTS[1]].iloc[4:] == "suppressed").all()
 
 
 def test_table1_formats_counts_and_means(built):

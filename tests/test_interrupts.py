@@ -34,7 +34,7 @@ def raw_run(sandbox):
     return sandbox
 
 
-@pytest.mark.parametrize("output", ["analysis_table.csv", "tables/table2.csv"])
+@pytest.mark.parametrize("output", ["private/analysis_table.csv", "tables/table2.csv"])
 def test_stata_spss_and_excel_extracts_give_the_same_tables(raw_run, output):
     """The cohort as .xlsx, .dta and .sav gives byte-identical outputs to the synthetic CSV run."""
     synthetic = paths.result("synthetic", output)
@@ -88,4 +88,4 @@ def test_an_interrupted_run_keeps_the_previous_results(raw_run, sig, during):
     assert rerun.returncode == 0, rerun.stderr
     assert not (raw_run / ".results_raw.stage").exists(), "the next run did not clear the killed run's stage"
     after = _snapshot(raw_run / "results_raw")
-    assert after["analysis_table.csv"] == before["analysis_table.csv"]  # same data: the same cohort
+    assert after["private/analysis_table.csv"] == before["private/analysis_table.csv"]  # same data: the same cohort

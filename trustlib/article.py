@@ -33,6 +33,8 @@ class MissingNumber(TrustlibError):
 def _fmt(value, spec: str) -> str:
     if value is None:
         return "n/a"
+    if isinstance(value, str):                    # "suppressed" by disclosure control
+        return value
     if spec.endswith("d") and float(value).is_integer():
         value = int(value)
     if spec == "%":

@@ -1,8 +1,7 @@
 """Descriptive results: participant flow, Table 1 (clinicians by quadrant) and counts.
 
-Small-cell suppression: with ``min_cell_size`` set (raw data), any count between 1 and
-``min_cell_size - 1`` is shown as ``<k``, and means/SDs of groups smaller than
-``min_cell_size`` are not shown. The long (numeric) tables keep suppressed values as NaN.
+On raw data every count and group statistic passes :mod:`trustlib.disclosure` first
+(:func:`flow` and :func:`table1` take its protected counts); hidden cells read ``suppressed``.
 """
 
 from __future__ import annotations
@@ -14,21 +13,32 @@ from . import codebook
 from .cohort import QUADRANTS
 
 
-def flow(counts: dict[str, int], clinicians: pd.DataFrame, analysis: pd.DataFrame) -> pd.DataFrame:
-    """Participant flow: surveyed clinics, clinicians and patients, exclusions by reason, modelled.
+def flow(counts: pd.DataFrame, clinics: dict[str, int]) -> pd.DataFrame:
+    """Participant flow: surveyed clinics, clinicians and patient surveys, exclusions by reason
+    (negative), modelled.
 
-    ``counts`` are the raw table sizes (``clinics``, ``clinicians``, ``patients``).
+    ``counts``: :func:`trustlib.disclosure.cohort_counts` (hidden cells read ``suppressed``);
+    ``clinics``: clinic counts ``surveyed`` and ``modelled`` (clinics are organisations, not people).
     """
-    rows = [{"step": "surveyed", "clinics": counts["clinics"], "clinicians": counts["clinicians"],
-             "patient_surveys": counts["patients"]}]
-    ex = clinicians[~clinicians["included"]]
-    for reason, grp in ex.groupby("exclusion_reason", sort=True):
-        rows.append({"step": f"excluded: {reason}", "clinics": np.nan, "clinicians": -len(grp),
-                     "patient_surveys": -int(grp["n_patient_surveys"].sum())})
-    inc = clinicians[clinicians["included"]]
-    rows.append({"step": "modelled", "clinics": analysis["clinic_id"].nunique(), "clinicians": len(analysis),
-                 "patient_surveys": int(inc["n_patient_surveys"].sum())})
-    return pd.DataFrame(rows)
+    from . import disclosure
+
+    def row(step, group, clinic_count, sign=1):
+        vals = {v: disclosure.shown(counts, group, v) for v in ("clinicians", "patient_surveys")}
+        return {"step": step, "clinics": clinic_count,
+                **{v: x if x == disclosure.HIDDEN else sign * x for v, x in vals.items()}}
+
+    reasons = sorted(g for g in counts["group"].unique() if g.startswith(f"{disclosure.EXCLUDED}: "))
+    rows = [row("surveyed", disclosure.SURVEYED, clinics["surveyed"])]
+    rows += [row(r, r, None, -1) for r in reasons]
+    rows.append(row("modelled", disclosure.MODELLED, clinics["modelled"]))
+    out = pd.DataFrame(rows, columns=["step", "clinics", "clinicians", "patient_surveys"])
+    return out.astype({"clinics": "Int64"})
+
+
+def binary_flags(df: pd.DataFrame) -> dict[str, pd.Series]:
+    """The yes/no characteristics Table 1 counts, as boolean Series over ``df``'s rows."""
+    return {"women": df["sex"] == "female", "physicians": df["clinician_type"] == "physician",
+            "family medicine": df["specialty"] == "family"}
 
 
 def _groups(analysis: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
@@ -42,8 +52,7 @@ def table1_long(analysis: pd.DataFrame, clinician_scales: pd.DataFrame | None = 
     per clinician, and the mean (SD) of every clinician scale (scale units) and patient trust (0-100).
     """
     df = analysis if clinician_scales is None else analysis.merge(clinician_scales, on="clinician_id", how="left")
-    binary = [("women", df["sex"] == "female"), ("physicians", df["clinician_type"] == "physician"),
-              ("family medicine", df["specialty"] == "family")]
+    binary = binary_flags(df).items()
     scales = [s for s in codebook.load_scales()["scale"] if s in df.columns and s != "patient_trust"]
     continuous = ["age", "n_patient_surveys"] + scales + ["patient_trust"]
     rows = []
@@ -60,31 +69,43 @@ def table1_long(analysis: pd.DataFrame, clinician_scales: pd.DataFrame | None = 
     return pd.DataFrame(rows, columns=["variable", "group", "n", "count", "percent", "mean", "sd"])
 
 
-def suppress(long: pd.DataFrame, min_cell_size: int | None) -> pd.DataFrame:
-    """Blank counts in 1..min_cell_size-1 and statistics of groups under min_cell_size."""
-    if not min_cell_size:
-        return long
+def protect(long: pd.DataFrame, counts: pd.DataFrame, hidden_groups: set[str]) -> pd.DataFrame:
+    """Table 1's long form as it may be shown: counts from the protected ``counts``
+    (:func:`trustlib.disclosure.cohort_counts`), and percentages, means and SDs blanked for
+    ``hidden_groups`` (:func:`trustlib.disclosure.statistics_groups`). Adds ``suppressed``."""
+    shown = counts.set_index(["group", "variable"])["shown"]
     out = long.copy()
-    small_count = out["count"].between(1, min_cell_size - 1)
-    out.loc[small_count, ["count", "percent"]] = np.nan
-    out.loc[out["n"] < min_cell_size, ["mean", "sd"]] = np.nan
-    out["suppressed"] = small_count | (out["n"] < min_cell_size)
+    keys = list(zip(out["group"], out["variable"]))
+    is_count = out["count"].notna()
+    hidden = pd.Series([is_count.iloc[i] and pd.isna(shown.get(key, np.nan)) for i, key in enumerate(keys)],
+                       index=out.index)
+    stats = out["group"].isin(hidden_groups)
+    out.loc[hidden, "count"] = np.nan
+    out.loc[hidden | stats, "percent"] = np.nan
+    out.loc[stats, ["mean", "sd"]] = np.nan
+    out["suppressed"] = hidden | (stats & out["count"].isna())
     return out
 
 
-def table1(long: pd.DataFrame, min_cell_size: int | None = None) -> pd.DataFrame:
-    """Formatted Table 1: one row per characteristic, one column per group (n (%) or mean (SD))."""
+def table1(long: pd.DataFrame) -> pd.DataFrame:
+    """Formatted Table 1: one row per characteristic, one column per group (n (%) or mean (SD));
+    cells :func:`protect` hid read ``suppressed``."""
     labels = {"age": "Age, years, mean (SD)", "n_patient_surveys": "Patient surveys per clinician, mean (SD)",
               "patient_trust": "Patient trust (0-100), mean (SD)", "clinicians": "Clinicians, n",
               "women": "Women, n (%)", "physicians": "Physicians, n (%)", "family medicine": "Family medicine, n (%)"}
-    sup = f"<{min_cell_size}" if min_cell_size else ""
+    hidden = "suppressed"
+    suppressed = long["suppressed"] if "suppressed" in long else pd.Series(False, index=long.index)
 
     def cell(r):
         if r["variable"] == "clinicians":
-            return sup if pd.isna(r["count"]) else f"{int(r['count'])}"
-        if pd.notna(r.get("percent")) or (r["variable"] in labels and "(%)" in labels[r["variable"]]):
-            return sup if pd.isna(r["count"]) else f"{int(r['count'])} ({r['percent']:.1f})"
-        return "--" if pd.isna(r["mean"]) else f"{r['mean']:.2f} ({r['sd']:.2f})"
+            return hidden if pd.isna(r["count"]) else f"{int(r['count'])}"
+        if r["variable"] in labels and "(%)" in labels[r["variable"]]:
+            if pd.isna(r["count"]):
+                return hidden
+            return f"{int(r['count'])}" if pd.isna(r["percent"]) else f"{int(r['count'])} ({r['percent']:.1f})"
+        if pd.isna(r["mean"]):
+            return hidden if suppressed[r.name] else "--"
+        return f"{r['mean']:.2f} ({r['sd']:.2f})"
 
     long = long.assign(cell=long.apply(cell, axis=1))
     wide = long.pivot(index="variable", columns="group", values="cell")
@@ -120,3 +141,18 @@ def icc1(values: pd.Series, groups: pd.Series) -> float:
     msw = ((d["x"] - means) ** 2).sum() / (n - k)
     n0 = (n - (sizes ** 2).sum() / n) / (k - 1)
     return float((msb - msw) / (msb + (n0 - 1) * msw))
+
+
+def sample(clinicians: pd.DataFrame, counts: pd.DataFrame, hidden_groups: set[str]) -> dict:
+    """Every surveyed clinician, as the sister paper reports the sample: age mean and SD (years)
+    and the numbers of women, physicians and family physicians, each as
+    :mod:`trustlib.disclosure` allows (``suppressed`` otherwise)."""
+    from . import disclosure
+
+    hide = disclosure.SURVEYED in hidden_groups
+    age = clinicians["age"].dropna()
+    out = {"age_mean": disclosure.HIDDEN if hide else age.mean(),
+           "age_sd": disclosure.HIDDEN if hide else age.std(ddof=1)}
+    for key, variable in (("n_women", "women"), ("n_physicians", "physicians"), ("n_family", "family medicine")):
+        out[key] = disclosure.shown(counts, disclosure.SURVEYED, variable)
+    return out

@@ -48,6 +48,44 @@ def trust_scatter(analysis: pd.DataFrame, cutoffs: dict) -> plt.Figure:
 
 
 @styled
+def trust_quadrant_counts(analysis: pd.DataFrame, cutoffs: dict, counts: pd.DataFrame, k: int) -> plt.Figure:
+    """Figure 1 in aggregate form, for real data: the four quadrants' clinician counts (from
+    :func:`trustlib.disclosure.cohort_counts`) and a histogram of each trust score with bins of
+    fewer than ``k`` clinicians (and their complements) hidden. No clinician is plotted."""
+    from . import disclosure
+
+    fig, (grid, org, pat) = plt.subplots(1, 3, figsize=(11, 3.8), gridspec_kw={"width_ratios": [1, 1.2, 1.2]})
+    layout = {QUADRANTS[0]: (1, 1), QUADRANTS[1]: (1, 0), QUADRANTS[2]: (0, 1), QUADRANTS[3]: (0, 0)}
+    for q, (x, y) in layout.items():
+        n = disclosure.shown(counts, q)
+        grid.add_patch(plt.Rectangle((x, y), 1, 1, color=PALETTE[q], alpha=0.35))
+        grid.text(x + 0.5, y + 0.5, f"{q.replace(' / ', chr(10))}\n{'n ' + str(n) if n != disclosure.HIDDEN else n}",
+                  ha="center", va="center", fontsize=8)
+    grid.set(xlim=(0, 2), ylim=(0, 2), xticks=[0.5, 1.5], yticks=[0.5, 1.5], xlabel="Trust in the organization",
+             ylabel="Patients' trust")
+    grid.grid(False)
+    grid.set_xticklabels(["low", "high"])
+    grid.set_yticklabels(["low", "high"])
+    for ax, col, bins, cut, label in ((org, "org_trust", np.linspace(1, 4, 7), "org_trust_cutoff",
+                                       "Clinician trust in the organization (1-4)"),
+                                      (pat, "patient_trust", np.linspace(0, 100, 11), "patient_trust_cutoff",
+                                       "Patients' trust in the clinician (mean, 0-100)")):
+        h = disclosure.histogram(analysis[col], bins, k, split=cutoffs[cut])
+        width = h["right"] - h["left"]
+        ax.bar(h["left"], h["shown"].fillna(0), width=width, align="edge", color="#7570b3", edgecolor="white")
+        hid = h["shown"].isna()
+        ax.bar(h.loc[hid, "left"], np.full(hid.sum(), k), width=width[hid], align="edge", fill=False,
+               hatch="//", edgecolor="#999999", label=f"suppressed (< {k} or complement)")
+        ax.axvline(cutoffs[cut], color="black", lw=0.8, ls="--")
+        ax.set(xlabel=label, ylabel="clinicians")
+        if hid.any():
+            ax.legend(fontsize=7, loc="upper left")
+    fig.suptitle(f"Figure 1 (aggregate, real data). Clinicians by trust quadrant; cells under {k} suppressed")
+    fig.tight_layout()
+    return fig
+
+
+@styled
 def forest(reproduced: pd.DataFrame, published: pd.DataFrame) -> plt.Figure:
     """Figure 2: adjusted ORs (95% CI) per culture measure, reproduced beside published.
 
@@ -90,6 +128,24 @@ def culture_by_outcome(analysis: pd.DataFrame, measures: list[str]) -> plt.Figur
            title="Figure 3. Perceived culture by outcome group")
     ax.tick_params(axis="x", labelsize=8)
     ax.legend(title=None, fontsize=8)
+    return fig
+
+
+@styled
+def culture_means(means: pd.DataFrame, measures: list[str], k: int) -> plt.Figure:
+    """Figure 3 in aggregate form, for real data: the mean of each culture scale (1-4) in
+    high-high clinicians and all others (:func:`trustlib.disclosure.outcome_group_means`; groups
+    hidden there are left out). No clinician is plotted."""
+    fig, ax = plt.subplots(figsize=(8, 4))
+    x = np.arange(len(measures))
+    for offset, (group, colour) in zip((-0.15, 0.15), (("high-high", "#1b9e77"), ("all others", "#9e9e9e"))):
+        row = means.loc[group, measures].astype(float)
+        ax.scatter(x + offset, row, color=colour, s=40, label=f"{group} (n {int(means.loc[group, 'n'])})"
+                   if row.notna().all() else f"{group} (suppressed)")
+    ax.set_xticks(x, [codebook.scale_label(m) for m in measures], fontsize=8)
+    ax.set(ylabel="Mean scale score (1-4)", ylim=(0.9, 4.1),
+           title=f"Figure 3 (aggregate, real data). Mean culture scores by outcome group; groups under {k} suppressed")
+    ax.legend(fontsize=8)
     return fig
 
 

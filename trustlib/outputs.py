@@ -20,6 +20,7 @@ import pandas as pd
 
 
 FLOAT_FORMAT = "%.6g"
+PRIVATE = "private"  # row-level tables; on raw data nothing below it may be shared
 matplotlib.rcParams["svg.hashsalt"] = "trustlib"
 
 
@@ -71,7 +72,8 @@ class Writer:
     ``.tex``); ``writer.figure(fig, "figure1")`` writes ``figures/figure1.png`` and ``.svg``;
     ``writer.numbers(...)`` collects flat ``key: number`` pairs that :meth:`save` writes to
     ``numbers/<notebook>.json`` and merges into ``numbers.json``; :meth:`save` also lists every
-    file written in ``provenance/<notebook>.json``. ``read_csv`` and ``read_numbers`` read
+    file written in ``provenance/<notebook>.json``. ``writer.private(df, name)`` writes
+    row-level tables to ``private/``, apart from everything shareable. ``read_csv`` and ``read_numbers`` read
     earlier notebooks' outputs from the same folder.
     """
 
@@ -90,6 +92,11 @@ class Writer:
 
     def csv(self, df: pd.DataFrame, *parts: str) -> Path:
         return self._write(df.to_csv(index=False, float_format=FLOAT_FORMAT, lineterminator="\n").encode(), *parts)
+
+    def private(self, df: pd.DataFrame, name: str) -> Path:
+        """Write a row-level or unprotected table to ``private/<name>.csv``: never linked from
+        the report or the article, and listed apart in the manifest (:data:`PRIVATE`)."""
+        return self.csv(df, PRIVATE, f"{name}.csv")
 
     def table(self, df: pd.DataFrame, name: str, latex: bool = False, digits: int = 2,
               caption: str = "") -> pd.DataFrame:

@@ -12,6 +12,10 @@ A run (:mod:`trustlib.pipeline`) executes every notebook into one private stage 
 to each notebook as its ``results_dir`` parameter, and swaps the stage into place when the
 whole run has succeeded. A notebook run by hand, with ``results_dir = None``, reads and writes
 the data source's own results folder. Nothing here reads environment variables.
+
+Inside a results folder, ``private/`` holds the row-level tables (the analysis table, scored
+clinicians, leave-one-clinic-out fits); everything else is aggregate and, on raw data, has
+passed :mod:`trustlib.disclosure`. The layout is the same for both sources.
 """
 
 from __future__ import annotations
@@ -76,7 +80,8 @@ def result(source: str, *parts: str) -> Path:
 
 
 def analysis_table(source: str = "synthetic") -> Path:
-    return result(source, "analysis_table.csv")
+    """The modelling table, one row per clinician (row-level: below ``private/``)."""
+    return result(source, "private", "analysis_table.csv")
 
 
 def notebook(name: str) -> Path:

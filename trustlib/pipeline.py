@@ -188,7 +188,8 @@ def is_current(source: str, parameters: dict, results: Path | None = None) -> bo
         man = json.loads((results / "manifest.json").read_text())
         if man.get("fingerprint") != fingerprint(source, parameters):
             return False
-        return all(_sha(results / f) == rec["sha256"] for f, rec in man["outputs"].items())
+        listed = {**man["outputs"], **man["private_outputs"]}
+        return all(_sha(results / f) == rec["sha256"] for f, rec in listed.items())
     except (OSError, ValueError, KeyError, TypeError):
         return False
 
@@ -428,9 +429,10 @@ def _git(*args: str) -> str:
 
 def write_manifest(results: Path, source: str, fp: dict) -> Path:
     """``manifest.json``: every output's SHA-256 (paths relative to the results folder) with its
-    notebook and parameters, the inputs as read, the run's fingerprint, git commit and dirty flag, Python and key package versions.
+    notebook and parameters, shareable outputs under ``outputs`` and row-level ones (``private/``)
+    under ``private_outputs``; the inputs as read, the run's fingerprint, git commit and dirty flag, Python and key package versions.
     Contains no time stamps."""
-    outs = {}
+    outs, private = {}, {}
     for prov in sorted(results.joinpath("provenance").glob("*.json")):
         rec = json.loads(prov.read_text())
         if "notebook" not in rec:
@@ -438,7 +440,8 @@ def write_manifest(results: Path, source: str, fp: dict) -> Path:
         for f in rec["outputs"]:
             p = results / f
             if p.is_file():
-                outs[f] = {"sha256": outputs.sha256(p), "notebook": rec["notebook"], "parameters": rec["parameters"]}
+                (private if f.startswith(f"{outputs.PRIVATE}/") else outs)[f] = {
+                    "sha256": outputs.sha256(p), "notebook": rec["notebook"], "parameters": rec["parameters"]}
     merged = results / "numbers.json"
     if merged.is_file():
         outs["numbers.json"] = {"sha256": outputs.sha256(merged), "notebook": "merged from numbers/*.json"}
@@ -451,6 +454,7 @@ def write_manifest(results: Path, source: str, fp: dict) -> Path:
         "inputs": fp["inputs"],
         "fingerprint": fp,
         "outputs": outs,
+        "private_outputs": private,
     }
     return outputs.atomic_write_text(results / "manifest.json", json.dumps(manifest, indent=1, sort_keys=True) + "\n")
 

@@ -109,6 +109,13 @@ def build(results: Path, source: str = "synthetic") -> Path:
     if source == "synthetic":
         parts.append("<p><strong>The data behind this report are synthetic</strong>, calibrated to the published "
                      "study; they are not the trial's data.</p>")
+    else:
+        parts.append("<p class=\"banner\"><strong>Confidential: contains aggregate trial results.</strong> Every count "
+                     "and group statistic passed the disclosure control (trustlib.disclosure): cells of fewer than "
+                     "<code>min_cell_size</code> people, and cells that would give them back, read "
+                     "<em>suppressed</em>; no clinician is plotted and no clinic is named. Row-level tables stay in "
+                     "<code>private/</code>, which this report does not link. Share only after the data owner's "
+                     "review.</p>")
     card_path = rdir / "tables" / "scorecard.csv"   # with the unselected pass rates (synthetic data)
     if card_path.exists():
         card = pd.read_csv(card_path, keep_default_na=False)
@@ -162,7 +169,8 @@ def build(results: Path, source: str = "synthetic") -> Path:
     style = ("body{font-family:sans-serif;max-width:1100px;margin:2em auto;padding:0 1em}"
              ".thumbs{display:flex;flex-wrap:wrap;gap:1em}figure{margin:0;width:330px}"
              "img{border:1px solid #ccc}table{border-collapse:collapse;font-size:0.85em}"
-             "td,th{padding:2px 8px;border-bottom:1px solid #eee}")
+             "td,th{padding:2px 8px;border-bottom:1px solid #eee}"
+             ".banner{border:2px solid #b00;padding:0.6em;background:#fff3f3}")
     page = (f"<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>Reproduction report</title>"
             f"<style>{style}</style></head><body>{''.join(parts)}</body></html>\n")
     return outputs.atomic_write_text(report_dir / "index.html", page)

@@ -138,3 +138,16 @@ def influence_summary(loo: pd.DataFrame, top: int = 3) -> pd.DataFrame:
                      "loo_or_max": d["or"].max(), "share_p_below_05": (d["p"] < 0.05).mean(),
                      "most_influential": ", ".join(d["dropped_clinic"].head(top))})
     return pd.DataFrame(rows)
+
+
+def shareable_spec(spec: pd.DataFrame, k: int | None) -> pd.DataFrame:
+    """The specification curve as it may leave ``private/``: on real data (``k`` set) without the
+    per-specification counts (``n``, ``n_events``, ``pct_high_high``), whose differences
+    between neighbouring specifications count a handful of clinicians."""
+    return spec if k is None else spec.drop(columns=["n", "n_events", "pct_high_high"])
+
+
+def shareable_influence(influence: pd.DataFrame, k: int | None) -> pd.DataFrame:
+    """The influence summary as it may leave ``private/``: on real data without the most
+    influential clinics' IDs."""
+    return influence if k is None else influence.drop(columns=["most_influential"])

@@ -57,7 +57,8 @@ def build(published: pd.DataFrame, numbers: dict) -> pd.DataFrame:
     for key, r in pub.iterrows():
         q, value = r["quantity"], float(r["value"])
         rep = numbers.get(r["reproduced_key"])
-        rep = float("nan") if rep is None else float(rep)
+        hidden = isinstance(rep, str)             # "suppressed" by disclosure control (raw data)
+        rep = float("nan") if rep is None or hidden else float(rep)
         m = r["measure"]
         if q in ABS_TOL:
             tol = ABS_TOL[q]
@@ -83,6 +84,8 @@ def build(published: pd.DataFrame, numbers: dict) -> pd.DataFrame:
         else:
             raise ValueError(f"unknown quantity {q!r} in {paths.relative(paths.PUBLISHED)}")
         ok = bool(ok) and not math.isnan(rep)
+        if hidden:
+            text = "suppressed by disclosure control: cannot be checked in shared outputs"
         rows.append({"key": key, "measure": m, "quantity": q, "published": value,
                      "comparator": r["comparator"], "reproduced": rep, "tolerance": text, "passed": ok,
                      "agrees_to_print": agrees_to_print(str(r["value"]), r["comparator"], rep),

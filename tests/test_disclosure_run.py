@@ -1,0 +1,105 @@
+"""A full raw run leaves nothing below the disclosure threshold outside ``results_raw/private/``
+(acceptance: runs every raw notebook in a sandbox, :mod:`sandbox`, on the synthetic cohort as an
+extract: 3 clinicians excluded, and fewer than 11 NPs and PAs in every quadrant)."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+
+import pandas as pd
+import pytest
+
+from sandbox import RAW_ENV, cli, sandbox  # noqa: F401 (fixture)
+from trustlib import cohort, paths
+
+pytestmark = pytest.mark.xdist_group("disclosure")
+
+# a smaller robustness grid and Monte Carlo: the disclosure rules do not depend on their size
+SMALL = ["--set", "robust_org_cutoffs=[3.0]", "--set", "robust_patient_cutoffs=[median]",
+         "--set", "robust_min_surveys=[3]", "--set", "sim_replicates=2"]
+
+
+@pytest.fixture(scope="module")
+def full_raw_run(sandbox):
+    raw = sandbox / "data" / "raw"
+    raw.mkdir(parents=True, exist_ok=True)
+    for table in paths.TABLES:
+        shutil.copy(paths.table_file("synthetic", table), raw / f"{table}.csv")
+    run = cli("run", "--data", "raw", *SMALL, root=sandbox, env=RAW_ENV)
+    assert run.returncode == 0, run.stderr
+    return sandbox
+
+
+def shareable_files(results):
+    return [p for p in results.rglob("*") if p.is_file() and p.relative_to(results).parts[0] != "private"
+            and not p.name.startswith(".")]
+
+
+def test_small_counts_read_suppressed_in_numbers_and_tables(full_raw_run):
+    results = full_raw_run / "results_raw"
+    numbers = json.loads((results / "numbers.json").read_text())
+    for key in ("cohort.excluded", "input.clinicians", "flow.n_clinicians", "sample.age_mean"):
+        assert numbers[key] == "suppressed", key
+    assert numbers["flow.n_modelled"] == 162                       # the model's N stays
+    flow = pd.read_csv(results / "tables" / "flow.csv", dtype=str, keep_default_na=False)
+    excluded = flow[flow["step"].str.startswith("excluded")]
+    assert (excluded[["clinicians", "patient_surveys"]] == "suppressed").all().all()
+    assert not flow.isin(["-3", "165"]).any().any()
+    table1 = pd.read_csv(results / "tables" / "table1.csv", dtype=str, keep_default_na=False).set_index("characteristic")
+    analysis = pd.read_csv(results / "private" / "analysis_table.csv")
+    for q in cohort.QUADRANTS:
+        others = int((analysis.loc[analysis["quadrant"] == q, "clinician_type"] != "physician").sum())
+        if 1 <= others < 11:                                       # 15 of 16 would give 1 NP/PA away
+            assert table1.loc["Physicians, n (%)", q] == "suppressed", q
+
+
+def test_no_identifier_or_row_level_table_leaves_private(full_raw_run):
+    results = full_raw_run / "results_raw"
+    ids = set(pd.read_csv(paths.table_file("synthetic", "clinics"), dtype=str)["clinic_id"])
+    ids |= set(pd.read_csv(paths.table_file("synthetic", "clinicians"), dtype=str)["clinician_id"])
+    pattern = re.compile(r"\b(" + "|".join(map(re.escape, sorted(ids))) + r")\b")
+    files = shareable_files(results)
+    assert any(p.suffix == ".html" for p in files) and any(p.suffix == ".svg" for p in files)
+    for p in files:
+        if p.suffix in (".png",):
+            continue
+        hit = pattern.search(p.read_text(errors="replace"))
+        assert hit is None, f"{p.relative_to(results)} names {hit.group(0)}"
+    for p in (f for f in files if f.suffix == ".csv"):
+        cols = set(pd.read_csv(p, nrows=0).columns)
+        assert not cols & {"clinician_id", "clinic_id", "dropped_clinic"}, p.name
+    private = {p.name for p in (results / "private").iterdir()}
+    assert {"analysis_table.csv", "clinicians_scored.csv", "leave_one_clinic_out.csv"} <= private
+
+
+def test_figures_are_aggregate_on_real_data(full_raw_run):
+    svg = (full_raw_run / "results_raw" / "figures" / "figure1_trust_quadrants.svg").read_text()
+    assert "aggregate" in svg
+    assert "aggregate" not in paths.result("synthetic", "figures", "figure1_trust_quadrants.svg").read_text()
+    svg3 = (full_raw_run / "results_raw" / "figures" / "figure3_culture_by_outcome.svg").read_text()
+    assert "aggregate" in svg3
+
+
+def test_report_is_marked_confidential_and_never_links_private(full_raw_run):
+    results = full_raw_run / "results_raw"
+    index = (results / "report" / "index.html").read_text()
+    assert "Confidential: contains aggregate trial results" in index
+    assert "private/" not in re.sub(r"<code>private/</code>", "", index)
+    man = json.loads((results / "manifest.json").read_text())
+    assert not [f for f in man["outputs"] if f.startswith("private/")]
+    assert "private/analysis_table.csv" in man["private_outputs"]
+
+
+def test_git_add_after_a_raw_run_stages_nothing_derived(full_raw_run):
+    root = full_raw_run
+    shutil.copy(paths.ROOT / ".gitignore", root / ".gitignore")
+    subprocess.run(["git", "init", "-q"], cwd=root, check=True)
+    staged = subprocess.run(["git", "add", "-A", "--dry-run"], cwd=root, capture_output=True, text=True,
+                            check=True).stdout
+    assert staged.strip(), "git sees the repository's own files"
+    leaked = [line for line in staged.splitlines() if "results_raw" in line or "data/raw" in line
+              or ".results_raw" in line]
+    assert leaked == []

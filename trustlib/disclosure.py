@@ -1,0 +1,315 @@
+"""Disclosure control: what of a real extract may leave ``results_raw/private/``.
+
+On raw data (``min_cell_size`` = k, 11 by default) every count of people, and every statistic of
+a group of people, that a shareable output shows passes this module:
+
+1. **Primary suppression.** A count of people from 1 to k - 1 is hidden (a zero is shown: it
+   describes nobody). Means, SDs and percentages of a group under k are hidden.
+2. **Complementary suppression.** Counts are tied by sums (a total is the sum of its parts),
+   including parts that are never shown (the men, when the women and the total are shown). More
+   cells are hidden until no primary cell can be solved exactly from the shown ones
+   (:func:`protect`; the audit is exact linear algebra over the sums).
+3. **Differencing of statistics.** The mean of a group and of a subgroup, with both sizes known,
+   give the mean of the difference; the larger group's statistics are hidden when the difference
+   holds 1 to k - 1 people (:func:`hidden_statistics`).
+4. **No identifiers, no row-level data.** Clinic and clinician IDs and per-clinic sizes never
+   reach a shareable output; row-level tables are written to ``private/``
+   (:meth:`trustlib.outputs.Writer.private`), which the report, the article and the manifest's
+   shareable list never include.
+
+A hidden count is shown as :data:`HIDDEN` in tables and stored as that string in
+``numbers.json``; the same mark is used for primary and complementary cells, so a reader cannot
+tell which cells were small. On synthetic data (k = None) nothing is hidden.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from . import describe
+from .cohort import QUADRANTS
+
+HIDDEN = "suppressed"
+MODELLED = "all modelled"
+SURVEYED = "surveyed"
+EXCLUDED = "excluded"
+
+
+class DisclosureError(RuntimeError):
+    """The sums leave no cell to hide that would protect a small count."""
+
+
+def threshold(data_source: str, min_cell_size: int | None) -> int | None:
+    """The cell-size threshold k in force: ``min_cell_size`` on raw data, None (no control) on
+    the synthetic cohort."""
+    return int(min_cell_size) if data_source == "raw" and min_cell_size else None
+
+
+def _matrix(cells: list[str], equations: list[tuple[str, list[str]]]) -> np.ndarray:
+    pos = {c: i for i, c in enumerate(cells)}
+    a = np.zeros((len(equations), len(cells)))
+    for row, (total, parts) in enumerate(equations):
+        a[row, pos[total]] += 1.0
+        for p in parts:
+            a[row, pos[p]] -= 1.0
+    return a
+
+
+def _fixed(sub: np.ndarray, rank: int, j: int) -> bool:
+    unit = np.zeros((1, sub.shape[1]))
+    unit[0, j] = 1.0
+    return np.linalg.matrix_rank(np.vstack([sub, unit])) == rank
+
+
+def determined(a: np.ndarray, hidden: np.ndarray) -> np.ndarray:
+    """For each hidden column of the sum constraints ``a x = 0``: whether the shown cells fix
+    its value (its unit vector lies in the row space of ``a`` restricted to the hidden cells)."""
+    sub = a[:, hidden]
+    rank = np.linalg.matrix_rank(sub) if sub.size else 0
+    out = np.zeros(hidden.shape, dtype=bool)
+    for j, col in enumerate(np.flatnonzero(hidden)):
+        out[col] = _fixed(sub, rank, j)
+    return out
+
+
+def _is_determined(a: np.ndarray, hidden: np.ndarray, col: int) -> bool:
+    sub = a[:, hidden]
+    return _fixed(sub, np.linalg.matrix_rank(sub), int(np.flatnonzero(np.flatnonzero(hidden) == col)[0]))
+
+
+def protect(counts: pd.Series, equations: list[tuple[str, list[str]]], k: int | None,
+            published: set[str] | None = None, keep: set[str] = frozenset()) -> pd.DataFrame:
+    """Primary and complementary suppression of counts of people tied by sums.
+
+    ``counts``: cell name -> count. ``equations``: (total, [parts]) meaning total = sum(parts).
+    ``published``: the cells an output shows (default all); the others are hidden anyway, but a
+    small one among them must not be computable either. ``keep``: cells hidden only when nothing
+    else protects a small cell (the modelled N, say).
+
+    Returns one row per cell: ``count``, ``published``, ``sensitive`` (1 to k - 1 people),
+    ``hidden`` and ``shown`` (the count, NaN when hidden). While a sensitive cell can be computed,
+    the cheapest shown cell whose hiding prevents it is hidden too: the smallest non-zero count
+    not in ``keep`` first.
+    """
+    cells = list(counts.index)
+    values = counts.astype(float).to_numpy()
+    pub = np.array([published is None or c in published for c in cells])
+    if k is None:
+        sensitive = np.zeros(len(cells), dtype=bool)
+    else:
+        sensitive = (values >= 1) & (values < k)
+    hidden = sensitive | ~pub
+    a = _matrix(cells, equations)
+    keep_mask = np.array([c in keep for c in cells])
+    while sensitive.any():
+        exposed = np.flatnonzero(determined(a, hidden) & sensitive)
+        if not len(exposed):
+            break
+        target = exposed[0]
+        order = sorted(np.flatnonzero(~hidden), key=lambda i: (keep_mask[i], values[i] == 0, values[i], cells[i]))
+        if not order:
+            raise DisclosureError(f"cell {cells[target]!r} can be computed from its totals and no "
+                                  "shown cell is left to hide")
+        choice = None
+        for i in order:              # the cheapest single cell whose hiding protects the target
+            trial = hidden.copy()
+            trial[i] = True
+            if not _is_determined(a, trial, target):
+                choice = i
+                break
+        if choice is None:           # none alone: the cheapest cell sharing a sum with the target,
+            near = np.flatnonzero((np.abs(a[a[:, target] != 0]).sum(axis=0) > 0) & ~hidden)
+            if not len(near):        # else one sharing a sum with any hidden cell
+                near = np.flatnonzero((np.abs(a[np.abs(a[:, hidden]).sum(axis=1) > 0]).sum(axis=0) > 0) & ~hidden)
+            choice = min(near, key=order.index) if len(near) else order[0]
+        hidden[choice] = True
+    return pd.DataFrame({"count": values, "published": pub, "sensitive": sensitive, "hidden": hidden,
+                         "shown": np.where(hidden, np.nan, values)}, index=pd.Index(cells, name="cell"))
+
+
+def hidden_statistics(sizes: dict[str, int], nested: list[tuple[str, str]], k: int | None) -> set[str]:
+    """Groups whose means, SDs and percentages may not be shown.
+
+    ``sizes``: group -> people. ``nested``: (group, subgroup) pairs whose statistics are both
+    published. A group under k is hidden; so is a group whose subgroup leaves 1 to k - 1 people
+    out (their mean would follow by difference).
+    """
+    if k is None:
+        return set()
+    hidden = {g for g, n in sizes.items() if n < k}
+    changed = True
+    while changed:
+        changed = False
+        for big, small in nested:
+            if big in hidden or small in hidden:
+                continue
+            if 1 <= sizes[big] - sizes[small] < k:
+                hidden.add(big)
+                changed = True
+    return hidden
+
+
+# -- the cohort's counts: one system for the flow, the quadrants, Table 1 and numbers.json --------
+
+def _cell(group: str, variable: str) -> str:
+    return f"{group}|{variable}"
+
+
+def cohort_counts(clinicians: pd.DataFrame, analysis: pd.DataFrame, patient_surveys: int,
+                  k: int | None) -> pd.DataFrame:
+    """Every count of people the outputs report, protected together.
+
+    Groups: ``surveyed`` (every clinician in the extract), ``excluded`` and each exclusion
+    reason (``excluded: <reason>``), ``all modelled`` and the four quadrants. Variables:
+    ``clinicians``, ``patient_surveys`` (surveyed, excluded and modelled only) and each binary
+    characteristic of Table 1 with its never-shown complement (``not women``, ...). The sums
+    tie surveyed = excluded + modelled, excluded = its reasons, modelled = its quadrants, and
+    clinicians = characteristic + its complement in every group.
+
+    ``patient_surveys``: rows of the patient table (surveys in the extract). Returns
+    :func:`protect`'s table with ``group`` and ``variable`` columns; the modelled N is hidden
+    only as a last resort.
+    """
+    binary = describe.binary_flags(clinicians)
+    surveys = clinicians["n_patient_surveys"].fillna(0).astype(int)
+    members: dict[str, pd.Index] = {SURVEYED: clinicians.index,
+                                    EXCLUDED: clinicians.index[~clinicians["included"]]}
+    reasons = sorted(clinicians.loc[~clinicians["included"], "exclusion_reason"].unique())
+    for r in reasons:
+        members[f"{EXCLUDED}: {r}"] = clinicians.index[clinicians["exclusion_reason"] == r]
+    modelled = clinicians.index[clinicians["included"]]
+    members[MODELLED] = modelled
+    quadrant = clinicians["clinician_id"].map(analysis.set_index("clinician_id")["quadrant"])
+    for q in QUADRANTS:
+        members[q] = clinicians.index[quadrant == q]
+
+    counts, published = {}, set()
+    for group, idx in members.items():
+        counts[_cell(group, "clinicians")] = len(idx)
+        published.add(_cell(group, "clinicians"))
+        for name, flag in binary.items():
+            yes = int(flag.loc[idx].sum())
+            counts[_cell(group, name)] = yes
+            counts[_cell(group, f"not {name}")] = len(idx) - yes
+            if not group.startswith(EXCLUDED):
+                published.add(_cell(group, name))
+        if group in (SURVEYED, EXCLUDED, MODELLED) or group.startswith(EXCLUDED):
+            counts[_cell(group, "patient_surveys")] = int(surveys.loc[idx].sum())
+            published.add(_cell(group, "patient_surveys"))
+    # surveys in the extract = those without a score (never shown) + scored ones by clinician group
+    scored = counts[_cell(SURVEYED, "patient_surveys")]
+    counts[_cell(SURVEYED, "patient_surveys")] = int(patient_surveys)
+    counts[_cell("unscored", "patient_surveys")] = int(patient_surveys) - scored
+
+    variables = ["clinicians"] + [v for name in binary for v in (name, f"not {name}")]
+    equations = [(_cell(SURVEYED, "patient_surveys"),
+                  [_cell("unscored", "patient_surveys"), _cell(EXCLUDED, "patient_surveys"),
+                   _cell(MODELLED, "patient_surveys")])]
+    for v in variables + ["patient_surveys"]:
+        if v != "patient_surveys":
+            equations.append((_cell(SURVEYED, v), [_cell(EXCLUDED, v), _cell(MODELLED, v)]))
+        if reasons:
+            equations.append((_cell(EXCLUDED, v), [_cell(f"{EXCLUDED}: {r}", v) for r in reasons]))
+    for v in variables:
+        equations.append((_cell(MODELLED, v), [_cell(q, v) for q in QUADRANTS]))
+    for group in members:
+        for name in binary:
+            equations.append((_cell(group, "clinicians"), [_cell(group, name), _cell(group, f"not {name}")]))
+
+    table = protect(pd.Series(counts), equations, k, published,
+                    keep={_cell(MODELLED, "clinicians"), _cell(MODELLED, "patient_surveys")})
+    parts = table.index.str.split("|", n=1)
+    return table.assign(group=[p[0] for p in parts], variable=[p[1] for p in parts]).reset_index()
+
+
+def shown(counts: pd.DataFrame, group: str, variable: str = "clinicians"):
+    """The shareable value of one cell of :func:`cohort_counts`: an int, or :data:`HIDDEN`."""
+    row = counts[(counts["group"] == group) & (counts["variable"] == variable)]
+    if row.empty:
+        raise KeyError(f"no count for {group} / {variable}")
+    value = row["shown"].iloc[0]
+    return HIDDEN if pd.isna(value) else int(value)
+
+
+def by_group(counts: pd.DataFrame, prefix: str, variable: str = "clinicians") -> pd.Series:
+    """Shareable values (int or :data:`HIDDEN`) of one variable for the groups whose name starts
+    with ``prefix`` (``"excluded: "`` gives the exclusion reasons)."""
+    rows = counts[counts["group"].str.startswith(prefix) & (counts["variable"] == variable)]
+    return pd.Series({g: shown(counts, g, variable) for g in rows["group"]}, name=variable, dtype=object)
+
+
+def cohort_numbers(counts: pd.DataFrame) -> dict:
+    """The cohort's counts for ``numbers.json`` (each an int or :data:`HIDDEN`): the extract's
+    clinicians and patient surveys, excluded and modelled clinicians, the quadrants, high-high."""
+    hh = shown(counts, QUADRANTS[0])
+    modelled = shown(counts, MODELLED)
+    pct = HIDDEN if HIDDEN in (hh, modelled) else 100.0 * hh / modelled
+    return {"input.clinicians": shown(counts, SURVEYED), "input.patients": shown(counts, SURVEYED, "patient_surveys"),
+            "cohort.excluded": shown(counts, EXCLUDED), "cohort.modelled": modelled,
+            **{f"quadrant.{q.replace(' ', '')}": shown(counts, q) for q in QUADRANTS},
+            "cohort.n_high_high": hh, "cohort.pct_high_high": pct}
+
+
+def hide_small_events(fits: pd.DataFrame, counts: pd.DataFrame, k: int | None) -> pd.DataFrame:
+    """Model tables' ``n_events`` made shareable: hidden (NaN) when the events or the non-events
+    number 1 to k - 1, or when they equal a high-high count :func:`cohort_counts` hid."""
+    if k is None or "n_events" not in fits:
+        return fits
+    hh = counts[(counts["group"] == QUADRANTS[0]) & (counts["variable"] == "clinicians")].iloc[0]
+    events, n = fits["n_events"], fits["n"]
+    small = events.between(1, k - 1) | (n - events).between(1, k - 1)
+    same = bool(hh["hidden"]) & (events == hh["count"])
+    return fits.assign(n_events=events.mask(small | same))
+
+
+def histogram(values: pd.Series, bins: np.ndarray, k: int | None, split: float | None = None) -> pd.DataFrame:
+    """Counts of ``values`` in ``bins`` (edges, scale units) that may be shown: bins of 1 to k - 1
+    people hidden, and enough others that the total cannot give them back, nor the totals below
+    and above ``split`` when it is a bin edge (a cut-off: the quadrant counts give those totals).
+    Columns: left, right, count, shown (NaN when hidden)."""
+    n, edges = np.histogram(values.dropna(), bins=bins)
+    names = [f"bin{i}" for i in range(len(n))]
+    cells = pd.Series(list(n) + [int(n.sum())], index=names + ["total"])
+    equations = [("total", names)]
+    if split is not None and np.isclose(edges[1:-1], split).any():
+        cut = int(np.flatnonzero(np.isclose(edges, split))[0])
+        cells = pd.concat([cells, pd.Series({"below": int(n[:cut].sum()), "above": int(n[cut:].sum())})])
+        equations += [("below", names[:cut]), ("above", names[cut:]), ("total", ["below", "above"])]
+    table = protect(cells, equations, k, keep={"total"})
+    return pd.DataFrame({"left": edges[:-1], "right": edges[1:], "count": n,
+                         "shown": table.loc[names, "shown"].to_numpy()})
+
+
+def statistics_groups(counts: pd.DataFrame, k: int | None) -> set[str]:
+    """Groups of :func:`cohort_counts` whose means, SDs and percentages are hidden: under k,
+    a count hidden (a percentage would give it back), or differencing (:func:`hidden_statistics`)."""
+    sizes = {g: int(c) for g, c in counts.loc[counts["variable"] == "clinicians", ["group", "count"]].to_numpy()}
+    nested = [(SURVEYED, MODELLED)] + [(MODELLED, q) for q in QUADRANTS]
+    out = hidden_statistics({g: sizes[g] for g in [SURVEYED, MODELLED] + QUADRANTS}, nested, k)
+    hidden_n = counts[(counts["variable"] == "clinicians") & counts["hidden"]]["group"]
+    return out | set(hidden_n)
+
+
+def outcome_group_means(analysis: pd.DataFrame, measures: list[str], k: int | None) -> pd.DataFrame:
+    """Mean of each measure (scale units) in high-high clinicians and all others, with ``n``.
+
+    Both groups are hidden (NaN) when either has 1 to k - 1 people: with the overall mean shown
+    in Table 1, one group's mean and the sizes would give the other's back.
+    """
+    group = np.where(analysis["high_high"] == 1, "high-high", "all others")
+    means = analysis.groupby(group)[measures].mean().reindex(["high-high", "all others"])
+    sizes = pd.Series(group).value_counts().reindex(means.index).fillna(0).astype(int)
+    if k is not None and sizes.between(1, k - 1).any():
+        means.loc[:, :] = np.nan
+    return means.assign(n=sizes)
+
+
+def quadrant_counts(counts: pd.DataFrame) -> pd.Series:
+    """The four quadrants' clinician counts (int or :data:`HIDDEN`), in :data:`QUADRANTS` order."""
+    return by_group(counts, "").loc[QUADRANTS]
+
+
+def marked(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with hidden (NaN) values written as :data:`HIDDEN`, for ``numbers.json``."""
+    return frame.astype(object).where(frame.notna(), HIDDEN)
