@@ -14,7 +14,7 @@ from trustlib import contract, paths
 
 
 ACCEPTANCE_MODULES = {"test_results.py", "test_report.py", "test_pipeline.py", "test_interrupts.py",
-                      "test_disclosure_run.py"}
+                      "test_disclosure_run.py", "test_hostile_runs.py"}
 
 
 def pytest_collection_modifyitems(config, items):

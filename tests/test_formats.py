@@ -97,7 +97,7 @@ def test_wrong_value_labels_name_the_file_and_column(tmp_path, fmt):
         write(tmp_path, table, "csv")
     write(tmp_path, "clinicians", fmt, labels={**CODES, "sex": ["F", "M"]})
     msg = _problems(tmp_path)
-    assert f"clinicians.{fmt}, column 'sex'" in msg and "'F'" in msg
+    assert f"clinicians.{fmt}, column 'sex'" in msg and "not one of the allowed codes ['female', 'male']" in msg
 
 
 @pytest.mark.parametrize("fmt", ["dta", "sav", "xlsx"])

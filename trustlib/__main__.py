@@ -128,11 +128,12 @@ def main(argv: list[str] | None = None) -> int:
     k.set_defaults(func=_install_kernel)
     args = parser.parse_args(argv)
     from .contract import DataValidationError
+    from .params import ParameterError
     from .pipeline import RunLocked, StepFailed
 
     try:
         return args.func(args)
-    except (UsageError, RunLocked, DataValidationError) as err:
+    except (UsageError, RunLocked, DataValidationError, ParameterError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     except StepFailed as err:

@@ -268,7 +268,9 @@ def table_schema(table: str) -> pa.DataFrameSchema:
 
 
 def _problems_from_pandera(err: pa.errors.SchemaErrors, name: str, df: pd.DataFrame,
-                           id_col: str | None) -> list[Problem]:
+                           id_col: str | None, id_columns: set[str] = frozenset()) -> list[Problem]:
+    """Problems from pandera's failure cases: file, column, lines and the rows' IDs. Offending
+    values are quoted for ID columns (``id_columns``) only: a message never carries an answer."""
     fc = err.failure_cases
     problems = []
     for (column, check), grp in fc.groupby(["column", "check"], dropna=False, sort=False):
@@ -283,8 +285,9 @@ def _problems_from_pandera(err: pa.errors.SchemaErrors, name: str, df: pd.DataFr
             message = f"duplicated IDs {sorted(set(grp['failure_case'].astype(str)))[:MAX_LISTED]}"
             problems.append(Problem(name, str(column), message, rows=rows))
             continue
-        values = sorted({str(v) for v in grp["failure_case"]})[:5]
-        message = _check_message(err, str(column), str(check)) + f"; values {values}"
+        message = _check_message(err, str(column), str(check))
+        if str(column) in id_columns:                 # IDs may be named; survey answers never are
+            message += f"; values {sorted({str(v) for v in grp['failure_case']})[:5]}"
         problems.append(Problem(name, None if pd.isna(column) else str(column), message, rows=rows, ids=ids))
     return problems
 
@@ -312,7 +315,8 @@ def validate_tables(tables: dict[str, pd.DataFrame], names: dict[str, str] | Non
             schema.validate(df, lazy=True)
             ok[table] = True
         except pa.errors.SchemaErrors as err:
-            problems += _problems_from_pandera(err, names[table], df, id_col)
+            ids = set(codebook.table_variables(table).query("type == 'id'")["variable"])
+            problems += _problems_from_pandera(err, names[table], df, id_col, ids)
             ok[table] = False
     cb = codebook.load_codebook()
     for _, var in cb[cb["key"].str.contains(r"\.", regex=True)].iterrows():

@@ -37,7 +37,7 @@ from pathlib import Path
 
 import nbformat
 
-from . import TrustlibError, outputs, params, paths
+from . import TrustlibError, contract, outputs, params, paths
 
 KERNEL = "trustlib"
 SYNTHESIZE = "00_synthesize_cohort"
@@ -104,9 +104,12 @@ def run_parameters(source: str, params_file: Path | None = None, overrides: dict
     p = params.pipeline_params(params_file)
     unknown = sorted(set(overrides or {}) - set(p))
     if unknown:
-        raise TrustlibError(f"unknown parameter(s) {unknown}; see {paths.relative(paths.PIPELINE_PARAMS)}")
+        raise params.ParameterError(f"unknown parameter(s) {unknown}; see {paths.relative(paths.PIPELINE_PARAMS)}")
     p.update(overrides or {})
     p["data_source"] = source
+    bad = params.problems(p)
+    if bad:
+        raise params.ParameterError("parameters a run cannot use:\n  - " + "\n  - ".join(bad))
     return p
 
 
@@ -346,6 +349,7 @@ def run(source: str = "synthetic", params_file: Path | None = None, overrides: d
     for var in THREAD_VARIABLES:  # kernels inherit this: one BLAS thread each (see THREAD_VARIABLES)
         os.environ.setdefault(var, "1")
     wanted = _with_inputs(names or ANALYSIS, source)
+    contract.load_folder(paths.data_dir(source))   # bad data stops here, before any kernel starts
     before = fingerprint(source, parameters, wanted)
     with _locked(target):
         stage = _fresh_stage(target)
