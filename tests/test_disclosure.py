@@ -255,3 +255,13 @@ def test_one_line_of_three(rows):
     if t["sensitive"].any():
         assert t["hidden"].sum() >= 2
     assert_protected(t, eqs)
+
+
+def test_small_parts_and_their_statistics_are_hidden():
+    rel = pd.DataFrame({"scale": ["a", "b", "c"], "n_complete": [150, 160, 8], "n_rows": [165, 165, 165],
+                        "alpha": [0.8, 0.7, 0.9]})
+    out = disclosure.hide_small_parts(rel, "n_complete", "n_rows", K, ["alpha"])
+    assert out["n_complete"].isna().tolist() == [False, True, True]     # 165 - 160 = 5 incomplete
+    assert out["alpha"].isna().tolist() == [False, False, True]
+    assert disclosure.marked(out["alpha"]).tolist() == [0.8, 0.7, disclosure.HIDDEN]
+    assert disclosure.hide_small_parts(rel, "n_complete", "n_rows", None).equals(rel)

@@ -251,16 +251,32 @@ def cohort_numbers(counts: pd.DataFrame) -> dict:
             "cohort.n_high_high": hh, "cohort.pct_high_high": pct}
 
 
+def hide_small_parts(df: pd.DataFrame, part: str, whole: str, k: int | None,
+                     statistics: list[str] = ()) -> pd.DataFrame:
+    """Counts in column ``part`` hidden (NaN) where the part, or the rest of column ``whole``,
+    holds 1 to k - 1 people; ``statistics`` columns hidden where the part is under k."""
+    if k is None:
+        return df
+    small = df[part].between(1, k - 1) | (df[whole] - df[part]).between(1, k - 1)
+    hidden = df[part].mask(small)
+    out = df.assign(**{part: hidden.astype("Int64") if pd.api.types.is_integer_dtype(df[part]) else hidden})
+    for col in statistics:
+        out[col] = out[col].mask(df[part] < k)
+    return out
+
+
 def hide_small_events(fits: pd.DataFrame, counts: pd.DataFrame, k: int | None) -> pd.DataFrame:
-    """Model tables' ``n_events`` made shareable: hidden (NaN) when the events or the non-events
-    number 1 to k - 1, or when they equal a high-high count :func:`cohort_counts` hid."""
+    """Model tables' ``n_events`` and ``n`` made shareable: events hidden (NaN) when the events
+    or the non-events number 1 to k - 1 (:func:`hide_small_parts`) or equal a high-high count
+    :func:`cohort_counts` hid; ``n`` hidden when it equals a modelled N it hid."""
     if k is None or "n_events" not in fits:
         return fits
-    hh = counts[(counts["group"] == QUADRANTS[0]) & (counts["variable"] == "clinicians")].iloc[0]
-    events, n = fits["n_events"], fits["n"]
-    small = events.between(1, k - 1) | (n - events).between(1, k - 1)
-    same = bool(hh["hidden"]) & (events == hh["count"])
-    return fits.assign(n_events=events.mask(small | same))
+    cell = counts.set_index("cell")
+    hh, modelled = cell.loc[_cell(QUADRANTS[0], "clinicians")], cell.loc[_cell(MODELLED, "clinicians")]
+    out = hide_small_parts(fits, "n_events", "n", k)
+    out["n_events"] = out["n_events"].mask(bool(hh["hidden"]) & (fits["n_events"] == hh["count"]))
+    out["n"] = out["n"].mask(bool(modelled["hidden"]) & (fits["n"] == modelled["count"]))
+    return out
 
 
 def histogram(values: pd.Series, bins: np.ndarray, k: int | None, split: float | None = None) -> pd.DataFrame:
@@ -310,6 +326,9 @@ def quadrant_counts(counts: pd.DataFrame) -> pd.Series:
     return by_group(counts, "").loc[QUADRANTS]
 
 
-def marked(frame: pd.DataFrame) -> pd.DataFrame:
-    """``frame`` with hidden (NaN) values written as :data:`HIDDEN`, for ``numbers.json``."""
-    return frame.astype(object).where(frame.notna(), HIDDEN)
+def marked(frame: pd.DataFrame | pd.Series) -> pd.DataFrame | pd.Series:
+    """``frame`` with hidden (NaN) values written as :data:`HIDDEN` (for ``numbers.json`` and
+    shown tables); columns without a hidden value keep their type."""
+    if isinstance(frame, pd.Series):
+        return frame if frame.notna().all() else frame.astype(object).where(frame.notna(), HIDDEN)
+    return frame.apply(marked)

@@ -349,7 +349,10 @@ def run(source: str = "synthetic", params_file: Path | None = None, overrides: d
     for var in THREAD_VARIABLES:  # kernels inherit this: one BLAS thread each (see THREAD_VARIABLES)
         os.environ.setdefault(var, "1")
     wanted = _with_inputs(names or ANALYSIS, source)
-    contract.load_folder(paths.data_dir(source))   # bad data stops here, before any kernel starts
+    try:                                           # bad data stops here, before any kernel starts
+        contract.load_folder(paths.data_dir(source))
+    except contract.DataValidationError as err:
+        raise StepFailed(f"{err}\nnothing was run: {print_name}/ is unchanged", bad_input=True) from None
     before = fingerprint(source, parameters, wanted)
     with _locked(target):
         stage = _fresh_stage(target)
