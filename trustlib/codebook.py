@@ -61,8 +61,12 @@ def scale_items(scale: str, codebook: pd.DataFrame | None = None) -> pd.DataFram
 
 def load_scales(path: Path | None = None) -> pd.DataFrame:
     """Scale definitions: label, item range, scoring rule, minimum answered items, role."""
-    sc = pd.read_csv(path or paths.SCALES, dtype={"min_answered": int})
-    return sc.set_index("scale", drop=False)
+    return _load_scales(str(path or paths.SCALES)).copy()
+
+
+@lru_cache(maxsize=4)
+def _load_scales(path: str) -> pd.DataFrame:
+    return pd.read_csv(path, dtype={"min_answered": int}).set_index("scale", drop=False)
 
 
 def scales_with_role(role: str) -> list[str]:

@@ -208,7 +208,15 @@ def read_raw_csv(path: Path) -> tuple[pd.DataFrame | None, list[Problem]]:
     return df, []
 
 
-def _record_lines(text: str) -> list[int]:
+class _Lines(tuple):
+    """Record start lines kept in ``DataFrame.attrs``: immutable, so pandas' deep copy of attrs
+    on every operation returns it as it is instead of copying a list per row."""
+
+    def __deepcopy__(self, memo):
+        return self
+
+
+def _record_lines(text: str) -> _Lines:
     """Physical line (1-based) on which each data record starts: a quoted field may span lines."""
     reader = csv.reader(io.StringIO(text))
     starts, previous_end, header = [], 0, True
@@ -217,7 +225,7 @@ def _record_lines(text: str) -> list[int]:
             starts.append(previous_end + 1)
         header = header and not row
         previous_end = reader.line_num
-    return starts
+    return _Lines(starts)
 
 
 def _lines(df: pd.DataFrame, index) -> tuple[int, ...]:

@@ -170,19 +170,32 @@ def fit_one(df: pd.DataFrame, exposure: str, model: str, adjusted: bool, outcome
                 converged=converged and np.isfinite(se), note="; ".join(notes), **common)
 
 
+_LAST_LOGIT: dict = {}
+
+
+def _logit(X: np.ndarray, y: np.ndarray, groups: np.ndarray):
+    """Logistic regression of ``y`` on ``X`` with cluster-robust SEs (the clustered logistic
+    estimator). The last fit is kept: GEE starts from its coefficients."""
+    key = hash((X.tobytes(), X.shape, y.tobytes(), pd.factorize(groups)[0].tobytes()))
+    if key not in _LAST_LOGIT:
+        _LAST_LOGIT.clear()
+        _LAST_LOGIT[key] = sm.Logit(y, X).fit(disp=0, cov_type="cluster",
+                                              cov_kwds={"groups": pd.factorize(groups)[0]}, maxiter=100)
+    return _LAST_LOGIT[key]
+
+
 def _fit(model: str, X: np.ndarray, y: np.ndarray, groups: np.ndarray, names: list[str], nagq: int):
     """One estimator's statsmodels-style result (``params``, ``bse``, ``llf`` where defined)."""
     if model == "glmm":
         return fit_glmm(X, y, groups, names=names, nagq=nagq, separated=False)
     if model in ("gee", "gee_md"):
-        start = sm.Logit(y, X).fit(disp=0, maxiter=100).params     # starting values: fewer GEE iterations
+        start = _logit(X, y, groups).params                       # starting values: fewer GEE iterations
         return sm.GEE(y, X, groups=groups, family=sm.families.Binomial(),
                       cov_struct=sm.cov_struct.Exchangeable()).fit(
             maxiter=100, start_params=start, ddof_scale=0,       # moment estimators as R geepack
             cov_type="bias_reduced" if model == "gee_md" else "robust")
     if model == "logit_cluster":
-        return sm.Logit(y, X).fit(disp=0, cov_type="cluster", cov_kwds={"groups": pd.factorize(groups)[0]},
-                                  maxiter=100)
+        return _logit(X, y, groups)
     raise ValueError(f"unknown model {model!r}; choose from {ESTIMATORS + OPTIONAL_ESTIMATORS}")
 
 
