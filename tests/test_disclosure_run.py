@@ -19,7 +19,8 @@ pytestmark = pytest.mark.xdist_group("disclosure")
 
 # a smaller robustness grid and Monte Carlo: the disclosure rules do not depend on their size
 SMALL = ["--set", "robust_org_cutoffs=[3.0]", "--set", "robust_patient_cutoffs=[median]",
-         "--set", "robust_min_surveys=[3]", "--set", "sim_replicates=2"]
+         "--set", "robust_min_surveys=[3]", "--set", "robust_cutoff_rules=[at_or_above]",
+         "--set", "sim_replicates=2", "--set", "nagq=1"]
 
 
 @pytest.fixture(scope="module")
