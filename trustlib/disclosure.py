@@ -27,7 +27,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from . import describe
+from . import TrustlibError, describe
 from .cohort import QUADRANTS
 
 HIDDEN = "suppressed"
@@ -36,7 +36,7 @@ SURVEYED = "surveyed"
 EXCLUDED = "excluded"
 
 
-class DisclosureError(RuntimeError):
+class DisclosureError(TrustlibError):
     """The sums leave no cell to hide that would protect a small count."""
 
 
