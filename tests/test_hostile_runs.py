@@ -119,7 +119,8 @@ def _check(repo, capsys, argv, text):
     assert text in err, err
     assert "Traceback" not in err
     assert snapshot(repo / "results_raw") == before
-    assert sorted(p.name for p in repo.iterdir() if p.name.startswith(".results_raw")) == []
+    leftovers = [p.name for p in repo.iterdir() if p.name.startswith(".results_raw") and p.name != ".results_raw.lock"]
+    assert leftovers == [], "a stage or a failed notebook was left behind"
     return err
 
 
@@ -167,3 +168,44 @@ def test_bad_parameters_stop_the_run_and_keep_the_previous_results(repo, capsys,
 def test_a_broken_parameter_file_is_reported(repo, capsys, text, expected):
     _check(repo, capsys, ["run", "--data", "raw", "--params", _params_file(repo, text)], expected)
 
+
+
+# -- faults of the machine, given to the run's transaction (the notebooks replaced by a stub) -------
+
+def _stub_notebooks(monkeypatch):
+    from trustlib import pipeline
+
+    def execute(names, stage, parameters, target, jobs):
+        (stage / "tables").mkdir(parents=True, exist_ok=True)
+        (stage / "tables" / "new.csv").write_text("a\n1\n")
+    monkeypatch.setattr(pipeline, "_execute_all", execute)
+    return pipeline
+
+
+def test_a_full_disk_stops_the_run_with_one_line_and_keeps_the_previous_results(repo, capsys, monkeypatch):
+    import errno
+
+    pipeline = _stub_notebooks(monkeypatch)
+
+    def full(stage, *args):
+        raise OSError(errno.ENOSPC, "No space left on device", str(stage / "manifest.json"))
+    monkeypatch.setattr(pipeline, "_finish", full)
+    err = _check(repo, capsys, ["run", "--data", "raw", "--force"], "No space left on device: ")
+    assert err.count("\n") == 1 and "manifest.json" in err
+    assert not (repo / ".results_raw.stage").exists()
+
+
+def test_a_symlinked_results_folder_is_followed_and_stays_a_link(repo, capsys, monkeypatch):
+    pipeline = _stub_notebooks(monkeypatch)
+    monkeypatch.setattr(pipeline, "_finish", lambda stage, *args: (stage / "manifest.json").write_text("{}"))
+    elsewhere = repo / "elsewhere" / "results_raw"
+    elsewhere.mkdir(parents=True)
+    (elsewhere / "old.csv").write_text("old\n")
+    link = repo / "results_link"
+    link.symlink_to(elsewhere)
+    monkeypatch.setattr(paths, "results_dir", lambda source="synthetic", override=None: link)
+    assert main(["run", "--data", "raw", "--force"]) == 0, capsys.readouterr().err
+    assert link.is_symlink() and link.resolve() == elsewhere.resolve()
+    assert sorted(p.relative_to(elsewhere).as_posix() for p in elsewhere.rglob("*") if p.is_file()) == [
+        "manifest.json", "tables/new.csv"]
+    assert not [p for p in elsewhere.parent.iterdir() if p.name.endswith(".stage")]
