@@ -29,6 +29,12 @@ QUADRANTS = ["high org / high patient", "high org / low patient",
              "low org / high patient", "low org / low patient"]
 
 
+def binary_flags(df: pd.DataFrame) -> dict[str, pd.Series]:
+    """The yes/no characteristics Table 1 counts, as boolean Series over ``df``'s rows."""
+    return {"women": df["sex"] == "female", "physicians": df["clinician_type"] == "physician",
+            "family medicine": df["specialty"] == "family"}
+
+
 class CohortError(TrustlibError):
     """Raised when scored data cannot form the modelling cohort (message names clinicians)."""
 

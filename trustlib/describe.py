@@ -9,8 +9,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from . import codebook
-from .cohort import QUADRANTS
+from . import codebook, disclosure
+from .cohort import QUADRANTS, binary_flags
 
 
 def flow(counts: pd.DataFrame, clinics: dict[str, int]) -> pd.DataFrame:
@@ -20,8 +20,6 @@ def flow(counts: pd.DataFrame, clinics: dict[str, int]) -> pd.DataFrame:
     ``counts``: :func:`trustlib.disclosure.cohort_counts` (hidden cells read ``suppressed``);
     ``clinics``: clinic counts ``surveyed`` and ``modelled`` (clinics are organisations, not people).
     """
-    from . import disclosure
-
     def row(step, group, clinic_count, sign=1):
         vals = {v: disclosure.shown(counts, group, v) for v in ("clinicians", "patient_surveys")}
         return {"step": step, "clinics": clinic_count,
@@ -33,12 +31,6 @@ def flow(counts: pd.DataFrame, clinics: dict[str, int]) -> pd.DataFrame:
     rows.append(row("modelled", disclosure.MODELLED, clinics["modelled"]))
     out = pd.DataFrame(rows, columns=["step", "clinics", "clinicians", "patient_surveys"])
     return out.astype({"clinics": "Int64"})
-
-
-def binary_flags(df: pd.DataFrame) -> dict[str, pd.Series]:
-    """The yes/no characteristics Table 1 counts, as boolean Series over ``df``'s rows."""
-    return {"women": df["sex"] == "female", "physicians": df["clinician_type"] == "physician",
-            "family medicine": df["specialty"] == "family"}
 
 
 def _groups(analysis: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
@@ -75,10 +67,8 @@ def protect(long: pd.DataFrame, counts: pd.DataFrame, hidden_groups: set[str]) -
     ``hidden_groups`` (:func:`trustlib.disclosure.statistics_groups`). Adds ``suppressed``."""
     shown = counts.set_index(["group", "variable"])["shown"]
     out = long.copy()
-    keys = list(zip(out["group"], out["variable"]))
-    is_count = out["count"].notna()
-    hidden = pd.Series([is_count.iloc[i] and pd.isna(shown.get(key, np.nan)) for i, key in enumerate(keys)],
-                       index=out.index)
+    cells = pd.MultiIndex.from_arrays([out["group"], out["variable"]])
+    hidden = out["count"].notna() & shown.reindex(cells).isna().to_numpy()
     stats = out["group"].isin(hidden_groups)
     out.loc[hidden, "count"] = np.nan
     out.loc[hidden | stats, "percent"] = np.nan
@@ -93,7 +83,7 @@ def table1(long: pd.DataFrame) -> pd.DataFrame:
     labels = {"age": "Age, years, mean (SD)", "n_patient_surveys": "Patient surveys per clinician, mean (SD)",
               "patient_trust": "Patient trust (0-100), mean (SD)", "clinicians": "Clinicians, n",
               "women": "Women, n (%)", "physicians": "Physicians, n (%)", "family medicine": "Family medicine, n (%)"}
-    hidden = "suppressed"
+    hidden = disclosure.HIDDEN
     suppressed = long["suppressed"] if "suppressed" in long else pd.Series(False, index=long.index)
 
     def cell(r):
@@ -147,8 +137,6 @@ def sample(clinicians: pd.DataFrame, counts: pd.DataFrame, hidden_groups: set[st
     """Every surveyed clinician, as the sister paper reports the sample: age mean and SD (years)
     and the numbers of women, physicians and family physicians, each as
     :mod:`trustlib.disclosure` allows (``suppressed`` otherwise)."""
-    from . import disclosure
-
     hide = disclosure.SURVEYED in hidden_groups
     age = clinicians["age"].dropna()
     out = {"age_mean": disclosure.HIDDEN if hide else age.mean(),

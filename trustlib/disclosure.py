@@ -27,8 +27,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from . import TrustlibError, describe
-from .cohort import QUADRANTS
+from . import TrustlibError
+from .cohort import QUADRANTS, binary_flags
 
 HIDDEN = "suppressed"
 MODELLED = "all modelled"
@@ -171,7 +171,7 @@ def cohort_counts(clinicians: pd.DataFrame, analysis: pd.DataFrame, patient_surv
     :func:`protect`'s table with ``group`` and ``variable`` columns; the modelled N is hidden
     only as a last resort.
     """
-    binary = describe.binary_flags(clinicians)
+    binary = binary_flags(clinicians)
     surveys = clinicians["n_patient_surveys"].fillna(0).astype(int)
     members: dict[str, pd.Index] = {SURVEYED: clinicians.index,
                                     EXCLUDED: clinicians.index[~clinicians["included"]]}

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
-from . import codebook
+from . import codebook, disclosure
 from .cohort import QUADRANTS
 
 PALETTE = dict(zip(QUADRANTS, ["#1b9e77", "#7570b3", "#d95f02", "#9e9e9e"]))
@@ -52,8 +52,6 @@ def trust_quadrant_counts(analysis: pd.DataFrame, cutoffs: dict, counts: pd.Data
     """Figure 1 in aggregate form, for real data: the four quadrants' clinician counts (from
     :func:`trustlib.disclosure.cohort_counts`) and a histogram of each trust score with bins of
     fewer than ``k`` clinicians (and their complements) hidden. No clinician is plotted."""
-    from . import disclosure
-
     fig, (grid, org, pat) = plt.subplots(1, 3, figsize=(11, 3.8), gridspec_kw={"width_ratios": [1, 1.2, 1.2]})
     layout = {QUADRANTS[0]: (1, 1), QUADRANTS[1]: (1, 0), QUADRANTS[2]: (0, 1), QUADRANTS[3]: (0, 0)}
     for q, (x, y) in layout.items():
