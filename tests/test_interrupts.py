@@ -16,7 +16,7 @@ import pytest
 
 from sandbox import RAW_ENV, cli as _cli, sandbox, snapshot as _snapshot  # noqa: F401 (fixture)
 from test_formats import write
-from trustlib import paths
+from trustlib import paths, pipeline
 
 # one worker runs this file (its tests share one sandbox): `make test` distributes with --dist loadgroup
 pytestmark = pytest.mark.xdist_group("interrupts")
@@ -67,10 +67,12 @@ def test_an_interrupted_run_keeps_the_previous_results(raw_run, sig, during):
     proc = subprocess.Popen([sys.executable, "-m", "trustlib", "run", "--data", "raw", "--only", during],
                             cwd=raw_run, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 120
-    while not list(raw_run.glob(".results_raw.stage/provenance/01_prepare_data.json")):
+    stage = raw_run / ".results_raw.stage"
+    ready = [stage / "provenance" / f"{n}.json" for n in pipeline.STEPS[during]]   # what `during` reads
+    while not (stage.is_dir() and all(p.exists() for p in ready)):
         assert proc.poll() is None and time.monotonic() < deadline, "the run ended before it could be interrupted"
         time.sleep(0.05)
-    time.sleep(1.0)                          # notebook `during` is executing now
+    time.sleep(1.5)                          # notebook `during` is executing now
     assert proc.poll() is None
     proc.send_signal(sig)
     _, err = proc.communicate(timeout=60)

@@ -82,7 +82,7 @@ def test_committed_notebooks_carry_executed_outputs(name):
     assert not any(o.get("output_type") == "error" for c in code for o in c.outputs)
 
 
-@pytest.mark.parametrize("name", ["04_figures", "06_robustness", "07_simulation_check"])
+@pytest.mark.parametrize("name", ["04_figures", "06_robustness", "07_simulation_check", "09_clinic_influence"])
 def test_committed_notebooks_show_every_figure_they_write(name):
     """A cell that writes a figure to results/figures/ also shows it (an image output), so a
     reader of the committed notebook sees every figure; a library that switched matplotlib to

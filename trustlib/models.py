@@ -27,6 +27,7 @@ separation and non-convergence, the estimate is left blank.
 from __future__ import annotations
 
 import warnings
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -184,16 +185,39 @@ def _logit(X: np.ndarray, y: np.ndarray, groups: np.ndarray):
     return _LAST_LOGIT[key]
 
 
+_LAST_GEE: dict = {}
+
+
+def _gee(X: np.ndarray, y: np.ndarray, groups: np.ndarray, bias_reduced: bool):
+    """GEE (exchangeable) with the robust or the Mancl-DeRouen bias-reduced sandwich. The two
+    share one fit: a fit made for the bias-reduced sandwich also carries the robust one, so the
+    last fit is kept (with its warnings, replayed for the caller) and serves both."""
+    key = hash((X.tobytes(), X.shape, y.tobytes(), pd.factorize(groups)[0].tobytes()))
+    hit = _LAST_GEE.get(key)
+    if hit is None or (bias_reduced and not hit[0]):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            res = sm.GEE(y, X, groups=groups, family=sm.families.Binomial(),
+                         cov_struct=sm.cov_struct.Exchangeable()).fit(
+                maxiter=100, start_params=_logit(X, y, groups).params,   # fewer GEE iterations
+                ddof_scale=0,                                            # moment estimators as R geepack
+                cov_type="bias_reduced" if bias_reduced else "robust")
+        _LAST_GEE.clear()
+        _LAST_GEE[key] = hit = (bias_reduced, res, list(caught))
+    for w in hit[2]:
+        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    res = hit[1]
+    if hit[0] and not bias_reduced:                  # the robust sandwich of a bias-reduced fit
+        return SimpleNamespace(params=res.params, bse=np.sqrt(np.diag(res.cov_robust)), converged=res.converged)
+    return res
+
+
 def _fit(model: str, X: np.ndarray, y: np.ndarray, groups: np.ndarray, names: list[str], nagq: int):
     """One estimator's statsmodels-style result (``params``, ``bse``, ``llf`` where defined)."""
     if model == "glmm":
         return fit_glmm(X, y, groups, names=names, nagq=nagq, separated=False)
     if model in ("gee", "gee_md"):
-        start = _logit(X, y, groups).params                       # starting values: fewer GEE iterations
-        return sm.GEE(y, X, groups=groups, family=sm.families.Binomial(),
-                      cov_struct=sm.cov_struct.Exchangeable()).fit(
-            maxiter=100, start_params=start, ddof_scale=0,       # moment estimators as R geepack
-            cov_type="bias_reduced" if model == "gee_md" else "robust")
+        return _gee(X, y, groups, bias_reduced=model == "gee_md")
     if model == "logit_cluster":
         return _logit(X, y, groups)
     raise ValueError(f"unknown model {model!r}; choose from {ESTIMATORS + OPTIONAL_ESTIMATORS}")

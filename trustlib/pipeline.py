@@ -48,16 +48,18 @@ STEPS = {
     "03_model_culture_and_trust": ["01_prepare_data"],
     "04_figures": ["01_prepare_data", "03_model_culture_and_trust"],
     "05_scorecard": ["02_describe_sample", "03_model_culture_and_trust", "08_unselected_seeds"],
-    "06_robustness": ["01_prepare_data"],
+    "06_robustness": [],
     "07_simulation_check": ["01_prepare_data"],
     "08_unselected_seeds": [],
+    "09_clinic_influence": ["01_prepare_data"],
 }
 ANALYSIS = list(STEPS)
 # about the synthetic generator, not the data: a raw run leaves it out (05 then has no rates column)
 SYNTHETIC_ONLY = {"08_unselected_seeds"}
 # longest first, so the slow notebooks start as soon as their inputs exist
-PRIORITY = ["01_prepare_data", "06_robustness", "07_simulation_check", "08_unselected_seeds",
-            "03_model_culture_and_trust", "02_describe_sample", "04_figures", "05_scorecard"]
+PRIORITY = ["06_robustness", "01_prepare_data", "07_simulation_check", "08_unselected_seeds",
+            "03_model_culture_and_trust", "09_clinic_influence", "02_describe_sample", "04_figures",
+            "05_scorecard"]
 KEY_PACKAGES = ["numpy", "scipy", "pandas", "statsmodels", "matplotlib", "seaborn", "pandera",
                 "papermill", "nbval", "joblib"]
 FINGERPRINT_VERSION = 1

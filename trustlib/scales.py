@@ -18,11 +18,11 @@ from . import codebook
 def reversed_items(df: pd.DataFrame, scale: str) -> pd.DataFrame:
     """Item responses of ``scale`` with reverse-worded items reversed (same units as the items)."""
     items = codebook.scale_items(scale)
-    out = {}
-    for _, it in items.iterrows():
-        x = df[it["variable"]].astype(float)
-        out[it["variable"]] = (it["min"] + it["max"]) - x if it["reverse"] else x
-    return pd.DataFrame(out, index=df.index)
+    x = df[list(items["variable"])].astype(float)
+    flip = items["reverse"].to_numpy(bool)
+    if flip.any():
+        x.iloc[:, flip] = (items["min"] + items["max"]).to_numpy(float)[flip] - x.iloc[:, flip].to_numpy()
+    return x
 
 
 def score(df: pd.DataFrame, scale: str, min_answered: int | None = None) -> pd.Series:

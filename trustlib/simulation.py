@@ -26,7 +26,7 @@ from scipy import special, stats
 from statsmodels.tools.sm_exceptions import PerfectSeparationWarning
 
 from . import codebook, models, parallel
-from .glmm import fit_glmm
+from .glmm import fit_glmm, separation
 
 
 ESTIMATORS = models.ESTIMATORS + ("gee_md",)   # the check also tries the bias-reduced GEE sandwich
@@ -54,12 +54,13 @@ def _replicate(df: pd.DataFrame, measure: str, truth: dict, seed: tuple, nagq: i
     b = rng.normal(size=len(clinics))
     y = (rng.random(len(df)) < special.expit(X @ truth["beta"] + truth["sigma"] * b[g])).astype(int)
     sim = df.assign(high_high=y)
-    rows = []
-    for model in ESTIMATORS:
-        r = models.fit_one(sim, measure, model, True, nagq=nagq, covariates=covariates)
-        rows.append({"measure": measure, "replicate": seed[-1], "model": model, "beta": r["beta"], "se": r["se"],
-                     "converged": r["converged"] and np.isfinite(r["beta"]), "note": r["note"]})
-    return rows
+    separated = separation(X, y)                   # one check serves every estimator
+    rows = {}
+    for model in sorted(ESTIMATORS, key=lambda m: m != "gee_md"):   # gee_md's fit also serves gee
+        r = models.fit_one(sim, measure, model, True, nagq=nagq, separated=separated, covariates=covariates)
+        rows[model] = {"measure": measure, "replicate": seed[-1], "model": model, "beta": r["beta"], "se": r["se"],
+                       "converged": r["converged"] and np.isfinite(r["beta"]), "note": r["note"]}
+    return [rows[m] for m in ESTIMATORS]
 
 
 def truths(analysis: pd.DataFrame, measures: list[str], nagq: int = 15, covariates=None) -> pd.DataFrame:
