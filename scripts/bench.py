@@ -142,7 +142,7 @@ def main() -> int:
     setup_pip, setup_uv = setup_seconds("pip"), setup_seconds("uv")
     analysis = pd.read_csv(paths.analysis_table("synthetic"))
     glmm = clock(lambda: models.fit_one(analysis, "quality", "glmm", True, nagq=pp["nagq"]), repeat=15)
-    gee = clock(lambda: models.fit_one(analysis, "quality", "gee", True), repeat=15)
+    gee = clock(lambda: (models.forget_fits(), models.fit_one(analysis, "quality", "gee", True)), repeat=15)
     glmer = glmer_seconds(pp["nagq"])
     reps = 48
     simulation.run(analysis, 2, 0, ["quality"], pp["nagq"], n_jobs=cores, progress=False)   # start the workers

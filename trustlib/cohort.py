@@ -175,13 +175,21 @@ def select_cohort(scored: pd.DataFrame, min_patient_surveys: int = 3, org_trust_
     """Apply the sufficient-data rule and the cut-offs to scored clinicians (steps 3-4)."""
     clin = apply_sufficient_data(scored, min_patient_surveys, codebook.scales_with_role("exposure"),
                                  min_clinicians_per_clinic)
+    analysis, cutoffs = dichotomize(clin, org_trust_cutoff, patient_trust_cutoff, cutoff_rule, min_patient_surveys)
+    return clin, analysis, cutoffs
+
+
+def dichotomize(clin: pd.DataFrame, org_trust_cutoff=3.0, patient_trust_cutoff="median",
+                cutoff_rule: str = "at_or_above", min_patient_surveys: int | None = None) -> tuple[pd.DataFrame, dict]:
+    """Step 4 for the clinicians :func:`apply_sufficient_data` included: the analysis table
+    (:data:`ANALYSIS_COLUMNS`, sorted by clinician ID) and the numeric cut-offs used
+    (``min_patient_surveys``, the rule applied, only names it in the error when none is included)."""
     included = clin[clin["included"]]
     if included.empty:
         raise CohortError("no clinician meets the sufficient-data rule "
                           f"(min_patient_surveys={min_patient_surveys}); nothing to model")
     analysis, cutoffs = assign_quadrants(included, org_trust_cutoff, patient_trust_cutoff, cutoff_rule)
-    analysis = analysis[ANALYSIS_COLUMNS].sort_values("clinician_id").reset_index(drop=True)
-    return clin, analysis, cutoffs
+    return analysis[ANALYSIS_COLUMNS].sort_values("clinician_id").reset_index(drop=True), cutoffs
 
 
 def build_cohort(tables: dict[str, pd.DataFrame], min_patient_surveys: int = 3,

@@ -27,6 +27,7 @@ separation and non-convergence, the estimate is left blank.
 from __future__ import annotations
 
 import warnings
+from functools import lru_cache
 from types import SimpleNamespace
 
 import numpy as np
@@ -72,7 +73,14 @@ def check_covariates(covariates: list[str] | None) -> list[str]:
 
 def parse_formula(text: str) -> tuple[str, list[str], str]:
     """Outcome, fixed-effect columns (intercept first, as ``"intercept"``) and cluster of a
-    random-intercept formula ``y ~ a + b + (1 | g)``; numeric main effects only."""
+    random-intercept formula ``y ~ a + b + (1 | g)``; numeric main effects only (parsed once per
+    formula: the specification curve builds the same few designs thousands of times)."""
+    outcome, cols, cluster = _parse_formula(text)
+    return outcome, list(cols), cluster
+
+
+@lru_cache(maxsize=256)
+def _parse_formula(text: str) -> tuple[str, tuple[str, ...], str]:
     import re
 
     import patsy
@@ -88,7 +96,7 @@ def parse_formula(text: str) -> tuple[str, list[str], str]:
         if len(names) > 1:
             raise ValueError(f"interaction terms are not supported: {':'.join(names)}")
         cols.append(names[0] if names else "intercept")
-    return outcome, cols, cluster
+    return outcome, tuple(cols), cluster
 
 
 def design(df: pd.DataFrame, exposure: str, adjusted: bool,
@@ -96,7 +104,7 @@ def design(df: pd.DataFrame, exposure: str, adjusted: bool,
     """Design matrix of :func:`formula` (intercept, exposure in scale points, then covariates)."""
     _, cols, _ = parse_formula(formula(exposure, adjusted, covariates=covariates))
     X = np.column_stack([np.ones(len(df)) if c == "intercept" else df[c].to_numpy(dtype=float) for c in cols])
-    return X, cols
+    return X, list(cols)
 
 
 def coefficients(df: pd.DataFrame, measures: list[str], adjusted: bool = True, nagq: int = 15,
@@ -186,6 +194,12 @@ def _logit(X: np.ndarray, y: np.ndarray, groups: np.ndarray):
 
 
 _LAST_GEE: dict = {}
+
+
+def forget_fits() -> None:
+    """Drop the kept logistic and GEE fits (:func:`_logit`, :func:`_gee`), e.g. before timing one."""
+    _LAST_LOGIT.clear()
+    _LAST_GEE.clear()
 
 
 def _gee(X: np.ndarray, y: np.ndarray, groups: np.ndarray, bias_reduced: bool):

@@ -43,10 +43,12 @@ def _cohorts(scored, grid, min_clinicians_per_clinic: int = 2) -> tuple[list, di
     """The analysis table of every grid cell, keyed by content: cells whose choices select the
     same clinicians with the same outcome share one key (and one set of fits)."""
     keys, tables = [], {}
+    exposures = codebook.scales_with_role("exposure")
+    eligible = {k: cohort.apply_sufficient_data(scored, k, exposures, min_clinicians_per_clinic)
+                for k in dict.fromkeys(cell[3] for cell in grid)}      # the rule depends on k alone
     for org_cut, pat_cut, rule, min_surveys in grid:
         try:
-            _, analysis, _ = cohort.select_cohort(scored, min_surveys, org_cut, pat_cut, rule,
-                                                  min_clinicians_per_clinic)
+            analysis, _ = cohort.dichotomize(eligible[min_surveys], org_cut, pat_cut, rule, min_surveys)
         except cohort.CohortError as err:
             keys.append(("error", str(err)))
             continue
