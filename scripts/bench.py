@@ -110,8 +110,8 @@ def setup_seconds(tool: str) -> float:
             subprocess.run([sys.executable, "-m", "venv", tmp], **quiet)
             if tool == "uv":
                 subprocess.run(pip + [f"uv=={uv_version}"], **quiet)
-                subprocess.run([str(Path(tmp) / "bin" / "uv"), "pip", "sync", "--quiet", "--python", str(py),
-                                str(ROOT / "requirements.lock")], **quiet)
+                subprocess.run([str(Path(tmp) / "bin" / "uv"), "pip", "sync", "--quiet", "--compile-bytecode",
+                                "--python", str(py), str(ROOT / "requirements.lock")], **quiet)
             else:
                 subprocess.run(pip + ["-r", str(ROOT / "requirements.lock")], **quiet)
 
