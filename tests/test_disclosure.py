@@ -240,6 +240,17 @@ def test_outcome_group_means_hide_both_groups_when_one_is_small():
     assert disclosure.outcome_group_means(analysis, ["quality"], None)["quality"].notna().all()
 
 
+def test_group_sizes_beside_the_means_follow_the_protected_counts():
+    clin, analysis = tiny_cohort(n_per_quadrant=(20, 30, 4, 30), excluded=0, not_physicians=(0, 0, 0, 0))
+    analysis = analysis.assign(high_high=(analysis["quadrant"] == cohort.QUADRANTS[0]).astype(int),
+                               quality=np.linspace(1, 4, len(analysis)))
+    counts = disclosure.cohort_counts(clin, analysis, int(clin["n_patient_surveys"].sum()), K)
+    assert disclosure.shown(counts, cohort.QUADRANTS[0]) == disclosure.HIDDEN     # the complement of 4
+    m = disclosure.outcome_group_means(analysis, ["quality"], K, counts)
+    assert m["quality"].notna().all()                                             # 20 and 64: means shown
+    assert m["n"].tolist() == [disclosure.HIDDEN, disclosure.HIDDEN]              # 20 would give 4 back
+
+
 def test_small_event_counts_leave_model_tables():
     counts = disclosure.cohort_counts(*tiny_cohort(), patient_surveys=200, k=K)
     fits = pd.DataFrame({"n": [132, 132, 40], "n_events": [40, 5, 35]})

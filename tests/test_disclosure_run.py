@@ -104,3 +104,14 @@ def test_git_add_after_a_raw_run_stages_nothing_derived(full_raw_run):
     leaked = [line for line in staged.splitlines() if "results_raw" in line or "data/raw" in line
               or ".results_raw" in line]
     assert leaked == []
+
+
+def test_the_runs_suppression_passes_the_independent_audit(full_raw_run):
+    """The counts the run protected (kept in private/) audited by linear programming: no small
+    count can be computed from what the shared outputs show."""
+    from test_disclosure import assert_protected, cohort_equations
+
+    counts = pd.read_csv(full_raw_run / "results_raw" / "private" / "disclosure_counts.csv")
+    assert counts["sensitive"].any() and (counts["hidden"] & counts["published"]).any()
+    table, equations = cohort_equations(counts)
+    assert_protected(table, equations)

@@ -307,17 +307,24 @@ def statistics_groups(counts: pd.DataFrame, k: int | None) -> set[str]:
     return out | set(hidden_n)
 
 
-def outcome_group_means(analysis: pd.DataFrame, measures: list[str], k: int | None) -> pd.DataFrame:
+def outcome_group_means(analysis: pd.DataFrame, measures: list[str], k: int | None,
+                        counts: pd.DataFrame | None = None) -> pd.DataFrame:
     """Mean of each measure (scale units) in high-high clinicians and all others, with ``n``.
 
-    Both groups are hidden (NaN) when either has 1 to k - 1 people: with the overall mean shown
-    in Table 1, one group's mean and the sizes would give the other's back.
+    Both groups' means are hidden (NaN) when either has 1 to k - 1 people: with the overall mean
+    shown in Table 1, one group's mean and the sizes would give the other's back. With ``counts``
+    (:func:`cohort_counts`), ``n`` is what those allow: :data:`HIDDEN` where the high-high count,
+    or the modelled N it is taken from, was hidden.
     """
     group = np.where(analysis["high_high"] == 1, "high-high", "all others")
     means = analysis.groupby(group)[measures].mean().reindex(["high-high", "all others"])
     sizes = pd.Series(group).value_counts().reindex(means.index).fillna(0).astype(int)
     if k is not None and sizes.between(1, k - 1).any():
         means.loc[:, :] = np.nan
+    if k is not None and counts is not None:
+        hh, modelled = shown(counts, QUADRANTS[0]), shown(counts, MODELLED)
+        others = HIDDEN if HIDDEN in (hh, modelled) else modelled - hh
+        return means.assign(n=pd.Series([hh, others], index=means.index, dtype=object))
     return means.assign(n=sizes)
 
 

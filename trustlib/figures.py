@@ -138,8 +138,10 @@ def culture_means(means: pd.DataFrame, measures: list[str], k: int) -> plt.Figur
     x = np.arange(len(measures))
     for offset, (group, colour) in zip((-0.15, 0.15), (("high-high", "#1b9e77"), ("all others", "#9e9e9e"))):
         row = means.loc[group, measures].astype(float)
-        ax.scatter(x + offset, row, color=colour, s=40, label=f"{group} (n {int(means.loc[group, 'n'])})"
-                   if row.notna().all() else f"{group} (suppressed)")
+        n = means.loc[group, "n"]
+        label = f"{group} (suppressed)" if row.isna().any() else (
+            f"{group} (n {n})" if isinstance(n, (int, np.integer)) else group)
+        ax.scatter(x + offset, row, color=colour, s=40, label=label)
     ax.set_xticks(x, [codebook.scale_label(m) for m in measures], fontsize=8)
     ax.set(ylabel="Mean scale score (1-4)", ylim=(0.9, 4.1),
            title=f"Figure 3 (aggregate, real data). Mean culture scores by outcome group; groups under {k} suppressed")
