@@ -72,7 +72,7 @@ def test_an_interrupted_run_keeps_the_previous_results(raw_run, sig, during):
     while not (stage.is_dir() and all(p.exists() for p in ready)):
         assert proc.poll() is None and time.monotonic() < deadline, "the run ended before it could be interrupted"
         time.sleep(0.05)
-    time.sleep(1.5)                          # notebook `during` is executing now
+    time.sleep(1.5 if ready else 3.0)        # notebook `during` is executing now (past its kernel's start)
     assert proc.poll() is None
     proc.send_signal(sig)
     _, err = proc.communicate(timeout=60)
