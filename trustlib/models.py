@@ -182,10 +182,15 @@ def fit_one(df: pd.DataFrame, exposure: str, model: str, adjusted: bool, outcome
 _LAST_LOGIT: dict = {}
 
 
+def _data_key(X: np.ndarray, y: np.ndarray, groups: np.ndarray) -> tuple:
+    """The data of a fit, exactly (bytes, not a hash): a kept fit is reused only for these data."""
+    return X.tobytes(), X.shape, y.tobytes(), pd.factorize(groups)[0].tobytes()
+
+
 def _logit(X: np.ndarray, y: np.ndarray, groups: np.ndarray):
     """Logistic regression of ``y`` on ``X`` with cluster-robust SEs (the clustered logistic
     estimator). The last fit is kept: GEE starts from its coefficients."""
-    key = hash((X.tobytes(), X.shape, y.tobytes(), pd.factorize(groups)[0].tobytes()))
+    key = _data_key(X, y, groups)
     if key not in _LAST_LOGIT:
         _LAST_LOGIT.clear()
         _LAST_LOGIT[key] = sm.Logit(y, X).fit(disp=0, cov_type="cluster",
@@ -206,7 +211,7 @@ def _gee(X: np.ndarray, y: np.ndarray, groups: np.ndarray, bias_reduced: bool):
     """GEE (exchangeable) with the robust or the Mancl-DeRouen bias-reduced sandwich. The two
     share one fit: a fit made for the bias-reduced sandwich also carries the robust one, so the
     last fit is kept (with its warnings, replayed for the caller) and serves both."""
-    key = hash((X.tobytes(), X.shape, y.tobytes(), pd.factorize(groups)[0].tobytes()))
+    key = _data_key(X, y, groups)
     hit = _LAST_GEE.get(key)
     if hit is None or (bias_reduced and not hit[0]):
         with warnings.catch_warnings(record=True) as caught:
