@@ -255,14 +255,18 @@ def test_orphan_rows_are_named_by_their_key_never_by_free_text(data_copy):
     assert "ids P" in message
 
 
-@pytest.mark.parametrize("text,expected", [
+# (what column_map.yml holds, text in the message)
+BAD_COLUMN_MAPS = [
     ("- clinicians\n- patients\n", "it is a list"),
     ("clinicians:\n  columns:\n    - AGE_YEARS\n", "clinicians.columns must map"),
     ("clinicians:\n  columns:\n    AGE: age\n    AGE_YEARS: age\n", "maps ['AGE', 'AGE_YEARS'] all to 'age'"),
     ("clinicians:\n  file: a.csv\nclinicians:\n  file: b.csv\n", "duplicate key 'clinicians'"),
     ("clinicians:\n  columns:\n    AGE: age\n    AGE: sex\n", "duplicate key 'AGE'"),
     ("clinicians: [unclosed\n", "not valid YAML"),
-])
+]
+
+
+@pytest.mark.parametrize("text,expected", BAD_COLUMN_MAPS)
 def test_a_bad_column_map_is_reported_not_crashed_on(data_copy, text, expected):
     (data_copy / "column_map.yml").write_text(text)
     with pytest.raises(contract.DataValidationError) as info:

@@ -16,7 +16,7 @@ import pytest
 
 from conftest import read_text_table, write_text_table
 from sandbox import snapshot
-from test_contract import BROKEN, HOSTILE, _orphan_with_free_text_first, _set
+from test_contract import BAD_COLUMN_MAPS, BROKEN, HOSTILE, _orphan_with_free_text_first, _set
 from test_formats import write
 from trustlib import paths
 from trustlib.__main__ import main
@@ -85,16 +85,7 @@ def _mapped_file_missing(folder):
 
 
 DATA_FAULTS = [(name, breaker, text) for name, breaker, _, _, text, _ in BROKEN + HOSTILE] + [
-    ("column map is a list", _column_map("- clinicians\n- patients\n"), "it is a list"),
-    ("column map's columns is a list", _column_map("clinicians:\n  columns:\n    - AGE_YEARS\n"),
-     "clinicians.columns must map"),
-    ("two extract columns mapped to one field", _column_map("clinicians:\n  columns:\n    AGE: age\n    AGE_YEARS: age\n"),
-     "all to 'age'"),
-    ("duplicate table key in the column map", _column_map("clinicians:\n  file: a.csv\nclinicians:\n  file: b.csv\n"),
-     "duplicate key 'clinicians'"),
-    ("duplicate column key in the column map", _column_map("clinicians:\n  columns:\n    AGE: age\n    AGE: sex\n"),
-     "duplicate key 'AGE'"),
-    ("column map not YAML", _column_map("clinicians: [unclosed\n"), "not valid YAML"),
+    (f"column map: {text}", _column_map(yaml_text), text) for yaml_text, text in BAD_COLUMN_MAPS] + [
     ("column renamed onto an existing one", _renamed_onto_existing, "two columns of the file become 'age'"),
     ("export text column named like a variable", _export_column_named_like_a_variable,
      "two columns of the file become 'age'"),

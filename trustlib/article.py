@@ -20,7 +20,7 @@ from pathlib import Path
 
 import nbformat
 
-from . import TrustlibError, codebook, models, outputs
+from . import TrustlibError, codebook, disclosure, models, outputs
 
 PLACEHOLDER = re.compile(r"\[\[([A-Za-z0-9_.]+)(?:\|([^\]]*))?\]\]")
 MEASURES = ["quality", "communication", "cohesiveness", "alignment"]
@@ -92,7 +92,7 @@ def template(source: str, links: dict[str, str]) -> str:
         f"([table]({links.get('unselected_pass_rates', '')}))."
         if synthetic else
         "This run uses the trial's extracts ([[flow.n_clinics|d]] clinics, [[flow.n_clinicians|d]] "
-        "clinicians, [[flow.n_patients|d]] patient surveys). **Confidential: contains aggregate trial results.**")
+        f"clinicians, [[flow.n_patients|d]] patient surveys). **{disclosure.CONFIDENTIAL}**")
     return "\n".join([
         "# [Re] Where Trust Flourishes: perceived organizational culture and mutual trust",
         "",

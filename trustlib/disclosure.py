@@ -31,6 +31,7 @@ from . import TrustlibError
 from .cohort import QUADRANTS, binary_flags
 
 HIDDEN = "suppressed"
+CONFIDENTIAL = "Confidential: contains aggregate trial results."  # the banner of raw-data documents
 MODELLED = "all modelled"
 SURVEYED = "surveyed"
 EXCLUDED = "excluded"

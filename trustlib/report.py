@@ -15,7 +15,7 @@ from pathlib import Path
 import nbformat
 import pandas as pd
 
-from . import outputs
+from . import disclosure, outputs
 
 SELECTION_NOTE = ("The synthetic cohort was selected to match these calibration targets: its generator was tuned "
                   "to the published marginals and its seed is the first of 1,000 whose cohort passed every row "
@@ -110,7 +110,7 @@ def build(results: Path, source: str = "synthetic") -> Path:
         parts.append("<p><strong>The data behind this report are synthetic</strong>, calibrated to the published "
                      "study; they are not the trial's data.</p>")
     else:
-        parts.append("<p class=\"banner\"><strong>Confidential: contains aggregate trial results.</strong> Every count "
+        parts.append(f"<p class=\"banner\"><strong>{disclosure.CONFIDENTIAL}</strong> Every count "
                      "and group statistic passed the disclosure control (trustlib.disclosure): cells of fewer than "
                      "<code>min_cell_size</code> people, and cells that would give them back, read "
                      "<em>suppressed</em>; no clinician is plotted and no clinic is named. Row-level tables stay in "
