@@ -15,13 +15,12 @@ import os
 import tempfile
 from pathlib import Path
 
-import matplotlib
 import pandas as pd
 
 
 FLOAT_FORMAT = "%.6g"
 PRIVATE = "private"  # row-level tables; on raw data nothing below it may be shared
-matplotlib.rcParams["svg.hashsalt"] = "trustlib"
+SVG_HASHSALT = "trustlib"  # fixed ids inside SVG files, so that two runs write the same bytes
 
 
 def atomic_write_bytes(final: Path, data: bytes) -> Path:
@@ -63,6 +62,26 @@ def _clean(value):
     if not math.isfinite(value):
         return None
     return float(f"{value:.6g}")
+
+
+class SavedFigure:
+    """A figure file just written: ``path`` below the results folder and its PNG bytes.
+
+    Jupyter shows it as that PNG (``_repr_png_``), at the on-screen size of a 100-dpi
+    rendering; its text form names the file.
+    """
+
+    def __init__(self, path: str, png: bytes):
+        self.path, self.png = path, png
+
+    def _repr_png_(self):
+        import struct
+
+        width, height = struct.unpack(">II", self.png[16:24])      # the PNG header's pixel size
+        return self.png, {"width": round(width * 100 / 150), "height": round(height * 100 / 150)}
+
+    def __repr__(self) -> str:
+        return f"<figure {self.path}>"
 
 
 class Writer:
@@ -111,14 +130,26 @@ class Writer:
             self._write(tex.encode(), "tables", f"{name}.tex")
         return shown
 
-    def figure(self, fig, name: str) -> None:
-        """Write a matplotlib figure as PNG (150 dpi) and SVG, without time stamps."""
+    def figure(self, fig, name: str) -> "SavedFigure":
+        """Write a matplotlib figure as PNG (150 dpi) and SVG, without time stamps, and close it.
+
+        Returns the written PNG as a :class:`SavedFigure`, which a notebook shows as an image:
+        the reader sees the very file in ``figures/``, and the figure is drawn once per format.
+        """
         import io
 
+        import matplotlib
+        import matplotlib.pyplot as plt
+
+        written = {}
         for fmt, meta in (("png", {"Software": None}), ("svg", {"Date": None})):
             buf = io.BytesIO()
-            fig.savefig(buf, format=fmt, dpi=150, bbox_inches="tight", metadata=meta)
-            self._write(buf.getvalue(), "figures", f"{name}.{fmt}")
+            with matplotlib.rc_context({"svg.hashsalt": SVG_HASHSALT}):
+                fig.savefig(buf, format=fmt, dpi=150, bbox_inches="tight", metadata=meta)
+            written[fmt] = buf.getvalue()
+            self._write(written[fmt], "figures", f"{name}.{fmt}")
+        plt.close(fig)      # else a notebook's inline backend would draw it a second time
+        return SavedFigure(f"figures/{name}.png", written["png"])
 
     def numbers(self, mapping: dict | None = None, prefix: str = "", **values) -> dict:
         """Record numbers under flat keys (``prefix`` + key). Returns the cleaned values."""
