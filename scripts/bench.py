@@ -65,7 +65,7 @@ def glmer_seconds(nagq: int) -> float | None:
     return float(out.stdout.strip())
 
 
-FLOOR_CELL = "import matplotlib.pyplot, pandas, seaborn, statsmodels.api\nimport trustlib.models, trustlib.figures"
+FLOOR_CELL = "import pandas\nimport trustlib.contract, trustlib.figures, trustlib.robustness"   # notebook 06's imports
 
 
 def kernel_floor() -> float:

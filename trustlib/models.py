@@ -32,8 +32,10 @@ from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
-import statsmodels.api as sm
 from scipy import stats
+from statsmodels.discrete.discrete_model import Logit
+from statsmodels.genmod import cov_struct, families
+from statsmodels.genmod.generalized_estimating_equations import GEE
 
 from . import TrustlibError, codebook
 from .cohort import COVARIATE_CODINGS, COVARIATES
@@ -193,7 +195,7 @@ def _logit(X: np.ndarray, y: np.ndarray, groups: np.ndarray):
     key = _data_key(X, y, groups)
     if key not in _LAST_LOGIT:
         _LAST_LOGIT.clear()
-        _LAST_LOGIT[key] = sm.Logit(y, X).fit(disp=0, cov_type="cluster",
+        _LAST_LOGIT[key] = Logit(y, X).fit(disp=0, cov_type="cluster",
                                               cov_kwds={"groups": pd.factorize(groups)[0]}, maxiter=100)
     return _LAST_LOGIT[key]
 
@@ -216,8 +218,8 @@ def _gee(X: np.ndarray, y: np.ndarray, groups: np.ndarray, bias_reduced: bool):
     if hit is None or (bias_reduced and not hit[0]):
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            res = sm.GEE(y, X, groups=groups, family=sm.families.Binomial(),
-                         cov_struct=sm.cov_struct.Exchangeable()).fit(
+            res = GEE(y, X, groups=groups, family=families.Binomial(),
+                         cov_struct=cov_struct.Exchangeable()).fit(
                 maxiter=100, start_params=_logit(X, y, groups).params,   # fewer GEE iterations
                 ddof_scale=0,                                            # moment estimators as R geepack
                 cov_type="bias_reduced" if bias_reduced else "robust")

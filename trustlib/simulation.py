@@ -20,9 +20,10 @@ import warnings
 
 import numpy as np
 import pandas as pd
-import statsmodels.api as sm
 from joblib import Parallel, delayed
 from scipy import special, stats
+from statsmodels.genmod import families
+from statsmodels.genmod.generalized_linear_model import GLM
 from statsmodels.tools.sm_exceptions import PerfectSeparationWarning
 
 from . import codebook, models, parallel
@@ -44,7 +45,7 @@ def marginal_truth(X: np.ndarray, beta: np.ndarray, sigma: float, nodes: int = 4
     with warnings.catch_warnings():
         # with sigma = 0 the probabilities are fitted exactly, which statsmodels reads as separation
         warnings.simplefilter("ignore", PerfectSeparationWarning)
-        return sm.GLM(m, X, family=sm.families.Binomial()).fit(tol=1e-12).params
+        return GLM(m, X, family=families.Binomial()).fit(tol=1e-12).params
 
 
 def _replicate(df: pd.DataFrame, measure: str, truth: dict, seed: tuple, nagq: int, covariates=None) -> list[dict]:
