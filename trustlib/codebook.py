@@ -52,11 +52,17 @@ def table_variables(table: str, codebook: pd.DataFrame | None = None) -> pd.Data
 
 def scale_items(scale: str, codebook: pd.DataFrame | None = None) -> pd.DataFrame:
     """Codebook rows of the items that make up ``scale``."""
-    cb = load_codebook() if codebook is None else codebook
-    items = cb[cb["scale"] == scale].reset_index(drop=True)
+    if codebook is None:
+        return _scale_items(str(paths.CODEBOOK), scale).copy()
+    items = codebook[codebook["scale"] == scale].reset_index(drop=True)
     if items.empty:
         raise KeyError(f"no items for scale {scale!r} in the codebook")
     return items
+
+
+@lru_cache(maxsize=64)
+def _scale_items(path: str, scale: str) -> pd.DataFrame:
+    return scale_items(scale, _load_codebook(path))
 
 
 def load_scales(path: Path | None = None) -> pd.DataFrame:

@@ -290,8 +290,12 @@ def _reason(err: BaseException) -> str:
     return f"{type(err).__name__}: {err}"
 
 
-def _execute_all(names: list[str], stage: Path, parameters: dict, target: Path, jobs: int) -> None:
-    """Execute ``names`` into ``stage``, each once its inputs exist, ``jobs`` at a time."""
+def _execute_all(names: list[str], stage: Path, parameters: dict, target: Path, jobs: int) -> set[str]:
+    """Execute ``names`` into ``stage``, each once its inputs exist, ``jobs`` at a time. Each
+    notebook's report page is rendered as soon as it finishes, while the others run; returns
+    the names rendered."""
+    from . import report
+
     pending = [n for n in PRIORITY if n in names]
     done: set[str] = set()
     running: dict = {}
@@ -315,11 +319,13 @@ def _execute_all(names: list[str], stage: Path, parameters: dict, target: Path, 
                                          bad_input=getattr(err, "ename", "") in INPUT_ERRORS)
                     done.add(name)
                     print(f"  {name} done ({time.perf_counter() - started[name]:.1f} s)", flush=True)
+                    report.render_notebook(stage / "notebooks" / f"{name}.ipynb", stage / "report")
         except BaseException:
             for fut in running:
                 fut.cancel()
             _kill_children()
             raise
+    return done
 
 
 def _failure(name: str, err: BaseException, stage: Path, target: Path, source: str) -> str:
@@ -362,9 +368,9 @@ def run(source: str = "synthetic", params_file: Path | None = None, overrides: d
             stage_parameters = {**parameters, "results_dir": os.path.relpath(stage, paths.NOTEBOOKS)}
             print(f"running {len(wanted)} notebooks ({source} data) into a stage; "
                   f"{print_name}/ changes only if all succeed", flush=True)
-            _execute_all(wanted, stage, stage_parameters, target, jobs)
+            rendered = _execute_all(wanted, stage, stage_parameters, target, jobs)
             _check_inputs_unchanged(stage, before, source)
-            _finish(stage, source, parameters, before, wanted)
+            _finish(stage, source, parameters, before, wanted, rendered)
             _swap_in(stage, target)
             shutil.rmtree(_hidden(target, "failed"), ignore_errors=True)
         finally:
@@ -409,7 +415,8 @@ def _check_inputs_unchanged(stage: Path, before: dict, source: str) -> None:
                          "nothing of this run was kept: run again once the files are in place", bad_input=True)
 
 
-def _finish(stage: Path, source: str, parameters: dict, before: dict, names: list[str]) -> None:
+def _finish(stage: Path, source: str, parameters: dict, before: dict, names: list[str],
+            rendered: set[str] = frozenset()) -> None:
     """Provenance with parameters, merged numbers, manifest, report and article, all inside the stage."""
     from . import article, report
 
@@ -423,7 +430,7 @@ def _finish(stage: Path, source: str, parameters: dict, before: dict, names: lis
     outputs.merge_numbers(stage)
     (stage / ".numbers.lock").unlink(missing_ok=True)
     write_manifest(stage, source, before)
-    report.build(stage, source)
+    report.build(stage, source, rendered)
     if names == _with_inputs(ANALYSIS, source):   # the article reports every notebook's numbers
         article.build(stage, source)
 

@@ -8,6 +8,7 @@ input-data checksums. Links are relative, so the folder can be opened or copied 
 from __future__ import annotations
 
 import ast
+import functools
 import html
 import json
 from pathlib import Path
@@ -62,17 +63,30 @@ def _matches(pattern: str, name: str) -> bool:
     return name == pattern
 
 
-def render_notebooks(results: Path, report_dir: Path) -> dict[str, nbformat.NotebookNode]:
-    """Write ``<notebook>.html`` for every executed notebook; return the notebooks by name."""
+@functools.lru_cache(maxsize=1)
+def _exporter():
     from nbconvert import HTMLExporter
 
-    exporter = HTMLExporter(template_name="lab")
+    return HTMLExporter(template_name="lab")
+
+
+def render_notebook(path: Path, report_dir: Path) -> nbformat.NotebookNode:
+    """Write ``report_dir/<notebook>.html`` for one executed notebook; return the notebook.
+
+    The runner calls this as each notebook finishes, while the others still run."""
+    nb = nbformat.read(path, as_version=4)
+    body, _ = _exporter().from_notebook_node(nb)
+    outputs.atomic_write_text(Path(report_dir) / f"{Path(path).stem}.html", body)
+    return nb
+
+
+def render_notebooks(results: Path, report_dir: Path, rendered=()) -> dict[str, nbformat.NotebookNode]:
+    """Write ``<notebook>.html`` for every executed notebook not named in ``rendered`` (already
+    written by :func:`render_notebook` in this run); return all the notebooks by name."""
     notebooks = {}
     for path in sorted(Path(results, "notebooks").glob("*.ipynb")):
-        nb = nbformat.read(path, as_version=4)
-        body, _ = exporter.from_notebook_node(nb)
-        outputs.atomic_write_text(report_dir / f"{path.stem}.html", body)
-        notebooks[path.stem] = nb
+        notebooks[path.stem] = (nbformat.read(path, as_version=4) if path.stem in rendered
+                                else render_notebook(path, report_dir))
     return notebooks
 
 
@@ -98,11 +112,13 @@ def producer_lookup(notebooks: dict[str, nbformat.NotebookNode]):
     return producer
 
 
-def build(results: Path, source: str = "synthetic") -> Path:
-    """Render the report of the results folder ``results`` into its ``report/``; return index.html."""
+def build(results: Path, source: str = "synthetic", rendered=()) -> Path:
+    """Render the report of the results folder ``results`` into its ``report/``; return index.html.
+
+    ``rendered`` names notebooks whose page this run has already written (:func:`render_notebook`)."""
     rdir = Path(results)
     report_dir = rdir / "report"
-    notebooks = render_notebooks(rdir, report_dir)
+    notebooks = render_notebooks(rdir, report_dir, rendered)
     producer = producer_lookup(notebooks)
 
     parts = [f"<h1>Where Trust Flourishes: reproduction report ({html.escape(source)} data)</h1>"]
