@@ -28,9 +28,13 @@ def _fits(analysis: pd.DataFrame, measures, nagq, covariates=None) -> list[dict]
     y = analysis["high_high"].to_numpy(dtype=float)
     rows = []
     for m in measures:
+        separated = True
         for adj in (True, False):
             try:
-                separated = separation(models.design(analysis, m, adj, covariates)[0], y)
+                # the unadjusted design's columns are a subset of the adjusted one's: data the
+                # adjusted model does not separate, the unadjusted cannot (no new LP needed)
+                if separated:
+                    separated = separation(models.design(analysis, m, adj, covariates)[0], y)
                 rows += [models.fit_one(analysis, m, model, adj, nagq=nagq, separated=separated, covariates=covariates)
                          for model in models.ESTIMATORS]
             except models.ModelInputError as err:
