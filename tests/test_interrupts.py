@@ -57,6 +57,21 @@ def _sandbox_processes(root: Path) -> list:
     return found
 
 
+def _kernels(root: Path) -> dict:
+    """The sandbox's notebook kernels: pid -> CPU seconds used so far."""
+    import psutil
+
+    found = {}
+    for p in _sandbox_processes(root):
+        try:
+            if "ipykernel_launcher" in " ".join(p.cmdline()):
+                t = p.cpu_times()
+                found[p.pid] = t.user + t.system
+        except psutil.Error:
+            continue
+    return found
+
+
 @pytest.mark.parametrize("during", ["06_robustness", "03_model_culture_and_trust"])
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL], ids=["SIGINT", "SIGKILL"])
 def test_an_interrupted_run_keeps_the_previous_results(raw_run, sig, during):
@@ -72,8 +87,11 @@ def test_an_interrupted_run_keeps_the_previous_results(raw_run, sig, during):
     while not (stage.is_dir() and all(p.exists() for p in ready)):
         assert proc.poll() is None and time.monotonic() < deadline, "the run ended before it could be interrupted"
         time.sleep(0.05)
-    time.sleep(1.5 if ready else 3.0)        # notebook `during` is executing now (past its kernel's start)
-    assert proc.poll() is None
+    earlier = set(_kernels(raw_run))          # the kernel of a notebook `during` reads may still be closing
+    # `during`'s kernel has used a second of CPU: past its start (about 0.3 s), executing the notebook
+    while not any(cpu >= 1.0 for pid, cpu in _kernels(raw_run).items() if pid not in earlier):
+        assert proc.poll() is None and time.monotonic() < deadline, "the run ended before it could be interrupted"
+        time.sleep(0.05)
     proc.send_signal(sig)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode != 0

@@ -56,9 +56,10 @@ STEPS = {
 ANALYSIS = list(STEPS)
 # about the synthetic generator, not the data: a raw run leaves it out (05 then has no rates column)
 SYNTHETIC_ONLY = {"08_unselected_seeds"}
-# longest first, so the slow notebooks start as soon as their inputs exist
-PRIORITY = ["06_robustness", "01_prepare_data", "07_simulation_check", "08_unselected_seeds",
-            "03_model_culture_and_trust", "09_clinic_influence", "02_describe_sample", "04_figures",
+# The longest (06, which reads only the data) runs beside all the others; those start as their
+# inputs exist, the short ones early, so the run does not end waiting on one long notebook
+PRIORITY = ["06_robustness", "01_prepare_data", "02_describe_sample", "07_simulation_check",
+            "08_unselected_seeds", "03_model_culture_and_trust", "09_clinic_influence", "04_figures",
             "05_scorecard"]
 KEY_PACKAGES = ["numpy", "scipy", "pandas", "statsmodels", "matplotlib", "seaborn", "pandera",
                 "papermill", "nbval", "joblib"]
