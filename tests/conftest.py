@@ -1,4 +1,5 @@
-"""Shared fixtures: the committed synthetic cohort, copied so tests can break it, and a guard
+"""Shared fixtures: the committed synthetic cohort, copied so tests can break it, one complete
+raw run in a sandbox (session-wide: defined here so that every module shares it), and a guard
 that the suite never touches the user's private folders."""
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from sandbox import full_raw_run_once  # noqa: F401 (fixture)
 from trustlib import contract, paths
 
 

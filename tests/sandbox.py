@@ -25,14 +25,18 @@ RENAME = {"org_trust_1": "TRUST_BELONG", "quality_2": "CULT_Q2", "age": "AGE_YEA
 SANDBOX_PARTS = ("trustlib", "notebooks", "data", "params")
 
 
-@pytest.fixture(scope="module")
-def sandbox(tmp_path_factory) -> Path:
-    """A copy of the code, notebooks, parameters and committed data, without any data/raw/."""
-    root = tmp_path_factory.mktemp("repo")
+def copy_repository(root: Path) -> Path:
+    """Copy the code, notebooks, parameters and committed data, without any data/raw/, to ``root``."""
     for part in SANDBOX_PARTS:
         shutil.copytree(paths.ROOT / part, root / part,
                         ignore=shutil.ignore_patterns("raw", "__pycache__", ".ipynb_checkpoints"))
     return root
+
+
+@pytest.fixture(scope="module")
+def sandbox(tmp_path_factory) -> Path:
+    """A copy of the code, notebooks, parameters and committed data, without any data/raw/."""
+    return copy_repository(tmp_path_factory.mktemp("repo"))
 
 
 def cli(*args, env=None, root: Path = paths.ROOT) -> subprocess.CompletedProcess:
@@ -65,9 +69,29 @@ def write_raw_extract(raw: Path):
 RAW_ENV = {"PYTHONHASHSEED": "12345"}
 
 
-@pytest.fixture(scope="module")
-def raw_run(sandbox):
-    write_raw_extract(sandbox / "data" / "raw")
-    run = cli("run", "--data", "raw", "--only", "05_scorecard", root=sandbox, env=RAW_ENV)
+# a smaller robustness grid and Monte Carlo than the canonical run's: nothing the raw-run tests
+# check depends on their size (the notebooks up to 05 run with the canonical parameters)
+SMALL = ["--set", "robust_org_cutoffs=[3.0]", "--set", "robust_patient_cutoffs=[median]",
+         "--set", "robust_min_surveys=[3]", "--set", "robust_cutoff_rules=[at_or_above]",
+         "--set", "sim_replicates=2"]
+
+
+@pytest.fixture(scope="session")
+def full_raw_run_once(tmp_path_factory) -> Path:
+    """One complete raw run (every raw notebook) on the cohort as a messy extract
+    (:func:`write_raw_extract`), made once per test worker (``conftest.py`` registers it, so that
+    every module shares it); use it through :func:`raw_run`."""
+    root = copy_repository(tmp_path_factory.mktemp("raw-run"))
+    write_raw_extract(root / "data" / "raw")
+    run = cli("run", "--data", "raw", *SMALL, root=root, env=RAW_ENV)
     assert run.returncode == 0, run.stderr
-    return sandbox
+    return root
+
+
+@pytest.fixture(scope="module")
+def raw_run(full_raw_run_once, tmp_path_factory) -> Path:
+    """A test module's own copy of the complete raw run, which its tests may change and rerun.
+    Modules using it share one xdist group (``rawrun``), so one worker makes the run once."""
+    root = tmp_path_factory.mktemp("repo")
+    shutil.copytree(full_raw_run_once, root, dirs_exist_ok=True, symlinks=True)
+    return root

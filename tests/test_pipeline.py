@@ -15,11 +15,12 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from sandbox import RAW_ENV, cli as _cli, raw_run, sandbox, snapshot as _snapshot  # noqa: F401 (fixtures)
+from sandbox import RAW_ENV, cli as _cli, raw_run, snapshot as _snapshot  # noqa: F401 (fixtures)
 from trustlib import paths
 
-# one worker runs this file (its tests share one sandbox): `make test` distributes with --dist loadgroup
-pytestmark = pytest.mark.xdist_group("pipeline")
+# one worker runs this file and test_disclosure_run.py (they share one raw run): `make test`
+# distributes with --dist loadgroup
+pytestmark = pytest.mark.xdist_group("rawrun")
 
 
 @pytest.mark.parametrize("output", ["private/analysis_table.csv", "tables/table2.csv",
@@ -54,8 +55,9 @@ def test_manifest_records_inputs_outputs_and_provenance(raw_run):
     out = man["outputs"]["tables/table2.csv"]
     assert out["notebook"] == "notebooks/03_model_culture_and_trust.ipynb"
     assert out["parameters"]["data_source"] == "raw" and len(out["sha256"]) == 64
-    assert man["fingerprint"]["notebooks"] == ["01_prepare_data", "02_describe_sample",
-                                               "03_model_culture_and_trust", "05_scorecard"]  # 08 is synthetic only
+    assert man["fingerprint"]["notebooks"] == ["01_prepare_data", "02_describe_sample", "03_model_culture_and_trust",
+                                               "04_figures", "05_scorecard", "06_robustness",
+                                               "07_simulation_check", "09_clinic_influence"]  # 08 is synthetic only
     assert set(man["git"]) == {"commit", "dirty"} and "pandas" in man["packages"]
 
 
