@@ -120,3 +120,34 @@ def test_covariate_coding_is_a_parameter_with_checked_names(tables):
     assert row["converged"] and row["or"] != default["or"]
     with pytest.raises(ValueError, match="not coded in the analysis table"):
         models.formula("quality", True, covariates=["age", "bmi"])
+
+
+def _gee_pair(X, y, groups, cov_type):
+    from statsmodels.genmod import cov_struct, families
+    from statsmodels.genmod.generalized_estimating_equations import GEE
+
+    fits = [GEE(y, X, groups=groups, family=families.Binomial(), cov_struct=cs).fit(
+        maxiter=100, ddof_scale=0, cov_type=cov_type) for cs in (cov_struct.Exchangeable(), models.Exchangeable())]
+    return fits
+
+
+@pytest.mark.parametrize("cov_type", ["robust", "bias_reduced"])
+def test_vectorized_exchangeable_is_statsmodels_own(analysis, cov_type):
+    """The GEE's working correlation (models.Exchangeable, its moment estimator vectorized) gives
+    statsmodels' own Exchangeable fit: on the analysis table, and on random clusters of 1 to 9
+    members (single-member clusters have no pairs)."""
+    rng = np.random.default_rng(3)
+    cases = [(*models.design(analysis, "quality", True)[:1], analysis["high_high"].to_numpy(float),
+              analysis["clinic_id"].to_numpy())]
+    for _ in range(5):
+        sizes = rng.integers(1, 10, size=25)
+        g = np.repeat(np.arange(25), sizes)
+        X = np.column_stack([np.ones(len(g)), rng.normal(size=(len(g), 2))])
+        u = rng.normal(size=25)[g]
+        y = (rng.random(len(g)) < 1 / (1 + np.exp(-(0.3 * X[:, 1] + u)))).astype(float)
+        cases.append((X, y, g))
+    for X, y, g in cases:
+        ref, fast = _gee_pair(X, y, g, cov_type)
+        assert fast.cov_struct.dep_params == pytest.approx(ref.cov_struct.dep_params, rel=1e-12, abs=1e-15)
+        np.testing.assert_allclose(fast.params, ref.params, rtol=1e-12, atol=1e-14)
+        np.testing.assert_allclose(fast.bse, ref.bse, rtol=1e-10)
