@@ -16,6 +16,7 @@ import hashlib
 import io
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 import pandas as pd
@@ -266,7 +267,13 @@ def _column_checks(var: pd.Series) -> list[pa.Check]:
 
 
 def table_schema(table: str) -> pa.DataFrameSchema:
-    """pandera schema of one raw table, built from the codebook (text columns, all checks)."""
+    """pandera schema of one raw table, built from the codebook (text columns, all checks); built
+    once per codebook file, as the codebook itself is read once (:func:`trustlib.codebook.load_codebook`)."""
+    return _table_schema(str(paths.CODEBOOK), table)
+
+
+@lru_cache(maxsize=16)
+def _table_schema(codebook_path: str, table: str) -> pa.DataFrameSchema:
     columns = {}
     for _, var in codebook.table_variables(table).iterrows():
         columns[var["variable"]] = pa.Column(

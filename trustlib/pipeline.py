@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import functools
 import hashlib
 import json
 import os
@@ -476,7 +477,9 @@ def write_manifest(results: Path, source: str, fp: dict) -> Path:
     return outputs.atomic_write_text(results / "manifest.json", json.dumps(manifest, indent=1, sort_keys=True) + "\n")
 
 
+@functools.lru_cache(maxsize=None)
 def _version(name: str) -> str:
+    """An installed package's version (looked up once per process)."""
     try:
         return metadata.version(name)
     except metadata.PackageNotFoundError:
