@@ -196,15 +196,16 @@ def _logit(X: np.ndarray, y: np.ndarray, groups: np.ndarray):
     if key not in _LAST_LOGIT:
         _LAST_LOGIT.clear()
         _LAST_LOGIT[key] = Logit(y, X).fit(disp=0, cov_type="cluster",
-                                              cov_kwds={"groups": pd.factorize(groups)[0]}, maxiter=100)
+                                           cov_kwds={"groups": pd.factorize(groups)[0]}, maxiter=100)
     return _LAST_LOGIT[key]
 
 
 class Exchangeable(cov_struct.Exchangeable):
     """statsmodels' exchangeable working correlation, with its moment estimator computed for all
     clusters at once instead of one cluster at a time (GEE calls it every iteration; a fit is
-    about a fifth faster). Same estimator and arithmetic as the parent, which the tests check to
-    1e-12; unweighted data only (the parent's method serves weighted data)."""
+    about a fifth faster). The same moment estimator as the parent, summed in a different order:
+    the tests check the fits equal to 1e-12. Unweighted data only (weighted data use the parent's
+    method)."""
 
     def initialize(self, model):
         super().initialize(model)
