@@ -21,6 +21,12 @@ RUN = $(PY) -m trustlib run --data $(DATA)
 
 MAKEFLAGS += --no-print-directory
 
+# Python keeps its bytecode caches (its default) in everything make runs. Where
+# PYTHONDONTWRITEBYTECODE is set (as on this image), each pytest process re-did pytest's assertion
+# rewriting of the test modules and plugins (about 1.7 s of CPU each) and every kernel re-compiled
+# trustlib. The caches are __pycache__/ folders (git-ignored); stale ones are never used.
+unexport PYTHONDONTWRITEBYTECODE
+
 .PHONY: help all report article test unit acceptance nbval verify validate synthetic notebooks bench reference lock clean distclean env
 .DEFAULT_GOAL := help
 
