@@ -420,7 +420,7 @@ def _check_inputs_unchanged(stage: Path, before: dict, source: str) -> None:
 def _finish(stage: Path, source: str, parameters: dict, before: dict, names: list[str],
             rendered: set[str] = frozenset()) -> None:
     """Provenance with parameters, merged numbers, manifest, report and article, all inside the stage."""
-    from . import article, report
+    from . import report
 
     for name in names:
         prov = stage / "provenance" / f"{name}.json"
@@ -434,6 +434,8 @@ def _finish(stage: Path, source: str, parameters: dict, before: dict, names: lis
     write_manifest(stage, source, before)
     report.build(stage, source, rendered)
     if names == _with_inputs(ANALYSIS, source):   # the article reports every notebook's numbers
+        from . import article    # (it imports the models: a partial run does not need them)
+
         article.build(stage, source)
 
 
