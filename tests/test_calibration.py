@@ -7,6 +7,8 @@ import pytest
 
 from trustlib import calibration, params, scorecard
 
+pytestmark = pytest.mark.xdist_group("processes")   # joblib worker processes: see test_parallel.py
+
 
 @pytest.fixture(scope="module")
 def rates():

@@ -8,7 +8,9 @@ import pytest
 
 from trustlib import cohort, parallel, robustness, simulation
 
-pytestmark = pytest.mark.xdist_group("dask")
+# the tests that start worker processes run on one test worker (group "processes"), so that
+# joblib starts its reusable pool of two worker processes once, not once per test worker
+pytestmark = pytest.mark.xdist_group("processes")
 
 
 @pytest.fixture(scope="module")

@@ -35,6 +35,7 @@ def test_marginal_truth_is_attenuated_and_matches_a_large_simulation():
     assert marg[1] == pytest.approx(fitted[1], abs=0.02)
 
 
+@pytest.mark.xdist_group("processes")   # joblib worker processes: see test_parallel.py
 def test_results_do_not_depend_on_the_number_of_workers(analysis):
     a = simulation.run(analysis, 3, 11, ["alignment"], nagq=7, n_jobs=1, progress=False)[1]
     b = simulation.run(analysis, 3, 11, ["alignment"], nagq=7, n_jobs=2, progress=False)[1]
