@@ -23,7 +23,7 @@ MAKEFLAGS += --no-print-directory
 
 # Python keeps its bytecode caches (its default) in everything make runs. Where
 # PYTHONDONTWRITEBYTECODE is set (as on this image), each pytest process re-did pytest's assertion
-# rewriting of the test modules and plugins (about 1.7 s of CPU each) and every kernel re-compiled
+# rewriting of the test modules and plugins (about 1.6 s of CPU each) and every kernel re-compiled
 # trustlib. The caches are __pycache__/ folders (git-ignored); stale ones are never used.
 unexport PYTHONDONTWRITEBYTECODE
 
