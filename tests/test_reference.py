@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from trustlib import glmm, models, paths
+from trustlib import estimators, glmm, paths
 
 REF = paths.ROOT / "tests" / "reference"
 CASES = {c["name"]: c for c in json.loads((REF / "cases.json").read_text())}
@@ -102,7 +102,7 @@ def test_glmm_agrees_with_lme4(ref):
 @pytest.mark.parametrize("ref", MARGINAL["fits"], ids=lambda f: f"{f['case']}-{f['model']}")
 def test_marginal_models_agree_with_geepack_and_sandwich(ref):
     X, y, g = load(ref["case"])
-    res = models._fit(ref["model"], X, y, g, None, 15)
+    res = estimators.get(ref["model"]).fit(X, y, g, nagq=15)
     assert np.allclose(res.params, ref["coef"], rtol=1e-4, atol=1e-7)
     assert rel(res.bse, ref["se"]) < 1e-4
 

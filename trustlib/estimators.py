@@ -1,0 +1,121 @@
+"""The estimator registry: every model the analysis can fit, declared once.
+
+Each :class:`Estimator` has a ``name`` (what the ``estimators:`` parameter and the tables use),
+a ``label`` for readers, its ``target`` (``conditional``: a clinic-specific odds ratio, the
+paper's; ``marginal``: a population-averaged one), whether it has a likelihood, and
+``fit(X, y, groups, nagq=...)`` returning one :class:`Fit`. ``X`` holds the intercept column;
+``y`` is 0/1; coefficients are log odds per unit of each column.
+
+=================  ============  ======================================================
+``glmm``           conditional   random clinic intercept, maximum likelihood by adaptive
+                                 Gauss-Hermite quadrature (:mod:`trustlib.glmm`)
+``gee``            marginal      exchangeable GEE, robust (sandwich) SE (:mod:`trustlib.gee`)
+``gee_md``         marginal      the same GEE with the Mancl-DeRouen bias-reduced sandwich
+``logit_cluster``  marginal      logistic regression, clinic-clustered SE with Stata's
+                                 small-sample factor (statsmodels; R ``sandwich::vcovCL``
+                                 ``type = "HC1"``)
+=================  ============  ======================================================
+
+Adding an estimator: its module, one line in :data:`REGISTRY` (or :func:`register`), its name in
+the ``estimators:`` parameter, and a test (see CONTRIBUTING.md).
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+
+@dataclass
+class Fit:
+    """One fit, named as statsmodels names it. ``params``, ``bse``: log-odds coefficients and
+    their SEs per unit of each column of ``X``; ``llf``: log-likelihood (NaN without one);
+    ``clinic_var``: random-intercept variance on the log-odds scale (NaN for marginal models)."""
+
+    params: np.ndarray
+    cov: np.ndarray
+    llf: float
+    converged: bool
+    nobs: int
+    n_groups: int
+    clinic_var: float = float("nan")
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def bse(self) -> np.ndarray:
+        return np.sqrt(np.diag(self.cov))
+
+    def cov_params(self) -> np.ndarray:
+        return self.cov
+
+
+@dataclass(frozen=True)
+class Estimator:
+    name: str
+    label: str
+    target: str                   # "conditional" or "marginal"
+    likelihood: bool
+    fit: Callable[..., Fit]       # fit(X, y, groups, nagq=...) -> Fit
+
+
+def _glmm(X, y, groups, nagq: int) -> Fit:
+    from .glmm import fit_glmm
+
+    r = fit_glmm(X, y, groups, nagq=nagq, separated=False)
+    return Fit(r.params, r.cov, r.llf, r.converged, r.nobs, r.n_groups, r.clinic_var, list(r.notes))
+
+
+def _gee(X, y, groups, nagq: int, bias_reduced: bool = False) -> Fit:
+    from .gee import fit_gee
+
+    r = fit_gee(X, y, groups)
+    return Fit(r.params, r.cov_robust_bc if bias_reduced else r.cov_robust, float("nan"), r.converged, r.nobs,
+               r.n_groups, notes=list(r.notes))
+
+
+def _gee_md(X, y, groups, nagq: int) -> Fit:
+    return _gee(X, y, groups, nagq, bias_reduced=True)
+
+
+def _logit_cluster(X, y, groups, nagq: int) -> Fit:
+    import pandas as pd
+    from statsmodels.discrete.discrete_model import Logit
+
+    codes = pd.factorize(groups)[0]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        r = Logit(y, X).fit(disp=0, cov_type="cluster", cov_kwds={"groups": codes}, maxiter=100)
+    notes = [str(w.message).splitlines()[0] for w in caught if "converge" in str(w.message).lower()]
+    converged = bool(r.mle_retvals.get("converged", True)) and not notes
+    return Fit(np.asarray(r.params), np.asarray(r.cov_params()), float(r.llf), converged, len(y),
+               int(codes.max()) + 1, notes=notes)
+
+
+REGISTRY: dict[str, Estimator] = {e.name: e for e in [
+    Estimator("glmm", "two-level logistic (GLMM)", "conditional", True, _glmm),
+    Estimator("gee", "GEE, exchangeable", "marginal", False, _gee),
+    Estimator("logit_cluster", "logistic, clustered SE", "marginal", True, _logit_cluster),
+    Estimator("gee_md", "GEE, exchangeable, bias-reduced SE", "marginal", False, _gee_md),
+]}
+
+
+def register(estimator: Estimator) -> Estimator:
+    """Add an estimator (replacing one of the same name); returns it."""
+    if estimator.target not in ("conditional", "marginal"):
+        raise ValueError(f"target must be 'conditional' or 'marginal', not {estimator.target!r}")
+    REGISTRY[estimator.name] = estimator
+    return estimator
+
+
+def get(name: str) -> Estimator:
+    try:
+        return REGISTRY[name]
+    except KeyError:
+        raise ValueError(f"unknown estimator {name!r}; choose from {list(REGISTRY)}") from None
+
+
+def label(name: str) -> str:
+    return REGISTRY[name].label if name in REGISTRY else name
