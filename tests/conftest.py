@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from sandbox import full_raw_run_once  # noqa: F401 (fixture)
-from trustlib import contract, paths
+from trustlib import cohort, config as run_config, contract, paths
 
 
 ACCEPTANCE_MODULES = {"test_results.py", "test_report.py", "test_pipeline.py", "test_interrupts.py",
@@ -50,6 +50,23 @@ def private_folders_untouched():
 def tables() -> dict[str, pd.DataFrame]:
     """The committed synthetic cohort, validated and typed."""
     return contract.load_folder(paths.data_dir("synthetic"))
+
+
+@pytest.fixture(scope="session")
+def config() -> run_config.RunConfig:
+    """The canonical run's configuration (params/pipeline.yml)."""
+    return run_config.RunConfig.load("synthetic")
+
+
+@pytest.fixture(scope="session")
+def rules(config) -> cohort.Rules:
+    return config.rules
+
+
+@pytest.fixture(scope="session")
+def model_args(config) -> dict:
+    """The canonical run's model choices, as keyword arguments (nagq, covariates)."""
+    return {"nagq": config.nagq, "covariates": list(config.covariates)}
 
 
 @pytest.fixture

@@ -11,15 +11,15 @@ pytestmark = pytest.mark.xdist_group("processes")   # joblib worker processes: s
 
 
 @pytest.fixture(scope="module")
-def rates():
-    return calibration.unselected_pass_rates(params.synthetic_params(), params.pipeline_params(), range(1, 5),
-                                             scorecard.load_published(), nagq=7)
+def rates(rules, config):
+    return calibration.unselected_pass_rates(params.synthetic_params(), rules, range(1, 5),
+                                             scorecard.load_published(), nagq=7, covariates=config.covariates)
 
 
-def test_seeds_the_calibration_searched_are_refused():
+def test_seeds_the_calibration_searched_are_refused(rules, config):
     with pytest.raises(ValueError, match="searched by the calibration"):
-        calibration.unselected_pass_rates(params.synthetic_params(), params.pipeline_params(), [20211441],
-                                          scorecard.load_published())
+        calibration.unselected_pass_rates(params.synthetic_params(), rules, [calibration.SEARCHED_SEEDS.start],
+                                          scorecard.load_published(), nagq=7, covariates=config.covariates)
 
 
 def test_rates_are_counts_over_seeds_with_exact_intervals(rates):
@@ -39,7 +39,8 @@ def test_fixed_design_rows_always_pass(rates):
     assert r[["n_clinics", "n_clinicians", "n_patients"]].eq(1.0).all()
 
 
-def test_workers_do_not_change_the_result(rates):
-    again = calibration.unselected_pass_rates(params.synthetic_params(), params.pipeline_params(), range(1, 5),
-                                              scorecard.load_published(), nagq=7, n_jobs=2)
+def test_workers_do_not_change_the_result(rates, rules, config):
+    again = calibration.unselected_pass_rates(params.synthetic_params(), rules, range(1, 5),
+                                              scorecard.load_published(), nagq=7, covariates=config.covariates,
+                                              n_jobs=2)
     assert again.equals(rates)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -12,8 +14,8 @@ from trustlib import cohort
 
 
 @pytest.fixture(scope="module")
-def built(tables):
-    return cohort.build_cohort(tables)
+def built(tables, rules):
+    return cohort.build_cohort(tables, rules)
 
 
 def test_default_rule_keeps_162_and_says_why_3_are_excluded(built):
@@ -27,7 +29,7 @@ def test_default_rule_keeps_162_and_says_why_3_are_excluded(built):
 
 def test_analysis_table_columns_and_order(built):
     _, analysis, _ = built
-    assert list(analysis.columns) == cohort.ANALYSIS_COLUMNS
+    assert list(analysis.columns) == cohort.analysis_columns()
     assert analysis["clinician_id"].is_monotonic_increasing
     assert analysis[["quality", "communication", "cohesiveness", "alignment"]].notna().all().all()
 
@@ -52,8 +54,8 @@ def test_patient_aggregation_is_the_mean_of_scored_surveys(tables):
 
 
 @pytest.mark.parametrize("k", [1, 2, 3, 4, 5])
-def test_minimum_surveys_rule_is_monotone(tables, k):
-    clin, analysis, _ = cohort.build_cohort(tables, min_patient_surveys=k)
+def test_minimum_surveys_rule_is_monotone(tables, rules, k):
+    clin, analysis, _ = cohort.build_cohort(tables, replace(rules, min_patient_surveys=k))
     assert (analysis["n_patient_surveys"] >= k).all()
     enough = clin["n_patient_surveys"] >= k
     others = clin.loc[enough & ~clin["included"], "exclusion_reason"]   # left alone in their clinic
@@ -74,51 +76,51 @@ def test_median_and_tertile_cutoffs():
 @given(st.floats(1.0, 4.0), st.floats(0.0, 100.0))
 def test_quadrants_partition_the_cohort(built, org_cut, pat_cut):
     _, a, _ = built
-    q, cut = cohort.assign_quadrants(a, org_cut, pat_cut)
+    q, cut = cohort.assign_quadrants(a, org_cut, pat_cut, "at_or_above")
     assert q["quadrant"].isin(cohort.QUADRANTS).all()
     assert q["high_high"].sum() == ((q["org_trust"] >= org_cut) & (q["patient_trust"] >= pat_cut)).sum()
     assert cut == {"org_trust_cutoff": org_cut, "patient_trust_cutoff": pat_cut}
 
 
-def test_missing_covariate_excludes_with_reason(tables):
+def test_missing_covariate_excludes_with_reason(tables, rules):
     t = {k: v.copy() for k, v in tables.items()}
     t["clinicians"].loc[0, "age"] = np.nan
-    clin, analysis, _ = cohort.build_cohort(t)
+    clin, analysis, _ = cohort.build_cohort(t, rules)
     row = clin.set_index("clinician_id").loc[t["clinicians"].loc[0, "clinician_id"]]
     assert not row["included"]
     assert row["exclusion_reason"] in ("missing covariate age", "fewer than 3 patient surveys")
 
 
-def test_all_missing_scale_is_an_error_naming_clinician_and_columns(tables):
+def test_all_missing_scale_is_an_error_naming_clinician_and_columns(tables, rules):
     t = {k: v.copy() for k, v in tables.items()}
     cols = [c for c in t["clinicians"] if c.startswith("cohesiveness_")]
     t["clinicians"].loc[4, cols] = np.nan
     who = t["clinicians"].loc[4, "clinician_id"]
     with pytest.raises(cohort.CohortError) as info:
-        cohort.build_cohort(t)
+        cohort.build_cohort(t, rules)
     assert who in str(info.value) and "cohesiveness" in str(info.value) and cols[0] in str(info.value)
-    clin, analysis, _ = cohort.build_cohort(t, on_all_missing_scale="exclude")
+    clin, analysis, _ = cohort.build_cohort(t, replace(rules, on_all_missing_scale="exclude"))
     assert who not in set(analysis["clinician_id"])
     assert clin.set_index("clinician_id").loc[who, "exclusion_reason"] == "no cohesiveness score"
 
 
-def test_no_clinician_left_is_a_clear_error(tables):
+def test_no_clinician_left_is_a_clear_error(tables, rules):
     with pytest.raises(cohort.CohortError, match="no clinician meets"):
-        cohort.build_cohort(tables, min_patient_surveys=500)
+        cohort.build_cohort(tables, replace(rules, min_patient_surveys=500))
 
 
-def test_zero_survey_clinicians_and_lone_clinicians_are_excluded_with_their_reason(tables):
+def test_zero_survey_clinicians_and_lone_clinicians_are_excluded_with_their_reason(tables, rules):
     clin = tables["clinicians"].copy()
     patients = tables["patients"][tables["patients"]["clinician_id"] != clin.loc[5, "clinician_id"]]
     clinics = pd.concat([tables["clinics"], tables["clinics"].iloc[[0]].assign(clinic_id="K99")], ignore_index=True)
     clin.loc[0, "clinic_id"] = "K99"                       # a clinic with one clinician
     broken = {"clinics": clinics, "clinicians": clin, "patients": patients}
-    scored, analysis, _ = cohort.build_cohort(broken, min_clinicians_per_clinic=2)
+    scored, analysis, _ = cohort.build_cohort(broken, replace(rules, min_clinicians_per_clinic=2))
     reasons = scored.set_index("clinician_id")["exclusion_reason"]
     assert reasons[clin.loc[5, "clinician_id"]] == "no patient survey"
     assert reasons[clin.loc[0, "clinician_id"]] == "clinic has fewer than 2 clinicians with sufficient data"
     assert "K99" not in set(analysis["clinic_id"]) and clin.loc[5, "clinician_id"] not in set(analysis["clinician_id"])
-    _, alone_allowed, _ = cohort.build_cohort(broken, min_clinicians_per_clinic=1)
+    _, alone_allowed, _ = cohort.build_cohort(broken, replace(rules, min_clinicians_per_clinic=1))
     assert "K99" in set(alone_allowed["clinic_id"])
 
 
@@ -126,14 +128,14 @@ def test_min_answered_items_override_the_scales_file_and_are_checked(tables):
     from trustlib import codebook
 
     n_items = len(codebook.scale_items("quality"))
-    default = cohort.score_cohort(tables)
-    strict = cohort.score_cohort(tables, min_answered_items={"quality": n_items})
+    default = cohort.score_cohort(tables, "error", {})
+    strict = cohort.score_cohort(tables, "error", {"quality": n_items})
     assert strict["quality"].isna().sum() > default["quality"].isna().sum()       # the data have skipped items
     assert (strict["quality"].dropna() == default["quality"][strict["quality"].notna()]).all()
     assert strict["communication"].equals(default["communication"])                # other scales untouched
-    patients = cohort.score_cohort(tables, min_answered_items={"patient_trust": 11})
+    patients = cohort.score_cohort(tables, "error", {"patient_trust": 11})
     assert (patients["n_patient_surveys"] <= default["n_patient_surveys"]).all()
     for bad, match in [({"qualty": 2}, "unknown scale"), ({"quality": 0}, "whole number from 1"),
                        ({"quality": n_items + 1}, "whole number from 1"), ({"quality": 2.5}, "whole number")]:
         with pytest.raises(ValueError, match=match):
-            cohort.score_cohort(tables, min_answered_items=bad)
+            cohort.score_cohort(tables, "error", bad)

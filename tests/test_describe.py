@@ -10,8 +10,8 @@ from trustlib.cohort import QUADRANTS
 
 
 @pytest.fixture(scope="module")
-def built(tables):
-    return cohort.build_cohort(tables)
+def built(tables, rules):
+    return cohort.build_cohort(tables, rules)
 
 
 def test_flow_adds_up(tables, built):

@@ -21,23 +21,25 @@ def scheduler():
 
 
 @pytest.fixture(scope="module")
-def analysis(tables):
-    return cohort.build_cohort(tables)[1]
+def analysis(tables, rules):
+    return cohort.build_cohort(tables, rules)[1]
 
 
-def test_monte_carlo_is_identical_on_dask(analysis, scheduler):
-    local = simulation.run(analysis, 3, 11, ["quality", "alignment"], nagq=7, n_jobs=2, progress=False)
-    dask = simulation.run(analysis, 3, 11, ["quality", "alignment"], nagq=7, backend="dask", scheduler=scheduler)
+def test_monte_carlo_is_identical_on_dask(analysis, scheduler, config):
+    args = dict(estimators=config.sim_estimators, nagq=7, covariates=config.covariates)
+    local = simulation.run(analysis, 3, 11, ["quality", "alignment"], n_jobs=2, progress=False, **args)
+    dask = simulation.run(analysis, 3, 11, ["quality", "alignment"], backend="dask", scheduler=scheduler, **args)
     pd.testing.assert_frame_equal(local[0], dask[0])
     pd.testing.assert_frame_equal(local[1], dask[1])
 
 
-def test_multiverse_is_identical_on_dask(tables, scheduler):
-    main = {"org_trust_cutoff": 3.0, "patient_trust_cutoff": "median", "min_patient_surveys": 3}
-    args = (tables, [3.0, "median"], ["median"], [3], main, ["quality"])
-    local = robustness.specification_curve(*args, nagq=7, n_jobs=2, cutoff_rules=("at_or_above", "above"))
-    dask = robustness.specification_curve(*args, nagq=7, cutoff_rules=("at_or_above", "above"), backend="dask",
-                                          scheduler=scheduler)
+def test_multiverse_is_identical_on_dask(tables, scheduler, config, rules):
+    grid = {"org_trust_cutoff": [3.0, "median"], "patient_trust_cutoff": ["median"],
+            "cutoff_rule": ["at_or_above", "above"], "min_patient_surveys": [3]}
+    args = dict(estimators=config.estimators, nagq=7, covariates=config.covariates)
+    local = robustness.specification_curve(tables, rules, grid, ["quality"], n_jobs=2, **args)
+    dask = robustness.specification_curve(tables, rules, grid, ["quality"], backend="dask", scheduler=scheduler,
+                                          **args)
     pd.testing.assert_frame_equal(local, dask)
     assert len(local) == 2 * 2 * 2 * 3     # cut-offs x rules x adjusted x estimators
 

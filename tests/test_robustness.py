@@ -8,11 +8,14 @@ import pytest
 from trustlib import cohort, robustness
 
 
+GRID = {"org_trust_cutoff": [3.0, "median"], "patient_trust_cutoff": ["median", 85],
+        "cutoff_rule": ["at_or_above"], "min_patient_surveys": [2, 3]}
+
+
 @pytest.fixture(scope="module")
-def spec(tables):
-    main = {"org_trust_cutoff": 3.0, "patient_trust_cutoff": "median", "min_patient_surveys": 3}
-    return robustness.specification_curve(tables, [3.0, "median"], ["median", 85], [2, 3], main,
-                                          measures=["alignment"], nagq=7)
+def spec(tables, rules, config):
+    return robustness.specification_curve(tables, rules, GRID, ["alignment"], estimators=config.estimators, nagq=7,
+                                          covariates=config.covariates)
 
 
 def test_grid_is_complete_and_the_main_specification_is_marked_once(spec):
@@ -21,11 +24,11 @@ def test_grid_is_complete_and_the_main_specification_is_marked_once(spec):
     assert len(main) == 1 and main.iloc[0]["model"] == "glmm" and bool(main.iloc[0]["adjusted"])
 
 
-def test_main_specification_equals_the_main_analysis(spec, tables):
+def test_main_specification_equals_the_main_analysis(spec, tables, rules, config):
     from trustlib import models
 
-    analysis = cohort.build_cohort(tables)[1]
-    row = models.fit_one(analysis, "alignment", "glmm", True, nagq=7)
+    analysis = cohort.build_cohort(tables, rules)[1]
+    row = models.fit_one(analysis, "alignment", "glmm", True, nagq=7, covariates=config.covariates)
     assert spec[spec["main"]].iloc[0]["or"] == pytest.approx(row["or"], rel=1e-6)
 
 
@@ -36,9 +39,9 @@ def test_support_summary(spec):
     assert s.loc[0, "or_min"] <= s.loc[0, "or_median"] <= s.loc[0, "or_max"]
 
 
-def test_leave_one_clinic_out(tables):
-    analysis = cohort.build_cohort(tables)[1]
-    loo = robustness.leave_one_clinic_out(analysis, ["alignment"], nagq=7)
+def test_leave_one_clinic_out(tables, rules, config):
+    analysis = cohort.build_cohort(tables, rules)[1]
+    loo = robustness.leave_one_clinic_out(analysis, ["alignment"], nagq=7, covariates=config.covariates)
     assert len(loo) == analysis["clinic_id"].nunique()
     sizes = analysis["clinic_id"].value_counts()
     assert loo.set_index("dropped_clinic")["n"].to_dict() == (len(analysis) - sizes).to_dict()

@@ -12,8 +12,8 @@ from trustlib import cohort, simulation
 
 
 @pytest.fixture(scope="module")
-def analysis(tables):
-    return cohort.build_cohort(tables)[1]
+def analysis(tables, rules):
+    return cohort.build_cohort(tables, rules)[1]
 
 
 def test_marginal_truth_equals_conditional_without_clinic_variance():
@@ -36,11 +36,12 @@ def test_marginal_truth_is_attenuated_and_matches_a_large_simulation():
 
 
 @pytest.mark.xdist_group("processes")   # joblib worker processes: see test_parallel.py
-def test_results_do_not_depend_on_the_number_of_workers(analysis):
-    a = simulation.run(analysis, 3, 11, ["alignment"], nagq=7, n_jobs=1, progress=False)[1]
-    b = simulation.run(analysis, 3, 11, ["alignment"], nagq=7, n_jobs=2, progress=False)[1]
+def test_results_do_not_depend_on_the_number_of_workers(analysis, config):
+    args = dict(estimators=config.sim_estimators, nagq=7, covariates=config.covariates, progress=False)
+    a = simulation.run(analysis, 3, 11, ["alignment"], n_jobs=1, **args)[1]
+    b = simulation.run(analysis, 3, 11, ["alignment"], n_jobs=2, **args)[1]
     pd.testing.assert_frame_equal(a, b)
-    assert len(a) == 3 * len(simulation.ESTIMATORS)
+    assert len(a) == 3 * len(config.sim_estimators)
     assert set(a["model"]) == {"glmm", "gee", "gee_md", "logit_cluster"}
 
 

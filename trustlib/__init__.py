@@ -3,7 +3,8 @@
 Modules (each small, each pure functions over DataFrames unless stated):
 
 - ``paths``      every file location the project uses (the only module that builds paths)
-- ``params``     loading the pipeline and generator parameter files
+- ``params``     reading the parameter files (YAML, bounded and safe)
+- ``config``     the run's configuration: every analysis choice, typed and checked once
 - ``codebook``   the codebook and scale definitions in ``data/``
 - ``contract``   reading raw tables and validating them against the codebook
 - ``formats``    reading Stata, SPSS and Excel extracts as text tables
@@ -11,19 +12,28 @@ Modules (each small, each pure functions over DataFrames unless stated):
 - ``scales``     reverse-coding, scale scores, Cronbach's alpha
 - ``cohort``     aggregation to clinicians, exclusions, quadrants, the analysis table
 - ``glmm``       maximum-likelihood random-intercept logistic regression (adaptive Gauss-Hermite)
-- ``models``     per-measure model fits (GLMM, GEE, clustered logistic) as tidy tables
+- ``gee``        exchangeable logistic GEE, vectorised across clusters
+- ``estimators`` the estimator registry (GLMM, GEE, bias-reduced GEE, clustered logistic)
+- ``models``     per-measure model fits as tidy tables
+- ``checks``     the checks a run makes on the extract before any notebook starts
 - ``describe``   participant flow, Table 1, reliabilities
 - ``disclosure`` what of real data may be shared: cell suppression, no identifiers, ``private/``
 - ``figures``    the paper's figures
 - ``scorecard``  published versus reproduced numbers
 - ``calibration`` how often unselected synthetic cohorts meet the scorecard's targets
 - ``outputs``    atomic writing of tables, figures and ``numbers.json`` below one results folder
-- ``pipeline``   the one orchestrator: an all-or-nothing papermill run, fingerprint, manifest
+- ``steps``      the analysis steps, declared once: what each notebook reads and writes
+- ``fingerprint`` what each step reads, by content (decides which steps run again)
+- ``transaction`` lock, stage and atomic exchange of the results folder
+- ``scheduler``  executing (or carrying) the steps, two notebooks at a time
+- ``manifest``   ``manifest.json``: inputs, outputs and how each step was made
+- ``pipeline``   the one orchestrator: an all-or-nothing run of the steps
 - ``parallel``   running independent tasks on joblib workers or a Dask cluster
 - ``robustness`` specification curve and leave-one-clinic-out influence
 - ``simulation`` parametric-bootstrap check of the estimators
 - ``report``     the HTML report
 - ``article``    the reproduction article, every number filled from ``numbers.json``
+- ``typeset``    the article as a PDF (Typst)
 - ``environment`` reading the pinned lock (keeps ``environment.yml`` in step)
 """
 
@@ -32,3 +42,12 @@ __version__ = "0.1.0"
 
 class TrustlibError(Exception):
     """Base class for errors that carry a message meant for the user."""
+
+
+class InputError(TrustlibError):
+    """A problem with the data, the parameters or the command line (exit status 2): the user
+    can fix it, and the message says where."""
+
+
+class UsageError(InputError):
+    """A command-line mistake (exit status 2)."""

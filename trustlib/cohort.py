@@ -16,10 +16,13 @@ Steps (all parameters have documented defaults in ``params/pipeline.yml``):
 
 from __future__ import annotations
 
+from dataclasses import dataclass, fields
+from typing import Mapping
+
 import numpy as np
 import pandas as pd
 
-from . import TrustlibError, codebook, scales
+from . import InputError, codebook, scales
 
 COVARIATES = ["age", "female", "internal_medicine", "apc"]   # the default adjustment set
 # every coded covariate in the analysis table: age in years or in bands (reference under 40),
@@ -35,8 +38,38 @@ def binary_flags(df: pd.DataFrame) -> dict[str, pd.Series]:
             "family medicine": df["specialty"] == "family"}
 
 
-class CohortError(TrustlibError):
+class CohortError(InputError):
     """Raised when scored data cannot form the modelling cohort (message names clinicians)."""
+
+
+NAMED_CUTOFFS = ("median", "tertile")
+CUTOFF_RULES = ("at_or_above", "above")
+
+
+@dataclass(frozen=True)
+class Rules:
+    """The cohort rules of one analysis, none of them published (values and meanings in
+    ``params/pipeline.yml``; :class:`trustlib.config.RunConfig` checks them).
+
+    ``min_patient_surveys`` and ``min_clinicians_per_clinic``: the sufficient-data rule;
+    ``org_trust_cutoff`` (1-4) and ``patient_trust_cutoff`` (0-100): numbers, or ``"median"`` /
+    ``"tertile"`` of the included clinicians; ``cutoff_rule``: whether a score equal to a cut-off
+    is high (``"at_or_above"``) or not (``"above"``); ``on_all_missing_scale``: ``"error"`` or
+    ``"exclude"``; ``min_answered_items``: per-scale overrides of data/scales.csv.
+    """
+
+    min_patient_surveys: int
+    org_trust_cutoff: float | str
+    patient_trust_cutoff: float | str
+    cutoff_rule: str
+    min_clinicians_per_clinic: int
+    on_all_missing_scale: str
+    min_answered_items: Mapping[str, int]
+
+    @classmethod
+    def of(cls, values: Mapping) -> "Rules":
+        """The rules among ``values`` (a run's parameters, or a notebook's)."""
+        return cls(**{f.name: values[f.name] for f in fields(cls)})
 
 
 def score_clinicians(clinicians: pd.DataFrame, min_answered: dict[str, int] | None = None) -> pd.DataFrame:
@@ -62,13 +95,15 @@ def score_clinicians(clinicians: pd.DataFrame, min_answered: dict[str, int] | No
 
 def check_all_missing(clinicians: pd.DataFrame, scale_names: list[str]) -> None:
     """Raise :class:`CohortError` naming clinicians whose items of a scale are all missing."""
+    from .contract import where
+
     problems = []
     for s in scale_names:
         x = scales.reversed_items(clinicians, s)
         empty = x.notna().sum(axis=1) == 0
         if empty.any():
             ids = clinicians.loc[empty, "clinician_id"].tolist()
-            problems.append(f"clinicians.csv, scale '{s}' (columns {', '.join(x.columns)}): every item is "
+            problems.append(f"{where(clinicians, list(x.columns))}: every item of scale '{s}' is "
                             f"missing for clinicians {ids}")
     if problems:
         raise CohortError("Scales with no answered item (set on_all_missing_scale: exclude to drop "
@@ -113,20 +148,17 @@ def apply_sufficient_data(clin: pd.DataFrame, min_patient_surveys: int,
 def resolve_cutoff(values: pd.Series, cutoff) -> float:
     """A cut-off given as a number, ``"median"`` or ``"tertile"`` (upper-tertile boundary)."""
     if isinstance(cutoff, str):
-        q = {"median": 0.5, "tertile": 2 / 3}.get(cutoff)
+        q = dict(zip(NAMED_CUTOFFS, (0.5, 2 / 3))).get(cutoff)
         if q is None:
             raise ValueError(f"cut-off must be a number, 'median' or 'tertile', not {cutoff!r}")
         return float(np.quantile(values.dropna().to_numpy(), q))
     return float(cutoff)
 
 
-CUTOFF_RULES = ("at_or_above", "above")
-
-
 def assign_quadrants(cohort: pd.DataFrame, org_trust_cutoff, patient_trust_cutoff,
-                     cutoff_rule: str = "at_or_above") -> tuple[pd.DataFrame, dict]:
+                     cutoff_rule: str) -> tuple[pd.DataFrame, dict]:
     """Dichotomize both trusts, assign quadrants and the outcome. ``cutoff_rule`` says whether a
-    score equal to the cut-off is high (``"at_or_above"``, >=, the default) or not (``"above"``, >): the paper does
+    score equal to the cut-off is high (``"at_or_above"``, >=) or not (``"above"``, >): the paper does
     not say, and on the 1-4 clinician-trust scale many clinicians score exactly 3.0.
 
     Returns the cohort with ``high_org_trust``, ``high_patient_trust``, ``quadrant`` and
@@ -145,15 +177,17 @@ def assign_quadrants(cohort: pd.DataFrame, org_trust_cutoff, patient_trust_cutof
     return out, {"org_trust_cutoff": org_cut, "patient_trust_cutoff": pat_cut}
 
 
-ANALYSIS_COLUMNS = ["clinician_id", "clinic_id", "high_high", "quadrant", "quality", "communication",
-                    "cohesiveness", "alignment", "age", "female", "internal_medicine", "apc",
-                    "age_40_54", "age_55_plus", "np", "pa",
-                    "sex", "clinician_type", "specialty", "org_trust", "patient_trust",
-                    "n_patient_surveys"]
+def analysis_columns() -> list[str]:
+    """Columns of the analysis table: IDs, outcome, quadrant, every culture measure of the
+    codebook (``data/scales.csv``, role ``exposure``), coded covariates, the characteristics
+    they code, both trust scores and the number of scored patient surveys."""
+    return (["clinician_id", "clinic_id", "high_high", "quadrant"] + codebook.scales_with_role("exposure")
+            + COVARIATE_CODINGS + ["sex", "clinician_type", "specialty", "org_trust", "patient_trust",
+                                   "n_patient_surveys"])
 
 
-def score_cohort(tables: dict[str, pd.DataFrame], on_all_missing_scale: str = "error",
-                 min_answered_items: dict[str, int] | None = None) -> pd.DataFrame:
+def score_cohort(tables: dict[str, pd.DataFrame], on_all_missing_scale: str,
+                 min_answered_items: Mapping[str, int]) -> pd.DataFrame:
     """Every clinician with scale scores, covariates and aggregated patient trust (steps 1-2).
     ``min_answered_items`` overrides data/scales.csv's minimum answered items per scale."""
     min_answered = scales.check_min_answered(min_answered_items)
@@ -169,42 +203,36 @@ def score_cohort(tables: dict[str, pd.DataFrame], on_all_missing_scale: str = "e
     return clin.sort_values("clinician_id").reset_index(drop=True)
 
 
-def select_cohort(scored: pd.DataFrame, min_patient_surveys: int = 3, org_trust_cutoff=3.0,
-                  patient_trust_cutoff="median", cutoff_rule: str = "at_or_above",
-                  min_clinicians_per_clinic: int = 2) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+def select_cohort(scored: pd.DataFrame, rules: Rules) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
     """Apply the sufficient-data rule and the cut-offs to scored clinicians (steps 3-4)."""
-    clin = apply_sufficient_data(scored, min_patient_surveys, codebook.scales_with_role("exposure"),
-                                 min_clinicians_per_clinic)
-    analysis, cutoffs = dichotomize(clin, org_trust_cutoff, patient_trust_cutoff, cutoff_rule, min_patient_surveys)
+    clin = apply_sufficient_data(scored, rules.min_patient_surveys, codebook.scales_with_role("exposure"),
+                                 rules.min_clinicians_per_clinic)
+    analysis, cutoffs = dichotomize(clin, rules.org_trust_cutoff, rules.patient_trust_cutoff, rules.cutoff_rule,
+                                    rules.min_patient_surveys)
     return clin, analysis, cutoffs
 
 
-def dichotomize(clin: pd.DataFrame, org_trust_cutoff=3.0, patient_trust_cutoff="median",
-                cutoff_rule: str = "at_or_above", min_patient_surveys: int | None = None) -> tuple[pd.DataFrame, dict]:
+def dichotomize(clin: pd.DataFrame, org_trust_cutoff, patient_trust_cutoff, cutoff_rule: str,
+                min_patient_surveys: int) -> tuple[pd.DataFrame, dict]:
     """Step 4 for the clinicians :func:`apply_sufficient_data` included: the analysis table
-    (:data:`ANALYSIS_COLUMNS`, sorted by clinician ID) and the numeric cut-offs used
+    (:func:`analysis_columns`, sorted by clinician ID) and the numeric cut-offs used
     (``min_patient_surveys``, the rule applied, only names it in the error when none is included)."""
     included = clin[clin["included"]]
     if included.empty:
         raise CohortError("no clinician meets the sufficient-data rule "
                           f"(min_patient_surveys={min_patient_surveys}); nothing to model")
     analysis, cutoffs = assign_quadrants(included, org_trust_cutoff, patient_trust_cutoff, cutoff_rule)
-    return analysis[ANALYSIS_COLUMNS].sort_values("clinician_id").reset_index(drop=True), cutoffs
+    return analysis[analysis_columns()].sort_values("clinician_id").reset_index(drop=True), cutoffs
 
 
-def build_cohort(tables: dict[str, pd.DataFrame], min_patient_surveys: int = 3,
-                 org_trust_cutoff=3.0, patient_trust_cutoff="median",
-                 on_all_missing_scale: str = "error", cutoff_rule: str = "at_or_above",
-                 min_clinicians_per_clinic: int = 2,
-                 min_answered_items: dict[str, int] | None = None) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
-    """Score, aggregate, exclude and dichotomize.
+def build_cohort(tables: dict[str, pd.DataFrame], rules: Rules) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+    """Score, aggregate, exclude and dichotomize under ``rules``.
 
     Returns ``(clinicians, analysis, cutoffs)``: every clinician with scores, ``included`` and
-    ``exclusion_reason``; the analysis table (included clinicians, :data:`ANALYSIS_COLUMNS`,
+    ``exclusion_reason``; the analysis table (included clinicians, :func:`analysis_columns`,
     sorted by clinician ID); and the numeric cut-offs used.
     """
-    return select_cohort(score_cohort(tables, on_all_missing_scale, min_answered_items), min_patient_surveys,
-                         org_trust_cutoff, patient_trust_cutoff, cutoff_rule, min_clinicians_per_clinic)
+    return select_cohort(score_cohort(tables, rules.on_all_missing_scale, rules.min_answered_items), rules)
 
 
 def exclusions(clinicians: pd.DataFrame) -> pd.DataFrame:

@@ -23,7 +23,7 @@ import pandas as pd
 import pandera.pandas as pa
 import yaml
 
-from . import TrustlibError, codebook, formats, paths
+from . import InputError, codebook, formats, paths
 
 ID_PATTERN = re.compile(r"^[A-Za-z0-9_.\-]+$")
 INT_PATTERN = re.compile(r"^-?[0-9]+$")   # ASCII digits only: int() reads other scripts' digits too
@@ -57,7 +57,7 @@ class Problem:
         return f"{where}: {self.message}{detail}"
 
 
-class DataValidationError(TrustlibError):
+class DataValidationError(InputError):
     """Raised when input data break the contract; ``problems`` lists every finding."""
 
     def __init__(self, problems: list[Problem], folder: Path | str | None = None):
@@ -413,7 +413,19 @@ def load_folder(folder: Path, column_map: Path | None = None) -> dict[str, pd.Da
         id_col = codebook.table_variables(table)["variable"].iloc[0]
         typed[table] = _typed(table, df).sort_values(id_col, kind="mergesort").reset_index(drop=True)
         typed[table].attrs["read"] = dict(df.attrs["read"])
+        typed[table].attrs["file"] = names[table]
+        typed[table].attrs["columns"] = {new: old for old, new in cmap.columns.get(table, {}).items()}
     return typed
+
+
+def where(df: pd.DataFrame, columns: list[str]) -> str:
+    """The file and columns of a loaded table, as the extract names them: ``data/raw/x.csv,
+    columns 'CULT_Q1', 'quality_2' (codebook: quality_1, quality_2)`` (codebook names only where
+    the column map renamed them)."""
+    renamed = df.attrs.get("columns", {})
+    shown = ", ".join(f"'{renamed.get(c, c)}'" for c in columns)
+    codebook_names = f" (codebook: {', '.join(columns)})" if any(c in renamed for c in columns) else ""
+    return f"{df.attrs.get('file', 'the table')}, column{'s' if len(columns) > 1 else ''} {shown}{codebook_names}"
 
 
 def input_files(folder: Path) -> list[Path]:

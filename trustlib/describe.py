@@ -106,14 +106,28 @@ def table1(long: pd.DataFrame) -> pd.DataFrame:
         ["characteristic"] + list(wide.columns)]
 
 
+def group_slug(group: str) -> str:
+    """A group's name as a ``numbers.json`` key part: ``high org / high patient`` -> ``high_org_high_patient``."""
+    return group.replace(" / ", "_").replace(" ", "_")
+
+
 def long_numbers(long: pd.DataFrame, prefix: str) -> dict:
-    """Flatten a long table into ``prefix.group.variable.stat`` numbers (for numbers.json)."""
+    """Flatten a long table into ``prefix.group.variable.stat`` numbers (for numbers.json); a
+    cell hidden by disclosure control (:func:`protect`) is written as ``suppressed``."""
     out = {}
+    binary = {"women", "physicians", "family medicine"}
     for r in long.itertuples(index=False):
-        for stat in ("count", "percent", "mean", "sd"):
+        stats = (("count",) if r.variable == "clinicians" else ("count", "percent") if r.variable in binary
+                 else ("mean", "sd"))
+        for stat in stats:
             v = getattr(r, stat)
+            key = f"{prefix}.{group_slug(r.group)}.{r.variable}.{stat}".replace(" ", "_")
             if pd.notna(v):
-                out[f"{prefix}.{r.group}.{r.variable}.{stat}".replace(" ", "_")] = v
+                out[key] = v
+            elif getattr(r, "suppressed", False) or (stat == "percent" and pd.isna(r.count)):
+                out[key] = disclosure.HIDDEN
+            elif stat in ("percent", "mean", "sd"):
+                out[key] = disclosure.HIDDEN if getattr(r, "suppressed", False) else None
     return out
 
 

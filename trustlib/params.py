@@ -1,27 +1,94 @@
-"""Loading and checking the parameter files in ``params/`` (YAML, comments say what each value means)."""
+"""Reading the YAML files people write: parameter files (``params/``), ``column_map.yml`` and
+``--set`` values.
+
+YAML is read with the safe loader, bounded: a file must be a regular file under
+:data:`MAX_BYTES`, anchors and aliases are refused (a few lines of aliases can expand to
+gigabytes), nesting deeper than :data:`MAX_DEPTH` is refused, and a key given twice in one
+mapping is an error rather than the last one silently winning. Every failure is a
+:class:`ParameterError` naming the file (or the ``--set`` item).
+"""
 
 from __future__ import annotations
 
-from numbers import Real
 from pathlib import Path
 
 import yaml
 
-from . import TrustlibError, paths
+from . import InputError, paths
+
+MAX_BYTES = 1_000_000
+MAX_DEPTH = 20
 
 
-class ParameterError(TrustlibError):
+class ParameterError(InputError):
     """A parameter file or value a run cannot use (exit status 2); the message names each one."""
 
 
-def load_yaml(path: Path) -> dict:
+class _Loader(yaml.SafeLoader):
+    """YAML's safe loader without aliases, with a nesting limit and unique keys."""
+
+    def __init__(self, stream):
+        super().__init__(stream)
+        self._depth = 0
+
+    def compose_node(self, parent, index):
+        if self.check_event(yaml.AliasEvent):
+            raise yaml.composer.ComposerError(None, None, "aliases (*name) are not allowed",
+                                              self.peek_event().start_mark)
+        event = self.peek_event()
+        if getattr(event, "anchor", None):
+            raise yaml.composer.ComposerError(None, None, "anchors (&name) are not allowed", event.start_mark)
+        self._depth += 1
+        try:
+            if self._depth > MAX_DEPTH:
+                raise yaml.composer.ComposerError(None, None, f"nested deeper than {MAX_DEPTH} levels",
+                                                  event.start_mark)
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep)
+
+
+def parse(text: str, where: str):
+    """The YAML value of ``text`` (from ``where``, for the message)."""
     try:
-        with open(path, encoding="utf-8") as fh:
-            data = yaml.safe_load(fh) or {}
+        return yaml.load(text, Loader=_Loader)
     except yaml.YAMLError as err:
-        raise ParameterError(f"{paths.relative(Path(path))}: not valid YAML ({str(err).splitlines()[0]})") from None
+        first = " ".join(str(err).split())
+        raise ParameterError(f"{where}: not valid YAML ({first})") from None
+    except RecursionError:
+        raise ParameterError(f"{where}: not valid YAML (nested too deeply)") from None
+
+
+def read_text(path: Path) -> str:
+    """A small regular text file's contents (UTF-8), or :class:`ParameterError` saying why not."""
+    name = paths.relative(Path(path))
+    p = Path(path)
+    try:
+        if not p.is_file():
+            raise ParameterError(f"{name}: {'not found' if not p.exists() else 'not a regular file'}")
+        if p.stat().st_size > MAX_BYTES:
+            raise ParameterError(f"{name}: larger than {MAX_BYTES // 1000} kB; a parameter file is a few lines")
+        with open(p, "rb") as fh:
+            raw = fh.read(MAX_BYTES + 1)
+        return raw.decode("utf-8-sig")
     except UnicodeDecodeError:
-        raise ParameterError(f"{paths.relative(Path(path))}: not UTF-8 text") from None
+        raise ParameterError(f"{name}: not UTF-8 text") from None
+    except OSError as err:
+        raise ParameterError(f"{name}: cannot be read ({err.strerror or err})") from None
+
+
+def load_yaml(path: Path) -> dict:
+    """A YAML file that maps names to values (``{}`` when empty)."""
+    data = parse(read_text(path), paths.relative(Path(path))) or {}
     if not isinstance(data, dict):
         raise ParameterError(f"{paths.relative(Path(path))}: must map parameter names to values, "
                              f"not a {type(data).__name__}")
@@ -31,60 +98,3 @@ def load_yaml(path: Path) -> dict:
 def synthetic_params(path: Path | None = None) -> dict:
     """Generator parameters (``params/synthetic.yml``)."""
     return load_yaml(path or paths.SYNTHETIC_PARAMS)
-
-
-def pipeline_params(path: Path | None = None) -> dict:
-    """Analysis parameters passed to every notebook (``params/pipeline.yml``)."""
-    return load_yaml(path or paths.PIPELINE_PARAMS)
-
-
-def _whole(v, low: int = 1) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool) and v >= low
-
-
-def _cutoff(v) -> bool:
-    return v in ("median", "tertile") or (isinstance(v, Real) and not isinstance(v, bool))
-
-
-def problems(p: dict) -> list[str]:
-    """Every value of the pipeline parameters ``p`` that a run cannot use, one message each
-    (checked before any notebook starts, so a typo never surfaces as a traceback)."""
-    from . import cohort, scales
-
-    out = []
-
-    def need(ok: bool, key: str, what: str):
-        if key in p and not ok:
-            out.append(f"{key} must be {what}, not {p[key]!r}")
-
-    for key in ("min_clinicians_per_clinic", "min_patient_surveys", "min_cell_size", "nagq", "sim_replicates",
-                "unselected_seeds"):
-        need(_whole(p.get(key)), key, "a whole number of at least 1")
-    need(_whole(p.get("unselected_seed_start"), 0), "unselected_seed_start", "a whole number of at least 0")
-    need(_whole(p.get("sim_seed"), 0), "sim_seed", "a whole number of at least 0")
-    need(_whole(p.get("n_jobs"), 1) or p.get("n_jobs") == -1, "n_jobs", "a whole number of at least 1, or -1")
-    need(p.get("on_all_missing_scale") in ("error", "exclude"), "on_all_missing_scale", "'error' or 'exclude'")
-    need(p.get("cutoff_rule") in cohort.CUTOFF_RULES, "cutoff_rule", f"one of {list(cohort.CUTOFF_RULES)}")
-    need(p.get("backend") in ("joblib", "dask"), "backend", "'joblib' or 'dask'")
-    need(p.get("strict_models") in (True, False), "strict_models", "true or false")
-    for key in ("org_trust_cutoff", "patient_trust_cutoff"):
-        need(_cutoff(p.get(key)), key, "a number, 'median' or 'tertile'")
-    for key in ("robust_org_cutoffs", "robust_patient_cutoffs"):
-        need(isinstance(p.get(key), list) and bool(p[key]) and all(map(_cutoff, p[key])), key,
-             "a non-empty list of numbers, 'median' or 'tertile'")
-    need(isinstance(p.get("robust_min_surveys"), list) and bool(p["robust_min_surveys"])
-         and all(map(_whole, p["robust_min_surveys"])), "robust_min_surveys", "a non-empty list of whole numbers")
-    need(isinstance(p.get("robust_cutoff_rules"), list) and bool(p["robust_cutoff_rules"])
-         and set(p["robust_cutoff_rules"]) <= set(cohort.CUTOFF_RULES), "robust_cutoff_rules",
-         f"a non-empty list from {list(cohort.CUTOFF_RULES)}")
-    need(isinstance(p.get("covariates"), list) and set(p["covariates"]) <= set(cohort.COVARIATE_CODINGS),
-         "covariates", f"a list from {cohort.COVARIATE_CODINGS}")
-    if "min_answered_items" in p:
-        if not isinstance(p["min_answered_items"], dict):
-            out.append(f"min_answered_items must map scale names to whole numbers, not {p['min_answered_items']!r}")
-        else:
-            try:
-                scales.check_min_answered(p["min_answered_items"])
-            except ValueError as err:
-                out.append(str(err))
-    return out

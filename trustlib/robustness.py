@@ -17,13 +17,14 @@ import numpy as np
 import pandas as pd
 from joblib import delayed
 
-from . import cohort, codebook, models, parallel
+from . import cohort, models, outputs, parallel
 from .glmm import fit_glmm, separation
 
 CHOICES = ["org_trust_cutoff", "patient_trust_cutoff", "cutoff_rule", "min_patient_surveys", "adjusted", "model"]
+GRID = CHOICES[:4]     # the cohort choices a grid varies (the others: adjusted or not, and the estimators)
 
 
-def _fits(analysis: pd.DataFrame, measures, nagq, covariates=None) -> list[dict]:
+def _fits(analysis: pd.DataFrame, measures, estimator_names, nagq, covariates) -> list[dict]:
     """Every measure x adjusted x estimator on one analysis table."""
     y = analysis["high_high"].to_numpy(dtype=float)
     rows = []
@@ -36,20 +37,19 @@ def _fits(analysis: pd.DataFrame, measures, nagq, covariates=None) -> list[dict]
                 if separated:
                     separated = separation(models.design(analysis, m, adj, covariates)[0], y)
                 rows += [models.fit_one(analysis, m, model, adj, nagq=nagq, separated=separated, covariates=covariates)
-                         for model in models.ESTIMATORS]
+                         for model in estimator_names]
             except models.ModelInputError as err:
                 rows += [{"measure": m, "model": model, "adjusted": adj, "note": str(err)}
-                         for model in models.ESTIMATORS]
+                         for model in estimator_names]
     return rows
 
 
-def _cohorts(scored, grid, min_clinicians_per_clinic: int = 2) -> tuple[list, dict]:
+def _cohorts(scored, grid, measures, min_clinicians_per_clinic: int) -> tuple[list, dict]:
     """The analysis table of every grid cell, keyed by content: cells whose choices select the
     same clinicians with the same outcome share one key (and one set of fits)."""
     keys, tables = [], {}
-    exposures = codebook.scales_with_role("exposure")
-    eligible = {k: cohort.apply_sufficient_data(scored, k, exposures, min_clinicians_per_clinic)
-                for k in dict.fromkeys(cell[3] for cell in grid)}      # the rule depends on k alone
+    eligible = {n: cohort.apply_sufficient_data(scored, n, measures, min_clinicians_per_clinic)
+                for n in dict.fromkeys(cell[3] for cell in grid)}      # the rule depends on the minimum alone
     for org_cut, pat_cut, rule, min_surveys in grid:
         try:
             analysis, _ = cohort.dichotomize(eligible[min_surveys], org_cut, pat_cut, rule, min_surveys)
@@ -63,37 +63,35 @@ def _cohorts(scored, grid, min_clinicians_per_clinic: int = 2) -> tuple[list, di
     return keys, tables
 
 
-def specification_curve(tables: dict, org_cutoffs, patient_cutoffs, min_surveys, main: dict,
-                        measures: list[str] | None = None, nagq: int = 15, n_jobs: int = 1,
-                        on_all_missing_scale: str = "error", cutoff_rules=("at_or_above",), backend: str = "joblib",
-                        scheduler: str | None = None, min_clinicians_per_clinic: int = 2,
-                        min_answered_items: dict[str, int] | None = None,
-                        covariates: list[str] | None = None) -> pd.DataFrame:
+def specification_curve(tables: dict, main: cohort.Rules, grid: dict, measures: list[str], *,
+                        estimators: list[str], nagq: int, covariates: list[str], n_jobs: int = 1,
+                        backend: str = "joblib", scheduler: str | None = None) -> pd.DataFrame:
     """Every specification for every measure: one row each with OR, CI, P and the choices.
 
-    Cohorts are fitted on ``backend`` (:mod:`trustlib.parallel`; ``n_jobs`` local workers, or
-    a Dask cluster at ``scheduler``). ``main`` holds the main analysis's choices (``org_trust_cutoff``, ``patient_trust_cutoff``,
-    ``min_patient_surveys`` and optionally ``cutoff_rule``, default ``"at_or_above"``); the matching adjusted GLMM rows get ``main = True``.
+    ``main``: the main analysis's rules (its adjusted GLMM rows get ``main = True``; its other
+    rules, such as the minimum clinicians per clinic, hold in every cell). ``grid`` maps each of
+    :data:`GRID` to the values to try. Cohorts are fitted on ``backend`` (:mod:`trustlib.parallel`;
+    ``n_jobs`` local workers, or a Dask cluster at ``scheduler``). ``supports`` (OR > 1 and
+    P < .05) is judged on the values as written (6 significant digits), the same on every machine.
     """
-    measures = measures or codebook.scales_with_role("exposure")
-    scored = cohort.score_cohort(tables, on_all_missing_scale, min_answered_items)
-    grid = list(itertools.product(org_cutoffs, patient_cutoffs, cutoff_rules, min_surveys))
-    keys, unique = _cohorts(scored, grid, min_clinicians_per_clinic)
-    tasks = (delayed(_fits)(a, measures, nagq, covariates) for a in unique.values())
+    scored = cohort.score_cohort(tables, main.on_all_missing_scale, main.min_answered_items)
+    cells = list(itertools.product(*(grid[c] for c in GRID)))
+    keys, unique = _cohorts(scored, cells, measures, main.min_clinicians_per_clinic)
+    tasks = (delayed(_fits)(a, measures, estimators, nagq, covariates) for a in unique.values())
     fitted = dict(zip(unique, parallel.run(tasks, n_jobs, backend, scheduler)))
     rows = []
-    for (org_cut, pat_cut, rule, k), key in zip(grid, keys):
+    for (org_cut, pat_cut, rule, k), key in zip(cells, keys):
         if isinstance(key, tuple):
             cell = [{"measure": m, "note": key[1]} for m in measures]
         else:
             cell = [dict(r, pct_high_high=100 * unique[key]["high_high"].mean()) for r in fitted[key]]
         rows += [dict(r, org_trust_cutoff=str(org_cut), patient_trust_cutoff=str(pat_cut), cutoff_rule=rule,
                       min_patient_surveys=k) for r in cell]
-    spec = pd.DataFrame(rows)
-    spec["main"] = ((spec["org_trust_cutoff"] == str(main["org_trust_cutoff"]))
-                    & (spec["patient_trust_cutoff"] == str(main["patient_trust_cutoff"]))
-                    & (spec["min_patient_surveys"] == main["min_patient_surveys"])
-                    & (spec["cutoff_rule"] == main.get("cutoff_rule", "at_or_above"))
+    spec = outputs.written(pd.DataFrame(rows))
+    spec["main"] = ((spec["org_trust_cutoff"] == str(main.org_trust_cutoff))
+                    & (spec["patient_trust_cutoff"] == str(main.patient_trust_cutoff))
+                    & (spec["min_patient_surveys"] == main.min_patient_surveys)
+                    & (spec["cutoff_rule"] == main.cutoff_rule)
                     & (spec["model"] == "glmm") & (spec["adjusted"] == True))  # noqa: E712
     spec["supports"] = (spec["or"] > 1) & (spec["p"] < 0.05)
     cols = ["measure"] + CHOICES + ["main", "or", "ci_low", "ci_high", "p", "supports", "n", "n_events",
@@ -113,13 +111,12 @@ def support_summary(spec: pd.DataFrame) -> pd.DataFrame:
     return out.reset_index()
 
 
-def leave_one_clinic_out(analysis: pd.DataFrame, measures: list[str] | None = None,
-                         nagq: int = 15, covariates: list[str] | None = None) -> pd.DataFrame:
+def leave_one_clinic_out(analysis: pd.DataFrame, measures: list[str], *, nagq: int,
+                         covariates: list[str]) -> pd.DataFrame:
     """Adjusted GLMM refitted without each clinic in turn: measure, dropped clinic, OR, CI, change.
 
     ``delta_log_or`` is the change in log OR against the full-sample fit.
     """
-    measures = measures or codebook.scales_with_role("exposure")
     rows = []
     for m in measures:
         full = models.fit_one(analysis, m, "glmm", True, nagq=nagq, covariates=covariates)
@@ -135,9 +132,10 @@ def leave_one_clinic_out(analysis: pd.DataFrame, measures: list[str] | None = No
 
 
 def influence_summary(loo: pd.DataFrame, top: int = 3) -> pd.DataFrame:
-    """Per measure: full OR, range of leave-one-out ORs, and the most influential clinics."""
+    """Per measure: full OR, range of leave-one-out ORs, and the most influential clinics (the
+    largest changes in log OR as written, ties broken by clinic ID: the same on every machine)."""
     rows = []
-    for m, d in loo.groupby("measure", sort=False):
+    for m, d in outputs.written(loo).groupby("measure", sort=False):
         d = d.assign(abs_delta=d["delta_log_or"].abs()).sort_values(["abs_delta", "dropped_clinic"],
                                                                      ascending=[False, True])
         rows.append({"measure": m, "full_or": d["full_or"].iloc[0], "loo_or_min": d["or"].min(),

@@ -26,11 +26,9 @@ from statsmodels.genmod import families
 from statsmodels.genmod.generalized_linear_model import GLM
 from statsmodels.tools.sm_exceptions import PerfectSeparationWarning
 
-from . import codebook, models, parallel
+from . import estimators as registry
+from . import models, parallel
 from .glmm import fit_glmm, separation
-
-
-ESTIMATORS = models.ESTIMATORS + ("gee_md",)   # the check also tries the bias-reduced GEE sandwich
 
 
 def marginal_truth(X: np.ndarray, beta: np.ndarray, sigma: float, nodes: int = 40) -> np.ndarray:
@@ -48,7 +46,8 @@ def marginal_truth(X: np.ndarray, beta: np.ndarray, sigma: float, nodes: int = 4
         return GLM(m, X, family=families.Binomial()).fit(tol=1e-12).params
 
 
-def _replicate(df: pd.DataFrame, measure: str, truth: dict, seed: tuple, nagq: int, covariates=None) -> list[dict]:
+def _replicate(df: pd.DataFrame, measure: str, truth: dict, seed: tuple, estimators: list[str], nagq: int,
+               covariates: list[str]) -> list[dict]:
     rng = np.random.default_rng(seed)
     X, names = models.design(df, measure, True, covariates)
     clinics, g = np.unique(df["clinic_id"].to_numpy(), return_inverse=True)
@@ -56,15 +55,15 @@ def _replicate(df: pd.DataFrame, measure: str, truth: dict, seed: tuple, nagq: i
     y = (rng.random(len(df)) < special.expit(X @ truth["beta"] + truth["sigma"] * b[g])).astype(int)
     sim = df.assign(high_high=y)
     separated = separation(X, y)                   # one check serves every estimator
-    rows = {}
-    for model in sorted(ESTIMATORS, key=lambda m: m != "gee_md"):   # gee_md's fit also serves gee
+    rows = []
+    for model in estimators:
         r = models.fit_one(sim, measure, model, True, nagq=nagq, separated=separated, covariates=covariates)
-        rows[model] = {"measure": measure, "replicate": seed[-1], "model": model, "beta": r["beta"], "se": r["se"],
-                       "converged": r["converged"] and np.isfinite(r["beta"]), "note": r["note"]}
-    return [rows[m] for m in ESTIMATORS]
+        rows.append({"measure": measure, "replicate": seed[-1], "model": model, "beta": r["beta"], "se": r["se"],
+                     "converged": r["converged"] and np.isfinite(r["beta"]), "note": r["note"]})
+    return rows
 
 
-def truths(analysis: pd.DataFrame, measures: list[str], nagq: int = 15, covariates=None) -> pd.DataFrame:
+def truths(analysis: pd.DataFrame, measures: list[str], nagq: int, covariates: list[str]) -> pd.DataFrame:
     """Per measure: the fitted adjusted GLMM used as truth, with conditional and marginal slopes."""
     rows = []
     for m in measures:
@@ -76,10 +75,11 @@ def truths(analysis: pd.DataFrame, measures: list[str], nagq: int = 15, covariat
     return pd.DataFrame(rows)
 
 
-def run(analysis: pd.DataFrame, replicates: int, seed: int, measures: list[str] | None = None,
-        nagq: int = 15, n_jobs: int = 1, progress: bool = True, backend: str = "joblib",
-        scheduler: str | None = None, covariates: list[str] | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Simulate and refit. Returns ``(truth, fits)``: one row per measure, one per replicate fit.
+def run(analysis: pd.DataFrame, replicates: int, seed: int, measures: list[str], *, estimators: list[str],
+        nagq: int, covariates: list[str], n_jobs: int = 1, progress: bool = True, backend: str = "joblib",
+        scheduler: str | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Simulate and refit each of ``estimators`` (names in :mod:`trustlib.estimators`). Returns
+    ``(truth, fits)``: one row per measure, one per replicate fit.
 
     Replicates run on ``backend`` (:mod:`trustlib.parallel`: local joblib workers, or a Dask
     cluster at ``scheduler``); results do not depend on the backend or the number of workers.
@@ -88,12 +88,11 @@ def run(analysis: pd.DataFrame, replicates: int, seed: int, measures: list[str] 
     """
     from tqdm import tqdm
 
-    measures = measures or codebook.scales_with_role("exposure")
     truth = truths(analysis, measures, nagq, covariates)
     tasks = [(m, (seed, k, r)) for k, m in enumerate(measures) for r in range(replicates)]
     by_measure = truth.set_index("measure")
     jobs = (delayed(_replicate)(analysis, m, {"beta": by_measure.loc[m, "beta"], "sigma": by_measure.loc[m, "sigma"]},
-                                s, nagq, covariates) for m, s in tasks)
+                                s, estimators, nagq, covariates) for m, s in tasks)
     if backend != "joblib":
         fits = pd.DataFrame([row for rows in parallel.run(jobs, n_jobs, backend, scheduler) for row in rows])
         return truth.drop(columns=["beta"]), fits
@@ -125,13 +124,14 @@ def summarize(truth: pd.DataFrame, fits: pd.DataFrame, level: float = 0.95) -> p
     t = truth.set_index("measure")
     rows = []
     for (m, model), d in fits.groupby(["measure", "model"], sort=False):
-        target = t.loc[m, "true_log_or" if model == "glmm" else "true_marginal_log_or"]
+        conditional = registry.get(model).target == "conditional"
+        target = t.loc[m, "true_log_or" if conditional else "true_marginal_log_or"]
         ok = d[d["converged"]]
         hits = int((np.abs(ok["beta"] - target) <= z * ok["se"]).sum())
         cover = hits / len(ok) if len(ok) else np.nan
         ci = stats.binomtest(hits, len(ok)).proportion_ci(0.95, method="exact") if len(ok) else None
         emp, mod = ok["beta"].std(ddof=1), ok["se"].mean()
-        rows.append({"measure": m, "model": model, "target": "conditional" if model == "glmm" else "marginal",
+        rows.append({"measure": m, "model": model, "target": registry.get(model).target,
                      "true_log_or": target, "replicates": len(d), "converged": len(ok),
                      "mean_log_or": ok["beta"].mean(), "bias": ok["beta"].mean() - target,
                      "empirical_se": emp, "mean_model_se": mod, "se_ratio": mod / emp, "coverage": cover,

@@ -23,25 +23,22 @@ import numpy as np
 import pandas as pd
 from scipy import special
 
-from trustlib import cohort, codebook, contract, params, paths
+from trustlib import cohort, codebook, config, contract, paths
 
 HERE = Path(__file__).resolve().parent
 CASES = HERE / "cases"
 
 
 def shipped() -> tuple[pd.DataFrame, list[dict]]:
-    p = params.pipeline_params()
+    cfg = config.RunConfig.load("synthetic")
     tables = contract.load_folder(paths.data_dir("synthetic"))
-    _, analysis, _ = cohort.build_cohort(tables, min_patient_surveys=p["min_patient_surveys"],
-                                         org_trust_cutoff=p["org_trust_cutoff"],
-                                         patient_trust_cutoff=p["patient_trust_cutoff"],
-                                         on_all_missing_scale=p["on_all_missing_scale"],
-                                         min_clinicians_per_clinic=p["min_clinicians_per_clinic"])
+    _, analysis, _ = cohort.build_cohort(tables, cfg.rules)
     measures = codebook.scales_with_role("exposure")
-    df = analysis[["high_high", "clinic_id"] + measures + cohort.COVARIATES].rename(
+    covariates = list(cfg.covariates)
+    df = analysis[["high_high", "clinic_id"] + measures + covariates].rename(
         columns={"high_high": "y", "clinic_id": "g"})
     specs = [{"name": f"shipped_{m}_{'adjusted' if adj else 'unadjusted'}", "data": "shipped.csv",
-              "covariates": [m] + (cohort.COVARIATES if adj else []), "marginal": True}
+              "covariates": [m] + (covariates if adj else []), "marginal": True}
              for m in measures for adj in (True, False)]
     return df, specs
 
