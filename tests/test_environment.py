@@ -28,6 +28,9 @@ def test_lock_pins_every_direct_dependency():
     project = tomllib.loads((paths.ROOT / "pyproject.toml").read_text())["project"]
     extras = project["optional-dependencies"]
     deps = project["dependencies"] + extras["test"] + extras["dask"]
+    lab = locked_pins(paths.ROOT / "requirements-lab.lock")
+    for dep in extras["lab"]:
+        assert re.split(r"[<>=!\[ ]", dep)[0].lower() in lab
     pins = locked_pins(paths.ROOT / "requirements.lock")
     for dep in deps:
         name = re.split(r"[<>=!\[ ]", dep)[0].lower()
@@ -42,6 +45,16 @@ def test_installed_versions_are_the_locked_ones():
     pins = locked_pins(paths.ROOT / "requirements.lock")
     for name in ("numpy", "pandas", "statsmodels", "scipy", "papermill", "nbval", "pandera", "seaborn"):
         assert metadata.version(name) == pins[name], name
+
+
+def test_the_lab_lock_adds_jupyterlab_and_changes_no_pin_of_the_main_lock():
+    """`make lab` installs requirements-lab.lock over the pinned environment: it must add
+    JupyterLab without moving any package the analysis uses."""
+    main, lab = (locked_pins(paths.ROOT / f) for f in ("requirements.lock", "requirements-lab.lock"))
+    assert {k: lab.get(k) for k in main} == main
+    assert "jupyterlab" in lab and "jupyterlab" not in main
+    dry = subprocess.run(["make", "-n", "lab"], cwd=paths.ROOT, capture_output=True, text=True, check=True).stdout
+    assert "requirements-lab.lock" in dry and "jupyter lab --notebook-dir=notebooks" in dry
 
 
 def test_make_help_lists_every_target():
@@ -67,14 +80,15 @@ def test_second_run_is_a_no_op():
 
 
 @pytest.mark.acceptance
-def test_a_changed_or_missing_output_is_not_up_to_date():
-    from trustlib import params, pipeline
+def test_a_changed_parameter_or_missing_results_are_not_up_to_date(config):
+    from trustlib import manifest, pipeline
 
-    parameters = pipeline.run_parameters("synthetic")
-    assert pipeline.is_current("synthetic", parameters)
-    assert not pipeline.is_current("synthetic", {**parameters, "nagq": 7})
-    assert not pipeline.is_current("synthetic", parameters, paths.ROOT / "no-such-results")
-    assert params.pipeline_params()["nagq"] == parameters["nagq"]
+    project = paths.RunPaths("synthetic")
+    names = pipeline.wanted_steps(None, "synthetic")
+    previous = manifest.read(project.results)
+    assert pipeline.up_to_date(config, project, names, previous)
+    assert not pipeline.up_to_date(config.replace(nagq=7), project, names, previous)
+    assert not pipeline.up_to_date(config, project, names, manifest.read(paths.ROOT / "no-such-results"))
 
 
 def test_licence_states_the_code_and_the_data_terms():

@@ -1,4 +1,9 @@
-"""Command line: ``python -m trustlib {validate,run,synthesize,refresh-notebooks} --help``."""
+"""Command line: ``python -m trustlib {validate,run,verify,synthesize,refresh-notebooks,install-kernel} --help``.
+
+Exit status: 0 on success; 2 for a problem the user can fix (bad data, parameters, command line,
+permissions, a run already holding the lock), with one line per problem; 1 for any other
+failure; 130 on an interrupt. Never a traceback.
+"""
 
 from __future__ import annotations
 
@@ -6,49 +11,47 @@ import argparse
 import sys
 from pathlib import Path
 
-from . import TrustlibError, paths
+from . import InputError, TrustlibError, UsageError, paths
 
 
-class UsageError(TrustlibError):
-    """A command-line mistake (exit status 2)."""
+def _validate(args, project: paths.RunPaths) -> int:
+    from . import checks, config, contract
 
-
-def _validate(args) -> int:
-    from . import contract
-
-    folder = Path(args.path)
-    try:
-        tables = contract.load_folder(folder, Path(args.column_map) if args.column_map else None)
-    except contract.DataValidationError as err:
-        print(err, file=sys.stderr)
-        return 2
+    folder = Path(args.path) if args.path else project.data
+    tables = contract.load_folder(folder, Path(args.column_map) if args.column_map else None)
+    source = "raw" if folder.resolve() != paths.data_dir("synthetic").resolve() else "synthetic"
+    checks.cohort_problems(tables, config.RunConfig.load(source))
     counts = ", ".join(f"{len(df)} {name}" for name, df in tables.items())
-    print(f"{paths.relative(folder)}: valid ({counts})")
+    print(f"{project.relative(folder)}: valid ({counts}); the cohort rules of params/pipeline.yml can be applied")
     return 0
 
 
 def _overrides(items: list[str] | None) -> dict:
-    import yaml
+    from . import params
 
     overrides = {}
     for item in items or []:
         key, sep, value = item.partition("=")
-        if not sep:
+        if not sep or not key.strip():
             raise UsageError(f"--set expects KEY=VALUE, got {item!r}")
-        overrides[key.strip()] = yaml.safe_load(value)
+        try:
+            overrides[key.strip()] = params.parse(value, f"--set {item}")
+        except params.ParameterError as err:
+            raise UsageError(str(err)) from None
     return overrides
 
 
-def _run(args) -> int:
+def _run(args, project: paths.RunPaths) -> int:
     from . import pipeline
 
     results = pipeline.run(args.data, Path(args.params) if args.params else None, _overrides(args.set),
-                           force=args.force, jobs=args.jobs, names=args.only)
-    print(f"outputs in {paths.relative(results)}/")
+                           force=args.force, jobs=args.jobs, names=args.only,
+                           project=paths.RunPaths(args.data, project.root))
+    print(f"outputs in {project.relative(results)}/")
     return 0
 
 
-def _synthesize(args) -> int:
+def _synthesize(args, project: paths.RunPaths) -> int:
     from . import pipeline
 
     folder = pipeline.synthesize(_overrides(args.set))
@@ -56,7 +59,7 @@ def _synthesize(args) -> int:
     return 0
 
 
-def _refresh(args) -> int:
+def _refresh(args, project: paths.RunPaths) -> int:
     from . import pipeline
 
     for nb in pipeline.refresh_notebooks(args.data):
@@ -64,52 +67,76 @@ def _refresh(args) -> int:
     return 0
 
 
-def _verify(args) -> int:
-    import pandas as pd
+def _verify(args, project: paths.RunPaths) -> int:
+    from . import outputs, scorecard
 
-    path = paths.result(args.data, "scorecard.csv")
+    run = paths.RunPaths(args.data, project.root)
+    path = run.results / "scorecard.csv"
     if not path.exists():
-        print(f"error: {paths.relative(path)} not found; run `make all` first", file=sys.stderr)
+        print(f"error: {run.relative(path)} not found; run `make all` first", file=sys.stderr)
         return 1
-    card = pd.read_csv(path, keep_default_na=False)
-    failed = card[card["passed"].astype(str) != "True"]
-    for r in failed.itertuples():
-        print(f"FAIL {r.key}: published {r.published}, reproduced {r.reproduced} ({r.tolerance})", file=sys.stderr)
-    print(f"scorecard: {len(card) - len(failed)} of {len(card)} checks pass")
-    return 1 if len(failed) else 0
+    card = outputs.read_table(path)
+    for r in scorecard.failures(card).itertuples():
+        print(f"FAIL {r.key}: published {r.comparator if r.comparator == '<' else ''}{r.published:g}, "
+              f"reproduced {r.reproduced:.4g} ({r.tolerance})", file=sys.stderr)
+    c = scorecard.counts(card)
+    hidden = f"; {c['n_not_compared']} not compared (suppressed by disclosure control)" if c["n_not_compared"] else ""
+    print(f"scorecard: {c['n_passed']} of {c['n_compared']} compared checks pass{hidden}")
+    return 1 if c["n_failed"] else 0
 
 
-def _install_kernel(args) -> int:
-    from . import pipeline
+def _install_kernel(args, project: paths.RunPaths) -> int:
+    from . import scheduler
 
-    print(f"kernel '{pipeline.KERNEL}' installed in {pipeline.install_kernel()}")
+    print(f"kernel '{scheduler.KERNEL}' installed in {scheduler.install_kernel()}")
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m trustlib",
-                                     description="Reproduce Linzer et al. 2021 'Where Trust Flourishes'.")
-    sub = parser.add_subparsers(dest="command", required=True)
-    v = sub.add_parser("validate", help="check a data folder against the codebook",
-                       description="Check clinics.csv, clinicians.csv and patients.csv in PATH against "
-                                   "data/codebook.csv; print every problem; exit 2 if there is any.")
-    v.add_argument("path", help="folder with the three raw tables, e.g. data/raw")
+def _jobs(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number, not {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):          # usage errors exit 2 with one line, as argparse does, naming the command
+        self.exit(2, f"error: {message} (see `{self.prog} --help`)\n")
+
+
+def parser() -> argparse.ArgumentParser:
+    from . import steps
+
+    p = _Parser(prog="python -m trustlib", description="Reproduce Linzer et al. 2021 'Where Trust Flourishes'.")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    v = sub.add_parser("validate", help="check a data folder against the codebook and the cohort rules",
+                       description="Check the three tables in PATH (default data/synthetic) against data/codebook.csv "
+                                   "and the cohort rules of params/pipeline.yml; print every problem; exit 2 if any.")
+    v.add_argument("path", nargs="?", help="folder with the three tables, e.g. data/raw")
     v.add_argument("--column-map", help="YAML mapping of the extract's columns (default PATH/column_map.yml)")
     v.set_defaults(func=_validate)
     r = sub.add_parser("run", help="run the analysis notebooks as one all-or-nothing run",
                        description="Run the analysis notebooks into a stage and replace the results folder "
-                                   "only when every step succeeds. Does nothing when the results folder "
-                                   "records a run of the same data, code and parameters.")
+                                   "only when every step succeeds. Steps whose inputs did not change are carried "
+                                   "from the previous results; when nothing changed, nothing runs.")
     r.add_argument("--data", choices=paths.DATA_SOURCES, default="synthetic", help="data source (default synthetic)")
-    r.add_argument("--params", help="pipeline parameter file (default params/pipeline.yml)")
+    r.add_argument("--params", help="a parameter file with any of params/pipeline.yml's keys (overrides them)")
     r.add_argument("--set", action="append", metavar="KEY=VALUE",
                    help="override one pipeline parameter for this run, e.g. --set sim_replicates=200")
-    r.add_argument("--force", action="store_true", help="run even if the results are up to date")
-    r.add_argument("--jobs", type=int, default=2, help="notebooks run at the same time (default 2)")
-    r.add_argument("--only", nargs="+", metavar="NOTEBOOK",
+    r.add_argument("--force", action="store_true", help="execute every step even if its inputs did not change")
+    r.add_argument("--jobs", type=_jobs, default=2, help="notebooks run at the same time (default 2)")
+    r.add_argument("--only", nargs="+", metavar="NOTEBOOK", choices=steps.ANALYSIS,
                    help="run only these notebooks and those they read from (the results folder then "
                         "holds only their outputs)")
     r.set_defaults(func=_run)
+    c = sub.add_parser("verify", help="exit 1 if any compared published-vs-reproduced check fails",
+                       description="Read the results folder's scorecard.csv; exit 1 if a compared row failed. "
+                                   "Rows hidden by disclosure control are not compared.")
+    c.add_argument("--data", choices=paths.DATA_SOURCES, default="synthetic")
+    c.set_defaults(func=_verify)
     y = sub.add_parser("synthesize", help="regenerate data/synthetic/ from params/synthetic.yml (notebook 00)",
                        description="Execute notebook 00 into a stage and move the new cohort into data/synthetic/.")
     y.add_argument("--set", action="append", metavar="KEY=VALUE", help="override seed or a size, e.g. --set seed=7")
@@ -119,36 +146,43 @@ def main(argv: list[str] | None = None) -> int:
                                    "into notebooks/, without papermill's injected cell. Refuses raw data.")
     f.add_argument("--data", choices=paths.DATA_SOURCES, default="synthetic")
     f.set_defaults(func=_refresh)
-    c = sub.add_parser("verify", help="exit 1 if any published-vs-reproduced check fails",
-                       description="Read results/scorecard.csv and exit non-zero if any row failed.")
-    c.add_argument("--data", choices=paths.DATA_SOURCES, default="synthetic")
-    c.set_defaults(func=_verify)
     k = sub.add_parser("install-kernel", help="install the notebooks' Jupyter kernel into this environment",
                        description="Install the 'trustlib' kernel the notebooks name (run by `make env`).")
     k.set_defaults(func=_install_kernel)
-    args = parser.parse_args(argv)
-    from .contract import DataValidationError
-    from .params import ParameterError
-    from .pipeline import RunLocked, StepFailed
+    return p
 
-    try:
-        return args.func(args)
-    except (UsageError, RunLocked, DataValidationError, ParameterError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    except StepFailed as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2 if err.bad_input else 1
-    except TrustlibError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
-    except OSError as err:
+
+def message(err: BaseException) -> tuple[int, str]:
+    """Exit status and the one message a user sees for an error (no traceback)."""
+    from .scheduler import StepFailed
+    from .transaction import NotWritable, RunLocked
+
+    if isinstance(err, StepFailed):
+        return (2 if err.bad_input else 1), f"error: {err}"
+    if isinstance(err, (InputError, RunLocked, NotWritable)):
+        return 2, f"error: {err}"
+    if isinstance(err, TrustlibError):
+        return 1, f"error: {err}"
+    if isinstance(err, OSError):
         where = f": {err.filename}" if err.filename else ""
-        print(f"error: {err.strerror or err}{where}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("interrupted: nothing of this run was kept", file=sys.stderr)
-        return 130
+        return 2, f"error: {err.strerror or err}{where}"
+    if isinstance(err, KeyboardInterrupt):
+        return 130, "interrupted: nothing of this run was kept"
+    if isinstance(err, MemoryError):
+        return 1, "error: out of memory (an input far larger than the study's, or a parameter far out of range?)"
+    raise err
+
+
+def main(argv: list[str] | None = None, root: Path | None = None) -> int:
+    """Run the command line; ``root`` is the project folder (default this repository)."""
+    args = parser().parse_args(argv)
+    project = paths.RunPaths("synthetic", Path(root) if root else paths.ROOT)
+    try:
+        return args.func(args, project)
+    except (Exception, KeyboardInterrupt) as err:  # every error ends as one message and an exit status
+        code, text = message(err)
+        print(text, file=sys.stderr)
+        return code
 
 
 if __name__ == "__main__":

@@ -10,8 +10,9 @@ Output folders
 --------------
 A run (:mod:`trustlib.pipeline`) executes every notebook into one private stage folder, passed
 to each notebook as its ``results_dir`` parameter, and swaps the stage into place when the
-whole run has succeeded. A notebook run by hand, with ``results_dir = None``, reads and writes
-the data source's own results folder. Nothing here reads environment variables.
+whole run has succeeded; :class:`RunPaths` names a run's folders (results, stage, failed
+notebooks, lock). A notebook run by hand, with ``results_dir = None``, reads and writes the
+data source's own results folder. Nothing here reads environment variables.
 
 Inside a results folder, ``private/`` holds the row-level tables (the analysis table, scored
 clinicians, leave-one-clinic-out fits); everything else is aggregate and, on raw data, has
@@ -20,6 +21,7 @@ passed :mod:`trustlib.disclosure`. The layout is the same for both sources.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -52,11 +54,6 @@ def table_file(source: str, table: str) -> Path:
     return data_dir(source) / f"{table}.csv"
 
 
-def column_map_file(source: str = "raw") -> Path:
-    """Optional YAML mapping of the extract's column names onto the codebook's."""
-    return data_dir(source) / "column_map.yml"
-
-
 def checksum_file(source: str = "synthetic") -> Path:
     return data_dir(source) / "SHA256SUMS"
 
@@ -86,6 +83,56 @@ def analysis_table(source: str = "synthetic") -> Path:
 
 def notebook(name: str) -> Path:
     return NOTEBOOKS / f"{name}.ipynb"
+
+
+@dataclass(frozen=True)
+class RunPaths:
+    """The folders of one run on one data source, below a project ``root`` (this repository, or
+    a copy of it): the extract, the results folder, and beside it the run's stage, the failed
+    run's notebooks and the lock (hidden names, git-ignored)."""
+
+    source: str
+    root: Path | None = None       # default: this repository (ROOT when the object is made)
+
+    def __post_init__(self):
+        _check_source(self.source)
+        object.__setattr__(self, "root", Path(self.root) if self.root is not None else ROOT)
+
+    @property
+    def data(self) -> Path:
+        return Path(self.root) / "data" / self.source
+
+    @property
+    def results_name(self) -> Path:
+        """The results folder as named (``results/`` or ``results_raw/``), for messages."""
+        return Path(self.root) / ("results" if self.source == "synthetic" else "results_raw")
+
+    @property
+    def results(self) -> Path:
+        """The results folder itself (a symlinked results folder is followed, not replaced)."""
+        return self.results_name.resolve()
+
+    def beside(self, suffix: str) -> Path:
+        return self.results.parent / f".{self.results.name}.{suffix}"
+
+    @property
+    def stage(self) -> Path:
+        return self.beside("stage")
+
+    @property
+    def failed(self) -> Path:
+        return self.beside("failed")
+
+    @property
+    def lock(self) -> Path:
+        return self.beside("lock")
+
+    def relative(self, path: Path) -> str:
+        """``path`` relative to the project root, for messages."""
+        try:
+            return Path(path).resolve().relative_to(Path(self.root).resolve()).as_posix()
+        except ValueError:
+            return str(path)
 
 
 def relative(path: Path) -> str:

@@ -1,0 +1,88 @@
+"""What each step of a run reads, by content: the fingerprint that decides whether it runs again.
+
+A step's fingerprint (:func:`step`) holds the SHA-256 of everything its declaration
+(:mod:`trustlib.steps`) says it reads: its notebook's code (cell sources: outputs do not change
+what a run computes), the trustlib modules it imports, the values of the parameters it declares,
+the extract (for steps that read it), the reference files, the outputs of the steps it reads
+(as they are in the stage), and the versions of the key packages. A step whose fingerprint equals
+the one the previous run recorded, with its outputs intact, is carried into the new run instead
+of being executed again.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+from importlib import metadata
+from pathlib import Path
+
+from . import contract, outputs, paths, steps
+
+VERSION = 2
+KEY_PACKAGES = ["numpy", "scipy", "pandas", "statsmodels", "matplotlib", "seaborn", "pandera",
+                "papermill", "nbval", "joblib"]
+RUNNER_PARAMETERS = ("results_dir", "data_dir")          # where a notebook writes: not what it computes
+CARRY_EXCLUDED = ("notebooks/", "report/", "provenance/")  # outputs no later step reads
+
+
+def sha(path: Path) -> str:
+    return outputs.sha256(path) if Path(path).is_file() else "missing"
+
+
+def code_digest(path: Path) -> str:
+    """SHA-256 of a notebook's cell sources and types (its outputs do not change what it computes)."""
+    cells = json.loads(Path(path).read_text(encoding="utf-8"))["cells"]
+    return hashlib.sha256(json.dumps([[c["cell_type"], "".join(c["source"])] for c in cells]).encode()).hexdigest()
+
+
+@functools.lru_cache(maxsize=None)
+def version(name: str) -> str:
+    """An installed package's version (looked up once per process)."""
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def packages() -> dict[str, str]:
+    return {k: version(k) for k in KEY_PACKAGES}
+
+
+def data_files(project: paths.RunPaths) -> dict[str, str]:
+    """The extract's files as :func:`trustlib.contract.load_folder` would read them, by content."""
+    return {project.relative(p): sha(p) for p in contract.input_files(project.data)}
+
+
+def outputs_digest(root: Path, name: str) -> str:
+    """SHA-256 of what step ``name`` wrote below ``root`` that later steps may read (its
+    provenance lists the files; executed notebooks, report pages and provenance are left out)."""
+    record = json.loads((Path(root) / "provenance" / f"{name}.json").read_text())
+    files = sorted(f for f in record["outputs"] if not f.startswith(CARRY_EXCLUDED))
+    return hashlib.sha256(json.dumps({f: sha(Path(root) / f) for f in files}).encode()).hexdigest()
+
+
+def step(name: str, parameters: dict, project: paths.RunPaths, upstream: Path,
+         data: dict[str, str] | None = None) -> dict:
+    """The fingerprint of step ``name`` in a run with ``parameters``, the outputs of the steps it
+    reads being those below ``upstream`` (the run's stage). ``data``: the extract's fingerprint
+    (:func:`data_files`), computed once per run."""
+    s = steps.get(name)
+    return {"version": VERSION, "step": name,
+            "notebook": code_digest(paths.notebook(name)),
+            "modules": {m: sha(paths.ROOT / "trustlib" / m) for m in steps.modules_of(name)},
+            "parameters": {k: parameters[k] for k in steps.parameters_of(name)
+                           if k not in RUNNER_PARAMETERS and k in parameters},
+            "data": (data if data is not None else data_files(project)) if s.data else {},
+            "files": {f: sha(paths.ROOT / f) for f in steps.REFERENCE_FILES + s.files},
+            "reads": {r: outputs_digest(upstream, r) for r in s.reads if (Path(upstream) / "provenance" / f"{r}.json").exists()},
+            "packages": packages()}
+
+
+def finish(parameters: dict) -> dict:
+    """The fingerprint of what a run builds after its steps (report and article): their code
+    and the run's parameters (their inputs, the steps' outputs, are fingerprinted step by step)."""
+    code = steps.module_closure(["report", "article"])
+    return {"version": VERSION, "modules": {m: sha(paths.ROOT / "trustlib" / m) for m in code},
+            "parameters": {k: v for k, v in parameters.items() if k not in RUNNER_PARAMETERS},
+            "packages": packages()}

@@ -1,0 +1,243 @@
+"""Executing the steps of a run: each notebook with papermill, or its previous outputs carried.
+
+Steps start as soon as the steps they read are done, ``jobs`` at a time, the long ones first
+(:data:`PRIORITY`). A step whose fingerprint (:mod:`trustlib.fingerprint`) equals the one the
+previous run recorded, with its outputs intact, is *carried*: its files are linked into the
+stage instead of executing the notebook again. Each notebook's kernel runs in ``notebooks/``
+(set per kernel, never by changing this process's working folder) with one BLAS thread (its
+kernel spec says so: the models' matrices are small, and threads cost a run 50 s of CPU).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import shutil
+import sys
+import time
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from pathlib import Path
+
+import nbformat
+
+from . import InputError, TrustlibError, fingerprint, outputs, paths, steps
+
+KERNEL = "trustlib"
+KERNEL_ENV = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+# the longest (06, which reads only the data) starts first; the short ones early beside it
+PRIORITY = ["06_robustness", "01_prepare_data", "02_describe_sample", "07_simulation_check",
+            "08_unselected_seeds", "03_model_culture_and_trust", "09_clinic_influence", "04_figures",
+            "05_scorecard"]
+
+
+class StepFailed(TrustlibError):
+    """A notebook failed; the message names the step, the error and the partial notebook.
+    ``bad_input`` is True when the notebook stopped on a problem with the data or parameters."""
+
+    def __init__(self, message: str, bad_input: bool = False):
+        super().__init__(message)
+        self.bad_input = bad_input
+
+
+def input_error_names() -> set[str]:
+    """Class names of every :class:`trustlib.InputError` (an error inside a kernel reaches the
+    runner as its class name)."""
+    found, todo = set(), [InputError]
+    while todo:
+        cls = todo.pop()
+        found.add(cls.__name__)
+        todo += cls.__subclasses__()
+    return found
+
+
+def kernel_spec() -> dict:
+    """The kernel spec the notebooks name: this environment's Python, quiet at start-up (log level
+    CRITICAL, so ipykernel's notices do not clutter runs), one BLAS thread."""
+    from ipykernel.kernelspec import get_kernel_dict
+
+    spec = get_kernel_dict()
+    spec["argv"] = [a for a in spec["argv"] if not a.startswith("--IPKernelApp.log_level")]
+    spec["argv"].append("--IPKernelApp.log_level=CRITICAL")
+    spec["display_name"] = "Python 3 (trustlib)"
+    spec["env"] = dict(KERNEL_ENV)
+    return spec
+
+
+def install_kernel() -> Path:
+    """Install (or update) the notebooks' kernel ``trustlib`` into this environment."""
+    from ipykernel import kernelspec
+
+    folder = Path(kernelspec.install(kernel_name=KERNEL, display_name="Python 3 (trustlib)", prefix=sys.prefix))
+    (folder / "kernel.json").write_text(json.dumps(kernel_spec(), indent=1) + "\n")
+    return folder
+
+
+def ensure_kernel() -> None:
+    """Reinstall the kernel when its spec is missing or older than :func:`kernel_spec`."""
+    from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
+
+    try:
+        spec = KernelSpecManager().get_kernel_spec(KERNEL)
+        current = spec.env == KERNEL_ENV and spec.argv[-1] == "--IPKernelApp.log_level=CRITICAL"
+    except NoSuchKernel:
+        current = False
+    if not current:
+        install_kernel()
+
+
+def notebook_parameters(name: str) -> dict:
+    """The parameters a notebook declares in its ``parameters`` cell, with their defaults (text)."""
+    import papermill as pm
+
+    return {k: v["default"] for k, v in pm.inspect_notebook(str(paths.notebook(name))).items()}
+
+
+def execute(name: str, output: Path, parameters: dict, shown_results: str | None = None) -> None:
+    """Execute notebook ``name`` into ``output`` with the parameters it declares (others are not
+    injected), its kernel in ``notebooks/``. ``shown_results``: what the executed notebook shows
+    as ``results_dir`` (the results folder the stage becomes)."""
+    import papermill as pm
+
+    declared = steps.parameters_of(name) if name in steps.STEPS else tuple(notebook_parameters(name))
+    missing = [k for k in ("results_dir", "data_dir") if k in parameters and k not in declared]
+    if missing:  # it would write outside the stage
+        raise TrustlibError(f"notebooks/{name}.ipynb does not declare {missing} in its parameters cell")
+    pm.execute_notebook(str(paths.notebook(name)), str(output),
+                        parameters={k: v for k, v in parameters.items() if k in declared},
+                        kernel_name=KERNEL, language="python", progress_bar=False, log_output=False,
+                        request_save_on_cell_execute=False, resources={"metadata": {"path": str(paths.NOTEBOOKS)}})
+    clean_executed(output, shown_results)
+
+
+def clean_executed(path: Path, shown_results: str | None = None) -> None:
+    """Make an executed notebook the same on every run and readable: drop execution times and
+    papermill's paths, give the injected cell a fixed id and a heading, and show ``results_dir``
+    as the results folder the stage becomes."""
+    nb = nbformat.read(path, as_version=4)
+    pm = nb.metadata.get("papermill", {})
+    for key in ("start_time", "end_time", "duration", "input_path", "output_path", "environment_variables"):
+        pm.pop(key, None)
+    for cell in nb.cells:
+        cell.metadata.pop("execution", None)
+        cell.metadata.pop("papermill", None)
+        if "injected-parameters" in cell.metadata.get("tags", []):
+            cell["id"] = "injected-parameters"      # papermill gives it a random id
+            source = cell.source.replace("# Parameters\n", "# Parameters of this run (`python -m trustlib run`), "
+                                                            "replacing the defaults above\n", 1)
+            if shown_results is not None:
+                source = re.sub(r'^results_dir = .*$', f'results_dir = "{shown_results}"  # written to a stage '
+                                "first, moved here when every step had succeeded", source, flags=re.M)
+            cell.source = source
+    nbformat.write(nb, path)
+
+
+def reason(err: BaseException) -> str:
+    ename, evalue = getattr(err, "ename", None), getattr(err, "evalue", None)
+    if ename:
+        return f"{ename}: {evalue}"
+    return f"{type(err).__name__}: {err}"
+
+
+def carry(name: str, old: Path, stage: Path) -> None:
+    """Link (or copy) step ``name``'s files from the previous results ``old`` into ``stage``."""
+    record = json.loads((old / "provenance" / f"{name}.json").read_text())
+    for f in record["outputs"] + [f"provenance/{name}.json", f"report/{name}.html"]:
+        src, dst = old / f, stage / f
+        if not src.is_file():
+            continue
+        outputs.make_folder(dst.parent)
+        try:
+            os.link(src, dst)
+        except OSError:
+            shutil.copy2(src, dst)
+
+
+def _kill_children() -> None:
+    """Stop the notebook kernels and their worker processes (on an interrupt)."""
+    import psutil
+
+    for child in psutil.Process().children(recursive=True):
+        with contextlib.suppress(psutil.Error):
+            child.kill()
+
+
+class Plan:
+    """Decides, step by step, whether to execute or carry (``carriable(name, stage)``), and does it."""
+
+    def __init__(self, names, stage: Path, parameters: dict, project: paths.RunPaths, previous: dict | None,
+                 force: bool, shown_results: str):
+        self.names, self.stage, self.parameters, self.project = names, stage, parameters, project
+        self.previous = (previous or {}).get("steps", {}) if not force else {}
+        self.data = fingerprint.data_files(project)
+        self.shown_results = shown_results
+        self.fingerprints: dict[str, dict] = {}
+        self.carried: set[str] = set()
+
+    def carriable(self, name: str) -> bool:
+        fp = fingerprint.step(name, self.parameters, self.project, self.stage, self.data)
+        self.fingerprints[name] = fp
+        old = self.previous.get(name)
+        if not old or old.get("fingerprint") != fp:
+            return False
+        results = self.project.results
+        return all(fingerprint.sha(results / f) == h for f, h in old.get("files", {}).items())
+
+    def do(self, name: str) -> str:
+        """Carry or execute ``name``; returns what was done."""
+        if self.carriable(name):
+            carry(name, self.project.results, self.stage)
+            self.carried.add(name)
+            return "carried"
+        execute(name, self.stage / "notebooks" / f"{name}.ipynb",
+                {**self.parameters, "results_dir": os.path.relpath(self.stage, paths.NOTEBOOKS)}, self.shown_results)
+        prov = self.stage / "provenance" / f"{name}.json"
+        record = json.loads(prov.read_text()) if prov.exists() else {"notebook": f"notebooks/{name}.ipynb",
+                                                                     "outputs": []}
+        record["outputs"] = sorted(set(record["outputs"]) | {f"notebooks/{name}.ipynb"})
+        outputs.atomic_write_text(prov, json.dumps(record, indent=1, sort_keys=True) + "\n")
+        return "executed"
+
+
+def run_steps(plan: Plan, jobs: int, on_failure) -> set[str]:
+    """Run ``plan.names``, each once the steps it reads are done, ``jobs`` at a time; render each
+    executed notebook's report page as it finishes. ``on_failure(name, err)`` builds the
+    :class:`StepFailed` to raise. Returns the names whose report page this run rendered."""
+    from . import report
+
+    names = plan.names
+    pending = [n for n in PRIORITY if n in names] + [n for n in names if n not in PRIORITY]
+    done: set[str] = set()
+    rendered: set[str] = set()
+    running: dict = {}
+    started: dict[str, float] = {}
+    (plan.stage / "notebooks").mkdir(parents=True, exist_ok=True)
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        try:
+            while pending or running:
+                for name in [n for n in pending if all(d in done or d not in names for d in steps.get(n).reads)]:
+                    if len(running) >= jobs:
+                        break
+                    pending.remove(name)
+                    started[name] = time.perf_counter()
+                    running[pool.submit(plan.do, name)] = name
+                finished, _ = wait(running, return_when=FIRST_COMPLETED)
+                for fut in finished:
+                    name = running.pop(fut)
+                    err = fut.exception()
+                    if err is not None:
+                        raise on_failure(name, err)
+                    done.add(name)
+                    how = fut.result()
+                    print(f"  {name} {'done' if how == 'executed' else 'unchanged (carried)'} "
+                          f"({time.perf_counter() - started[name]:.1f} s)", flush=True)
+                    if how == "executed":
+                        report.render_notebook(plan.stage / "notebooks" / f"{name}.ipynb", plan.stage / "report")
+                        rendered.add(name)
+        except BaseException:
+            for fut in running:
+                fut.cancel()
+            _kill_children()
+            raise
+    return rendered
