@@ -25,7 +25,8 @@ def test_writer_writes_only_below_its_folder_and_lists_what_it_wrote(tmp_path):
     assert files == ["res/.numbers.lock", "res/numbers.json", "res/numbers/zz.json", "res/provenance/zz.json",
                      "res/tables/t.csv"]
     prov = json.loads((tmp_path / "res" / "provenance" / "zz.json").read_text())
-    assert prov == {"notebook": "notebooks/zz.ipynb", "outputs": ["numbers/zz.json", "tables/t.csv"]}
+    assert prov["notebook"] == "notebooks/zz.ipynb" and prov["outputs"] == ["numbers/zz.json", "tables/t.csv"]
+    assert prov["cells"] == {} and prov["number_cells"] == {}      # outside a kernel no cell is known
     assert w.read_csv("tables", "t.csv")["a"].tolist() == [1]
 
 
@@ -92,3 +93,54 @@ def test_inputs_records_the_bytes_read(tmp_path, data_copy):
     read = json.loads((tmp_path / "provenance" / "inputs.json").read_text())
     assert sorted(read) == sorted(str(data_copy / f"{t}.csv") for t in ("clinicians", "clinics", "patients"))
     assert all(sha == outputs.sha256(Path(f)) for f, sha in read.items())
+
+
+def test_outputs_follow_the_umask_and_private_stays_owner_only(tmp_path):
+    import os
+    import stat
+
+    old = os.umask(0o022)
+    try:
+        w = outputs.Writer(tmp_path, "zz")
+        w.csv(pd.DataFrame({"a": [1]}), "tables", "t.csv")
+        w.private(pd.DataFrame({"id": ["C1"]}), "rows")
+    finally:
+        os.umask(old)
+    mode = lambda p: stat.S_IMODE(p.stat().st_mode)  # noqa: E731
+    assert mode(tmp_path / "tables" / "t.csv") == 0o644
+    assert mode(tmp_path / "private") == 0o700 and mode(tmp_path / "private" / "rows.csv") == 0o600
+
+
+def test_tables_are_read_back_with_ids_as_written(tmp_path):
+    """"007" and "7" are different clinics, "NA" is an ID like any other: no type guessing."""
+    df = pd.DataFrame({"clinic_id": ["007", "7", "NA"], "clinician_id": ["0012", "12", "N/A"], "age": [40.0, None, 50.0]})
+    w = outputs.Writer(tmp_path, "zz")
+    back = outputs.read_table(w.csv(df, "private", "t.csv"))
+    assert back["clinic_id"].tolist() == ["007", "7", "NA"] and back["clinician_id"].tolist() == ["0012", "12", "N/A"]
+    assert back["age"].isna().tolist() == [False, True, False]
+
+
+def test_a_step_reads_only_what_the_steps_it_declares_write(tmp_path):
+    w = outputs.Writer(tmp_path, "04_figures")                  # declares it reads 01 and 03
+    outputs.Writer(tmp_path, "01_prepare_data").private(pd.DataFrame({"clinic_id": ["K1"]}), "analysis_table")
+    assert w.read_csv("private", "analysis_table.csv")["clinic_id"].tolist() == ["K1"]
+    with pytest.raises(KeyError, match="no step it declares"):
+        w.read_csv("tables", "flow.csv")                        # written by 02, which 04 does not declare
+    with pytest.raises(FileNotFoundError, match="run notebook 03_model_culture_and_trust first"):
+        w.read_csv("tables", "table2.csv")
+
+
+def test_written_precision_is_what_a_table_file_holds():
+    df = pd.DataFrame({"x": [1 / 3, 4.7412345678, float("nan")], "n": [1, 2, 3], "s": ["a", "b", "c"]})
+    w = outputs.written(df)
+    assert w["x"].iloc[:2].tolist() == [0.333333, 4.74123] and np.isnan(w["x"].iloc[2])
+    assert w["n"].equals(df["n"]) and w["s"].equals(df["s"])
+
+
+def test_a_figure_shows_its_data_digest(tmp_path):
+    w = outputs.Writer(tmp_path, "zz")
+    fig, ax = plt.subplots()
+    fig.plotted = pd.DataFrame({"or": [1.5, 2.25]})
+    saved = w.figure(fig, "zz_fig")
+    digest = outputs.sha256(tmp_path / "figures" / "zz_fig.csv")
+    assert repr(saved) == f"<figure figures/zz_fig.png data {digest[:12]}>"

@@ -2,8 +2,14 @@
 
 A :class:`Writer` writes below one results folder (a run's stage, or the data source's own
 folder when a notebook is run by hand), each file through a temporary file and an atomic
-rename, so a reader never sees a half-written file. Floats in CSV tables are written with 6 significant digits, so tables do
-not depend on the last bits of floating-point arithmetic (BLAS threads, platform).
+rename, so a reader never sees a half-written file. Files get the permissions the umask gives
+(0644 under umask 022), so a colleague can read a shared results folder; ``private/`` and what
+is in it stay owner-only (0700 and 0600).
+
+Floats in CSV tables and ``numbers.json`` are written with 6 significant digits
+(:data:`FLOAT_FORMAT`), so outputs do not depend on the last bits of floating-point arithmetic
+(BLAS kernel, CPU, threads). :func:`written` gives a table's values at that precision: figures
+draw from it and sort by it, and each figure's data is written beside it.
 """
 
 from __future__ import annotations
@@ -23,12 +29,35 @@ PRIVATE = "private"  # row-level tables; on raw data nothing below it may be sha
 SVG_HASHSALT = "trustlib"  # fixed ids inside SVG files, so that two runs write the same bytes
 
 
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def file_mode(path: Path) -> int:
+    """Permissions of a new output: what the umask gives a new file (0644 under 022), owner-only
+    (0600) below a ``private/`` folder."""
+    return 0o600 if Path(path).parent.name == PRIVATE else 0o666 & ~_umask()
+
+
+def make_folder(folder: Path) -> Path:
+    """Create ``folder`` and its parents; a ``private/`` folder is owner-only (0700)."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    if folder.name == PRIVATE:
+        folder.chmod(0o700)
+    return folder
+
+
 def atomic_write_bytes(final: Path, data: bytes) -> Path:
-    """Write ``data`` to ``final`` through a temporary file in the same folder; returns ``final``."""
+    """Write ``data`` to ``final`` through a temporary file in the same folder, with the mode of
+    :func:`file_mode`; returns ``final``."""
     target = Path(final)
-    target.parent.mkdir(parents=True, exist_ok=True)
+    make_folder(target.parent)
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, file_mode(target))
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
         os.replace(tmp, target)
@@ -50,6 +79,20 @@ def sha256(path: Path) -> str:
     return h.hexdigest()
 
 
+def written(frame):
+    """``frame`` (DataFrame or Series) with every float at the precision outputs are written
+    (:data:`FLOAT_FORMAT`, 6 significant digits): what a reader of the CSV file sees, the same on
+    every machine. Non-float columns are unchanged."""
+    def column(s: pd.Series) -> pd.Series:
+        if not pd.api.types.is_float_dtype(s):
+            return s
+        return s.map(lambda v: float(FLOAT_FORMAT % v) if math.isfinite(v) else v)
+
+    if isinstance(frame, pd.Series):
+        return column(frame)
+    return frame.apply(column)
+
+
 def _clean(value):
     """JSON-safe number: floats rounded to 6 significant digits, NaN as null."""
     if isinstance(value, bool) or value is None or isinstance(value, str):
@@ -65,14 +108,17 @@ def _clean(value):
 
 
 class SavedFigure:
-    """A figure file just written: ``path`` below the results folder and its PNG bytes.
+    """A figure file just written: ``path`` below the results folder, its PNG bytes and the
+    SHA-256 of the data it draws (``data_sha``: of ``figures/<name>.csv``, or "" if none).
 
     Jupyter shows it as that PNG (``_repr_png_``), at the on-screen size of a 100-dpi
-    rendering; its text form names the file.
+    rendering; its text form names the file and the first 12 hex digits of its data's hash, so
+    a notebook's text output changes exactly when what the figure draws changes (at written
+    precision: the same on every machine, where pixels need not be).
     """
 
-    def __init__(self, path: str, png: bytes):
-        self.path, self.png = path, png
+    def __init__(self, path: str, png: bytes, data_sha: str = ""):
+        self.path, self.png, self.data_sha = path, png, data_sha
 
     def _repr_png_(self):
         import struct
@@ -81,7 +127,33 @@ class SavedFigure:
         return self.png, {"width": round(width * 100 / 150), "height": round(height * 100 / 150)}
 
     def __repr__(self) -> str:
-        return f"<figure {self.path}>"
+        return f"<figure {self.path}" + (f" data {self.data_sha[:12]}>" if self.data_sha else ">")
+
+
+TEXT_COLUMNS = ("clinician_id", "clinic_id", "patient_id", "dropped_clinic", "quadrant", "sex", "clinician_type",
+                "specialty", "measure", "model", "group", "variable", "cell", "key", "step", "exclusion_reason",
+                "scale", "label", "note")   # read back as text, exactly as written: "007" and "NA" stay themselves
+
+
+def read_table(path: Path) -> pd.DataFrame:
+    """A CSV table this project wrote, read back with declared types: identifier and category
+    columns (:data:`TEXT_COLUMNS`) as text, exactly as written (no guessing: "007", "7" and "NA"
+    stay distinct and none becomes a number or missing); an empty cell in another column is
+    missing."""
+    header = pd.read_csv(path, nrows=0).columns
+    return pd.read_csv(path, dtype={c: str for c in header if c in TEXT_COLUMNS}, keep_default_na=False,
+                       na_values={c: [""] for c in header if c not in TEXT_COLUMNS})
+
+
+def _cell() -> int | None:
+    """The execution count of the notebook cell running now (None outside a kernel): the
+    report links each output to the cell that wrote it."""
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return None
+    shell = get_ipython()
+    return getattr(shell, "execution_count", None) if shell is not None else None
 
 
 class Writer:
@@ -91,22 +163,32 @@ class Writer:
     ``.tex``); ``writer.figure(fig, "figure1")`` writes ``figures/figure1.png`` and ``.svg``;
     ``writer.numbers(...)`` collects flat ``key: number`` pairs that :meth:`save` writes to
     ``numbers/<notebook>.json`` and merges into ``numbers.json``; :meth:`save` also lists every
-    file written in ``provenance/<notebook>.json``. ``writer.private(df, name)`` writes
-    row-level tables to ``private/``, apart from everything shareable. ``read_csv`` and ``read_numbers`` read
-    earlier notebooks' outputs from the same folder.
+    file written, and the cell that wrote each file and number, in ``provenance/<notebook>.json``.
+    ``writer.private(df, name)`` writes row-level tables to ``private/``, apart from everything
+    shareable. :meth:`read_csv` and :meth:`read_numbers` read the outputs of the steps this
+    notebook's step declares it reads (:mod:`trustlib.steps`), and refuse anything else: a
+    partial rerun can only be right if every input is declared.
     """
 
     def __init__(self, root: Path | str, notebook: str):
+        from . import steps
+
         self.root = Path(root)
         self.notebook = notebook
+        self.step = steps.STEPS.get(notebook)
         self._numbers: dict[str, object] = {}
         self._written: set[str] = set()
+        self._cells: dict[str, int | None] = {}
+        self._number_cells: dict[str, int | None] = {}
+        self._titles: dict[str, str] = {}
 
     def path(self, *parts: str) -> Path:
         return self.root.joinpath(*parts)
 
     def _write(self, data: bytes, *parts: str) -> Path:
-        self._written.add("/".join(parts))
+        name = "/".join(parts)
+        self._written.add(name)
+        self._cells[name] = _cell()
         return atomic_write_bytes(self.path(*parts), data)
 
     def csv(self, df: pd.DataFrame, *parts: str) -> Path:
@@ -131,7 +213,9 @@ class Writer:
         return shown
 
     def figure(self, fig, name: str) -> "SavedFigure":
-        """Write a matplotlib figure as PNG (150 dpi) and SVG, without time stamps, and close it.
+        """Write a matplotlib figure as PNG (150 dpi) and SVG, without time stamps, and close it;
+        with the values it draws (``fig.plotted``, set by :mod:`trustlib.figures`) as
+        ``figures/<name>.csv``.
 
         Returns the written PNG as a :class:`SavedFigure`, which a notebook shows as an image:
         the reader sees the very file in ``figures/``, and the figure is drawn once per format.
@@ -141,6 +225,10 @@ class Writer:
         import matplotlib
         import matplotlib.pyplot as plt
 
+        data_sha = ""
+        plotted = getattr(fig, "plotted", None)
+        if plotted is not None:
+            data_sha = sha256(self.csv(plotted, "figures", f"{name}.csv"))
         written = {}
         for fmt, meta in (("png", {"Software": None}), ("svg", {"Date": None})):
             buf = io.BytesIO()
@@ -148,13 +236,16 @@ class Writer:
                 fig.savefig(buf, format=fmt, dpi=150, bbox_inches="tight", metadata=meta)
             written[fmt] = buf.getvalue()
             self._write(written[fmt], "figures", f"{name}.{fmt}")
+        self._titles[f"figures/{name}.png"] = fig.get_suptitle() or (fig.axes[0].get_title() if fig.axes else "")
         plt.close(fig)      # else a notebook's inline backend would draw it a second time
-        return SavedFigure(f"figures/{name}.png", written["png"])
+        return SavedFigure(f"figures/{name}.png", written["png"], data_sha)
 
     def numbers(self, mapping: dict | None = None, prefix: str = "", **values) -> dict:
         """Record numbers under flat keys (``prefix`` + key). Returns the cleaned values."""
         added = {f"{prefix}{k}": _clean(v) for k, v in {**(mapping or {}), **values}.items()}
         self._numbers.update(added)
+        cell = _cell()
+        self._number_cells.update(dict.fromkeys(added, cell))
         return added
 
     def inputs(self, tables: dict) -> Path:
@@ -166,22 +257,63 @@ class Writer:
         return self._write((json.dumps(read, indent=1, sort_keys=True) + "\n").encode(), "provenance", "inputs.json")
 
     def save(self) -> Path:
-        """Write this notebook's numbers, the merged ``numbers.json`` and the list of its outputs."""
+        """Write this notebook's numbers, the merged ``numbers.json`` and its provenance: the
+        files written, and the execution count of the cell that wrote each file and number."""
         frag = self._write((json.dumps(self._numbers, indent=1, sort_keys=True) + "\n").encode(),
                            "numbers", f"{self.notebook}.json")
         merge_numbers(self.root)
-        record = {"notebook": f"notebooks/{self.notebook}.ipynb", "outputs": sorted(self._written)}
+        record = {"notebook": f"notebooks/{self.notebook}.ipynb", "outputs": sorted(self._written),
+                  "cells": {k: v for k, v in sorted(self._cells.items()) if v is not None},
+                  "number_cells": {k: v for k, v in sorted(self._number_cells.items()) if v is not None},
+                  "titles": dict(sorted(self._titles.items()))}
         atomic_write_text(self.path("provenance", f"{self.notebook}.json"),
                           json.dumps(record, indent=1, sort_keys=True) + "\n")
         return frag
 
+    def _declared(self, name: str) -> None:
+        """Refuse to read ``name`` unless a step this one declares it reads writes it."""
+        from . import steps
+
+        if self.step is None:
+            return
+        producer = steps.producer(name)
+        if producer is None or producer.name not in self.step.reads:
+            raise KeyError(f"{self.notebook} reads {name}, which no step it declares (trustlib/steps.py: "
+                           f"{list(self.step.reads)}) writes")
+
     def read_csv(self, *parts: str) -> pd.DataFrame:
-        """An earlier notebook's CSV output from this results folder."""
-        return pd.read_csv(self.path(*parts))
+        """An earlier step's CSV output from this results folder, with declared types
+        (:func:`read_table`). Running a notebook alone before the steps it reads says which
+        notebook makes the file."""
+        from . import steps
+
+        name = "/".join(parts)
+        self._declared(name)
+        path = self.path(*parts)
+        if not path.exists():
+            producer = steps.producer(name)
+            raise FileNotFoundError(f"{path} does not exist: run notebook {producer.name if producer else '?'} "
+                                    f"first, with the same results_dir (or run the chain with "
+                                    f"`python -m trustlib run`)")
+        return read_table(path)
 
     def read_numbers(self) -> dict:
-        """The merged ``numbers.json`` of this results folder."""
-        return read_numbers(self.root)
+        """The numbers of the steps this one declares it reads (all of ``numbers.json`` for a
+        notebook outside the declared steps)."""
+        if self.step is None:
+            return read_numbers(self.root)
+        from . import steps
+
+        merged = {}
+        for name in self.step.reads:
+            frag = self.path("numbers", f"{name}.json")
+            if not frag.exists() and steps.get(name).synthetic_only:
+                continue                         # a raw run leaves out the steps about the generator
+            if not frag.exists():
+                raise FileNotFoundError(f"{frag} does not exist: run notebook {name} first, with the same "
+                                        "results_dir (or run the chain with `python -m trustlib run`)")
+            merged.update(json.loads(frag.read_text()))
+        return merged
 
 
 def merge_numbers(root: Path) -> Path:
