@@ -27,12 +27,13 @@ MAKEFLAGS += --no-print-directory
 # trustlib. The caches are __pycache__/ folders (git-ignored); stale ones are never used.
 unexport PYTHONDONTWRITEBYTECODE
 
-.PHONY: help all report article test unit acceptance nbval verify validate synthetic notebooks bench reference lock clean distclean env
+.PHONY: help all report article test unit acceptance nbval verify validate synthetic notebooks lab bench reference lock clean distclean env
 .DEFAULT_GOAL := help
 
-help: ## list the targets
-	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
-	@echo "  (add DATA=raw to run on data/raw/; see README.md)"
+help: ## list the targets (for DATA=$(DATA): outputs in $(RESULTS)/)
+	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}' \
+	    | sed -e 's|$$(RESULTS)|$(RESULTS)|g' -e 's|$$(DATA)|$(DATA)|g'
+	@echo "  (add DATA=raw to run on data/raw/; see docs/real-data.md)"
 
 env: $(STAMP) ## create the pinned environment .venv from requirements.lock
 
@@ -59,9 +60,10 @@ all: $(STAMP) ## reproduce every table, figure and number (says "up to date" whe
 	$(RUN)
 
 report: all ## the HTML report ($(RESULTS)/report/index.html) is part of every run
+	@echo "report: $(RESULTS)/report/index.html"
 
-article: all ## the reproduction article ($(RESULTS)/article/index.html and index.md) is part of every run
-	@echo "article: $(RESULTS)/article/index.html (and index.md)"
+article: all ## the reproduction article: $(RESULTS)/article/article.pdf, index.html and index.md (part of every run)
+	@echo "article: $(RESULTS)/article/article.pdf (and index.html, index.md)"
 
 PYTEST1 := $(PY) -m pytest -q -p no:cacheprovider
 PYTEST := $(PYTEST1) -n 2 --dist loadgroup
@@ -82,17 +84,23 @@ acceptance: all ## tests that read the run's outputs (results/) and run the pipe
 nbval: all ## re-execute the committed notebooks and compare their outputs (strict nbval)
 	$(PYTEST1) $(NBVAL) notebooks   # one process: each notebook reads the ones before it
 
-verify: all ## fail (exit 1) if any published-vs-reproduced check fails
+verify: all ## exit 1 if a compared published-vs-reproduced check fails (rows hidden by disclosure control are not compared)
 	$(PY) -m trustlib verify --data $(DATA)
 
-validate: $(STAMP) ## check data/$(DATA) against the codebook and list every problem
-	$(PY) -m trustlib validate $(DATA_DIR)
+validate: $(STAMP) ## check data/$(DATA) against the codebook and the cohort rules; list every problem
+	$(PY) -m trustlib validate data/$(DATA)
 
 synthetic: $(STAMP) ## regenerate data/synthetic/ from params/synthetic.yml (notebook 00)
 	$(PY) -m trustlib synthesize
 
 notebooks: $(STAMP) ## copy the canonical synthetic run's outputs into the committed notebooks (refuses DATA=raw)
 	$(PY) -m trustlib refresh-notebooks --data $(DATA)
+
+LAB_ARGS ?=
+lab: $(STAMP) ## open JupyterLab on notebooks/ with the project's kernel (installs requirements-lab.lock once)
+	@$(VENV)/bin/jupyter-lab --version >/dev/null 2>&1 || { echo "installing JupyterLab (requirements-lab.lock)"; \
+	    $(VENV)/bin/uv pip install --quiet --compile-bytecode --python $(PY) -r requirements-lab.lock; }
+	$(VENV)/bin/jupyter lab --notebook-dir=notebooks $(LAB_ARGS)
 
 bench: $(STAMP) ## time a full reproduction, a no-op make, GLMM vs GEE, Monte Carlo and multiverse
 	$(PY) scripts/bench.py
@@ -104,14 +112,15 @@ reference: $(STAMP) ## regenerate the R reference values in tests/reference/ (ne
 	Rscript tests/reference/glmer.R
 	Rscript tests/reference/marginal.R
 
-lock: $(STAMP) ## regenerate requirements.lock and environment.yml from pyproject.toml
-	$(PY) -m pip install --quiet uv
+lock: $(STAMP) ## regenerate requirements.lock, requirements-lab.lock and environment.yml from pyproject.toml
 	$(VENV)/bin/uv pip compile pyproject.toml --extra test --python-version 3.11 --universal \
 	    --no-header -o requirements.lock
+	$(VENV)/bin/uv pip compile pyproject.toml --extra test --extra lab --python-version 3.11 --universal \
+	    --no-header -c requirements.lock -o requirements-lab.lock
 	$(PY) scripts/sync_environment.py
 
-clean: ## remove results/ (results_raw/ only with DATA=raw; never data/)
-	rm -rf $(RESULTS) .$(RESULTS).stage-* .$(RESULTS).failed .$(RESULTS).lock .pytest_cache
+clean: ## remove $(RESULTS)/ and its stage, failed notebooks and lock (never data/)
+	rm -rf $(RESULTS) .$(RESULTS).stage .$(RESULTS).failed .$(RESULTS).lock .pytest_cache
 
 distclean: clean ## also remove the environment
 	rm -rf $(VENV)

@@ -1,13 +1,49 @@
-"""The reproduction article: every number in its prose is filled from numbers.json by key, a
-missing key stops the build, and (after `make all`) every link and image resolves."""
+"""The reproduction article: every number is filled from numbers.json by key (a missing key stops
+the build), its prose follows the run's configuration and scorecard, and the PDF says what the
+HTML says."""
 
 from __future__ import annotations
 
+import html
 import re
 
+import pandas as pd
 import pytest
 
-from trustlib import article, paths
+from trustlib import article, outputs, paths, scorecard, typeset
+
+ALLOWED = [r"Table [12]", r"Figure [123]", r"95%", r"0-100", r"1-4", r"P < \.05", r"OR > 1", r"1-point",
+           r"Ann Fam Med 2021;19\(6\):521-526\. doi:10\.1370/afm\.2732", r"lme4", r"5% significance"]
+
+
+def numbers_in_text(html_text: str) -> list[str]:
+    """Numbers in an article page's visible text that are not filled from numbers.json: spans of
+    filled numbers, link targets, the model formula and identifiers (Table 2, Figure 2, 95% CI,
+    the citation) are left out."""
+    text = re.sub(r'<span class="n" data-key="[^"]*">[^<]*</span>', " ", html_text)
+    text = re.sub(r"<(style|pre|code)[^>]*>.*?</\1>", " ", text, flags=re.S)
+    text = html.unescape(re.sub(r"<[^>]+>", " ", text))       # tags and their attributes (links)
+    for pattern in ALLOWED:
+        text = re.sub(pattern, " ", text)
+    return re.findall(r"\d[\d.,]*", text)
+
+
+def _keys(blocks) -> set[str]:
+    return {m.group(1) for m in article.PLACEHOLDER.finditer(article.to_markdown(blocks))}
+
+
+def _card(failing: dict[str, float] | None = None) -> pd.DataFrame:
+    """A scorecard where every row passes but ``failing`` (key -> reproduced value)."""
+    pub = scorecard.load_published()
+    numbers = {r.reproduced_key: float(r.value) / (2 if r.comparator == "<" else 1) for r in pub.itertuples()}
+    for key, value in (failing or {}).items():
+        numbers[pub.set_index("key").loc[key, "reproduced_key"]] = value
+    return scorecard.build(pub, numbers)
+
+
+def _text(cfg, card) -> str:
+    numbers = {k: 1.0 for k in _keys(article.blocks(cfg, {}, {}, card))}
+    return article.to_markdown(article.blocks(cfg, {}, numbers, card))
 
 
 def test_placeholders_are_filled_from_numbers_and_marked_with_their_key():
@@ -25,16 +61,52 @@ def test_a_missing_key_stops_the_build_and_names_it():
 
 def test_a_typed_number_is_found_and_identifiers_are_not():
     page = article.render("<p>We modelled 162 of [[a.n|d]] clinicians (Table 2, 95% CI).</p>", {"a.n": 165}, True)
-    assert article.numbers_in_text(page) == ["162"]
+    assert numbers_in_text(page) == ["162"]
 
 
-def test_the_raw_article_names_no_synthetic_only_number_and_carries_the_banner():
-    """In raw mode the article leaves out the synthetic generator's numbers and says it is
-    confidential (every key it names must still be written by the run, or the build stops)."""
-    keys = set(article.PLACEHOLDER.findall(article.template("synthetic", {})))
-    raw_keys = set(article.PLACEHOLDER.findall(article.template("raw", {})))
-    assert raw_keys < keys and not any(k.startswith("unselected.") for k, _ in raw_keys)
-    assert "Confidential" in article.template("raw", {}) and "synthetic cohort" in article.template("synthetic", {})
+def test_the_raw_article_names_no_synthetic_only_number_and_carries_the_banner(config):
+    card, rates = _card(), {"unselected.all_rows.pass_rate": 0.0, "unselected.quality_or.pass_rate": 0.9}
+    keys = _keys(article.blocks(config, {}, rates, card))
+    raw_keys = _keys(article.blocks(config.replace(data_source="raw"), {}, rates, card))
+    assert {"unselected.all_rows.pass_rate", "unselected.quality_or.pass_rate"} <= keys
+    assert not any(k.startswith("unselected.") for k in raw_keys)
+    assert "Confidential" in _text(config.replace(data_source="raw"), card)
+    assert "synthetic cohort" in _text(config, card) and "Confidential" not in _text(config, card)
+
+
+def test_the_prose_follows_the_run_configuration(config):
+    """Every sentence that names a choice is written from the configuration: the cut-off rule,
+    the kind of cut-off, the adjustment set and the formula, the quadrature, the estimators."""
+    default = _text(config, _card())
+    assert "a score at or above" in default and "(the sample median)" in default
+    assert "age (years), sex, specialty" in default and "apc + (1 | clinic_id)" in default
+    assert "Laplace" not in default and "GEE, exchangeable" in default
+    changed = _text(config.replace(cutoff_rule="above", patient_trust_cutoff="tertile", org_trust_cutoff=3.2,
+                                   covariates=["age_40_54", "age_55_plus", "np", "pa"], nagq=1,
+                                   estimators=["glmm", "gee_md"]), _card())
+    assert "a score above" in changed and "at or above" not in changed
+    assert "(the upper-tertile boundary of the modelled clinicians)" in changed and "(a fixed value)" in changed
+    assert "the sample median" not in changed
+    assert "high_high ~ culture + age_40_54 + age_55_plus + np + pa + (1 | clinic_id)" in changed
+    assert "nurse practitioner" in changed and "age (years)" not in changed
+    methods = changed.split("## Methods", 1)[1].split("\n## ", 1)[0]
+    assert "Laplace" in methods and "bias-reduced" in methods and "logistic, clustered SE" not in methods
+
+
+def test_what_differs_is_written_from_the_failing_rows(config):
+    none_fail = _text(config, _card())
+    assert "Every compared number of the scorecard is consistent with the paper" in none_fail
+    two_fail = article.to_markdown(article.blocks(config, {}, {}, _card({"n_high_high": 46, "alignment_p": 0.062})))
+    section = two_fail.split("## What differs, and why", 1)[1].split("\n## ", 1)[0]
+    assert "high-high clinicians: the paper reports [[published.n_high_high|d]], this run " \
+           "[[outcome.n_high_high|d]] (rule: exact agreement)" in section
+    assert "Values alignment with leaders: P value: the paper reports [[published.alignment_p|p]]" in section
+    assert "quality" not in section.lower().split("synthetic")[0]
+
+
+def test_typst_escapes_text_and_keeps_markup():
+    assert typeset.inline("OR 4.95 (2.02-12.15), P < .001 #1 *it* **b** [r](../report/x.html#cell-id=a)") == \
+        'OR 4.95 (2.02\\-12.15), P \\< .001 \\#1 _it_ *b* #link("../report/x.html#cell-id=a")[r]'
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +119,7 @@ def page():
 
 @pytest.mark.acceptance
 def test_the_built_article_has_no_hand_typed_number(page):
-    assert article.numbers_in_text(page.read_text()) == []
+    assert numbers_in_text(page.read_text()) == []
     md = page.with_name("index.md").read_text()
     assert "[[" not in md and "## Robustness and the Monte Carlo check" in md
 
@@ -58,6 +130,28 @@ def test_every_link_and_image_in_the_article_resolves(page):
 
     assert_links_resolve(page)
     text = page.read_text()
-    assert re.search(r'<img src="\.\./figures/figure2_forest\.png"', text)
+    for figure in ("figure1_trust_quadrants", "figure2_forest", "figure3_culture_by_outcome"):
+        assert re.search(rf'<img src="\.\./figures/{figure}\.png"', text), figure
     for section in ("The original claims", "Data", "Methods", "Results", "What differs, and why", "Limitations"):
         assert f">{section}</h2>" in text
+    assert "Table 1." in text and "Table 2." in text and 'href="article.pdf"' in text
+
+
+@pytest.mark.acceptance
+def test_the_pdf_carries_the_runs_numbers_and_no_typed_one(page):
+    """The PDF's text (pypdf) holds the run's odds ratios and the same filled numbers as the
+    HTML: every number in it is one the HTML fills from numbers.json, or an allowed identifier."""
+    from pypdf import PdfReader
+
+    pdf = PdfReader(page.with_name("article.pdf"))
+    text = " ".join(p.extract_text() for p in pdf.pages)
+    numbers = outputs.read_numbers(paths.results_dir("synthetic"))
+    for m in ("quality", "communication", "cohesiveness", "alignment"):
+        assert f"{numbers[f'table2.{m}.glmm.adjusted.or']:.2f}" in text, m
+    filled = set(re.findall(r'<span class="n" data-key="[^"]*">([^<]*)</span>', page.read_text()))
+    allowed = {n for f in filled for n in re.findall(r"\d[\d.,]*", html.unescape(f))}
+    allowed |= {str(i) for i in range(1, len(pdf.pages) + 1)}           # page numbers
+    for pattern in ALLOWED + [r"\(1 \| clinic_id\)"]:
+        text = re.sub(pattern, " ", text)
+    typed = [n.rstrip(".,") for n in re.findall(r"\d[\d.,]*", text) if n.rstrip(".,") not in allowed]
+    assert typed == [], typed[:10]

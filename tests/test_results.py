@@ -22,7 +22,7 @@ def numbers():
 
 def test_analysis_table_interface():
     a = pd.read_csv(R / "private" / "analysis_table.csv")
-    assert list(a.columns) == cohort.ANALYSIS_COLUMNS
+    assert list(a.columns) == cohort.analysis_columns()
     assert a["clinician_id"].is_unique and set(a["high_high"]) <= {0, 1}
 
 

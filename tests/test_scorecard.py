@@ -23,7 +23,7 @@ def _row(card, key):
 
 def test_published_values_reproduce_themselves():
     card = scorecard.build(scorecard.load_published(), _numbers())
-    assert card["passed"].all()
+    assert (card["verdict"] == "pass").all()
 
 
 @pytest.mark.parametrize("key,value,passed", [
@@ -36,7 +36,7 @@ def test_published_values_reproduce_themselves():
 ])
 def test_tolerances(key, value, passed):
     card = scorecard.build(scorecard.load_published(), _numbers(**{key: value}))
-    row = card[card["passed"] == False]  # noqa: E712
+    row = card[card["verdict"] == "fail"]
     assert (len(row) == 0) == passed
 
 
@@ -44,10 +44,10 @@ def test_or_needs_containment_both_ways():
     # reproduced OR 3.0 inside published 2.02-12.15, published 4.95 inside reproduced 1.5-6.0: pass
     n = _numbers(**{"table2.quality.glmm.adjusted.or": 3.0, "table2.quality.glmm.adjusted.ci_low": 1.5,
                     "table2.quality.glmm.adjusted.ci_high": 6.0})
-    assert _row(scorecard.build(scorecard.load_published(), n), "quality_or")["passed"]
+    assert _row(scorecard.build(scorecard.load_published(), n), "quality_or")["verdict"] == "pass"
     # published 4.95 outside reproduced 1.5-4.5: fail
     n["table2.quality.glmm.adjusted.ci_high"] = 4.5
-    assert not _row(scorecard.build(scorecard.load_published(), n), "quality_or")["passed"]
+    assert _row(scorecard.build(scorecard.load_published(), n), "quality_or")["verdict"] == "fail"
 
 
 def test_ci_bound_tolerance_is_the_published_half_width():
@@ -56,13 +56,23 @@ def test_ci_bound_tolerance_is_the_published_half_width():
     outside = 2.02 * math.exp(half * 1.01)
     for value, ok in ((inside, True), (outside, False)):
         card = scorecard.build(scorecard.load_published(), _numbers(**{"table2.quality.glmm.adjusted.ci_low": value}))
-        assert _row(card, "quality_ci_low")["passed"] == ok
+        assert _row(card, "quality_ci_low")["verdict"] == ("pass" if ok else "fail")
 
 
 def test_missing_reproduced_number_fails():
     n = _numbers()
     del n["flow.n_clinics"]
-    assert not _row(scorecard.build(scorecard.load_published(), n), "n_clinics")["passed"]
+    assert _row(scorecard.build(scorecard.load_published(), n), "n_clinics")["verdict"] == "fail"
+
+
+def test_a_suppressed_number_is_not_compared_and_verify_counts_only_compared_rows():
+    """Disclosure control hides a number as "suppressed": neither pass nor fail."""
+    card = scorecard.build(scorecard.load_published(), _numbers(**{"sample.n_women": "suppressed",
+                                                                   "flow.n_modelled": 161}))
+    assert _row(card, "n_women")[["verdict", "to_print"]].tolist() == ["not compared", "not compared"]
+    c = scorecard.counts(card)
+    assert c["n_not_compared"] == 1 and c["n_compared"] == len(card) - 1 and c["n_failed"] == 1
+    assert scorecard.failures(card)["key"].tolist() == ["n_modelled"]
 
 
 def test_published_ors_table():
@@ -74,8 +84,8 @@ def test_published_ors_table():
 def test_p_rule_honours_a_published_upper_bound():
     published = pd.DataFrame([{"key": "q_p", "measure": "quality", "quantity": "p", "value": 0.001,
                                "comparator": "<", "reproduced_key": "p", "source": "t"}])
-    assert not scorecard.build(published, {"p": 0.017}).loc[0, "passed"]
-    assert scorecard.build(published, {"p": 0.0004}).loc[0, "passed"]
+    assert scorecard.build(published, {"p": 0.017}).loc[0, "verdict"] == "fail"
+    assert scorecard.build(published, {"p": 0.0004}).loc[0, "verdict"] == "pass"
 
 
 def test_unselected_rates_join_by_key_and_are_left_out_for_raw_data():
@@ -92,7 +102,7 @@ def test_unselected_rates_join_by_key_and_are_left_out_for_raw_data():
 
 
 def test_agreement_to_print_is_half_a_unit_of_the_last_printed_digit():
-    assert scorecard.build(scorecard.load_published(), _numbers())["agrees_to_print"].all()
+    assert (scorecard.build(scorecard.load_published(), _numbers())["to_print"] == "pass").all()
     for key, value, expected in [("flow.n_clinics", 35, False), ("table2.quality.glmm.adjusted.or", 4.954, True),
                                  ("table2.quality.glmm.adjusted.or", 4.956, False),
                                  ("reliability.org_trust.alpha", 0.774, True),
@@ -102,4 +112,4 @@ def test_agreement_to_print_is_half_a_unit_of_the_last_printed_digit():
         card = scorecard.build(scorecard.load_published(), _numbers(**{key: value}))
         row = card[card["key"].map(lambda k: k in ("n_clinics", "quality_or", "alpha_org_trust", "quality_p"))]
         changed = row[row["reproduced"] == value]
-        assert len(changed) == 1 and bool(changed["agrees_to_print"].iloc[0]) is expected, (key, value)
+        assert len(changed) == 1 and (changed["to_print"].iloc[0] == "pass") is expected, (key, value)

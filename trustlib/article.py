@@ -1,32 +1,40 @@
-"""The reproduction article: ``results/article/index.md`` and ``index.html``.
+"""The reproduction article: ``article/index.md``, ``index.html`` and ``article.pdf``.
 
 Laid out as a reproduction report in the tradition of ReScience C: the original claims, the
-data, the methods with the model formula, reproduced results beside the published ones, the
-robustness and Monte Carlo findings, what differs and why, and limitations.
+data, the methods with the model formula and Table 1, reproduced results beside the published
+ones with Figures 1 to 3, the robustness and Monte Carlo findings, what differs and why, and
+limitations.
 
-No number is typed into the prose. The text is a template whose numbers are placeholders
-``[[key|format]]`` naming a ``numbers.json`` key (``format`` is a Python format spec, with
-``%`` meaning a share shown as a percentage); :func:`render` fills them and fails on a key
-that is missing. In the HTML every filled number is a ``<span class="n" data-key="...">``, so a
-test can check that no other number appears. Each figure and table links to the notebook cell
-that made it (in the HTML report next door).
+**No number is typed into the prose.** The text is built from blocks whose numbers are
+placeholders ``[[key|format]]`` naming a ``numbers.json`` key (``format`` is a Python format
+spec; ``%`` shows a share as a percentage, ``p`` a P value as journals print it); :func:`render`
+fills them and fails on a key that is missing. In the HTML every filled number is a
+``<span class="n" data-key="...">``, so a test can check that no other number appears.
+
+**The prose follows the run.** Every sentence that names a choice is generated from the run's
+configuration (:class:`trustlib.config.RunConfig`): the cut-off rule and values, the
+patient-trust cut-off, the adjustment set and the formula, the quadrature, the estimators;
+"What differs" is written from the scorecard's failing rows. The same blocks give the Markdown,
+the HTML and the Typst source of the PDF (:mod:`trustlib.typeset`), so the three say the same.
 """
 
 from __future__ import annotations
 
 import html
 import re
+from dataclasses import dataclass, field
 from pathlib import Path
 
-import nbformat
-
-from . import TrustlibError, codebook, disclosure, models, outputs
+from . import InputError, codebook, disclosure, estimators, models, outputs, scorecard
 
 PLACEHOLDER = re.compile(r"\[\[([A-Za-z0-9_.]+)(?:\|([^\]]*))?\]\]")
-MEASURES = ["quality", "communication", "cohesiveness", "alignment"]
+COVARIATE_WORDS = {"age": "age (years)", "female": "sex", "internal_medicine": "specialty (internal medicine or "
+                   "family medicine)", "apc": "clinician type (nurse practitioner or physician assistant, or "
+                   "physician)", "age_40_54": "age 40-54", "age_55_plus": "age 55 and over",
+                   "np": "nurse practitioner", "pa": "physician assistant"}
 
 
-class MissingNumber(TrustlibError):
+class MissingNumber(InputError):
     """The article names a ``numbers.json`` key that the run did not write."""
 
 
@@ -46,185 +54,299 @@ def _fmt(value, spec: str) -> str:
     return format(value, spec) if spec else f"{value:g}"
 
 
-def render(template: str, numbers: dict, markup: bool) -> str:
-    """Fill every ``[[key|format]]``; with ``markup``, wrap each in a span naming its key."""
+def fill(template: str, numbers: dict, wrap=None) -> str:
+    """Fill every ``[[key|format]]`` (``wrap(key, text)`` marks each filled number up)."""
     missing = sorted({m.group(1) for m in PLACEHOLDER.finditer(template) if m.group(1) not in numbers})
     if missing:
         raise MissingNumber(f"the article names numbers the run did not write: {missing}")
 
-    def fill(m: re.Match) -> str:
+    def one(m: re.Match) -> str:
         text = _fmt(numbers[m.group(1)], m.group(2) or "")
-        return f'<span class="n" data-key="{m.group(1)}">{html.escape(text)}</span>' if markup else text
+        return wrap(m.group(1), text) if wrap else text
 
-    return PLACEHOLDER.sub(fill, template)
+    return PLACEHOLDER.sub(one, template)
 
 
-def _or_row(m: str, synthetic: bool) -> str:
+def render(template: str, numbers: dict, markup: bool) -> str:
+    """Fill every ``[[key|format]]``; with ``markup``, wrap each in a span naming its key."""
+    wrap = (lambda key, text: f'<span class="n" data-key="{key}">{html.escape(text)}</span>') if markup else None
+    return fill(template, numbers, wrap)
+
+
+# -- the blocks an article is made of -----------------------------------------------------------------
+
+@dataclass
+class Block:
+    """One block: ``kind`` is heading, paragraph, code, table, figure or banner. Text uses a small
+    inline markup (``**bold**``, ``*italic*``, ``[text](link)``, `` `code` ``) and placeholders."""
+
+    kind: str
+    text: str = ""
+    level: int = 2
+    header: list[str] = field(default_factory=list)
+    rows: list[list[str]] = field(default_factory=list)
+    src: str = ""
+
+
+def to_markdown(blocks: list[Block]) -> str:
+    out = []
+    for b in blocks:
+        if b.kind == "heading":
+            out.append(f"{'#' * b.level} {b.text}")
+        elif b.kind in ("paragraph", "banner"):
+            out.append(f"**{b.text}**" if b.kind == "banner" else b.text)
+        elif b.kind == "code":
+            out.append("\n".join(f"    {line}" for line in b.text.splitlines()))
+        elif b.kind == "table":
+            rows = [b.header, ["---"] * len(b.header)] + b.rows
+            out.append((f"{b.text}\n\n" if b.text else "") + "\n".join("| " + " | ".join(r) + " |" for r in rows))
+        elif b.kind == "figure":
+            out.append(f"![{b.text}]({b.src})\n\n*{b.text}*")
+    return "\n\n".join(out) + "\n"
+
+
+# -- words that follow the run's configuration ---------------------------------------------------------
+
+def rule_words(cutoff_rule: str) -> str:
+    """How a cut-off is applied, in words."""
+    return "at or above" if cutoff_rule == "at_or_above" else "above"
+
+
+def cutoff_words(cutoff) -> str:
+    """What a cut-off is, in words (its value comes from numbers.json)."""
+    return {"median": "the sample median", "tertile": "the upper-tertile boundary of the modelled clinicians"}.get(
+        cutoff, "a fixed value")
+
+
+def covariate_words(covariates: list[str]) -> str:
+    words = [COVARIATE_WORDS.get(c, c) for c in covariates]
+    if not words:
+        return "no covariates (unadjusted)"
+    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]
+
+
+def _measures() -> list[str]:
+    return codebook.scales_with_role("exposure")
+
+
+def _short(m: str) -> str:
+    return str(codebook.load_scales().loc[m, "short"])
+
+
+def _group_slug(group: str) -> str:
+    from .describe import group_slug
+
+    return group_slug(group)
+
+
+def _methods(cfg) -> list[Block]:
+    rule = rule_words(cfg.cutoff_rule)
+    others = [e for e in cfg.estimators if e != "glmm"]
+    beside = (" Beside it, for comparison: " + "; ".join(estimators.label(e) for e in others) + "."
+              if others else "")
+    laplace = " (one node is the Laplace approximation)" if cfg.nagq == 1 else ""
+    formula = models.formula("culture", True, list(cfg.covariates))
+    return [
+        Block("heading", "Methods"),
+        Block("paragraph", "Scales are item means (reverse-worded items reversed; patient trust rescaled to 0-100). "
+              "Patient trust is averaged per clinician. A clinician is modelled with at least "
+              "[[rules.min_patient_surveys|d]] scored patient surveys and complete scores and covariates, in a clinic "
+              "with at least [[rules.min_clinicians_per_clinic|d]] such clinicians, which leaves "
+              "[[flow.n_modelled|d]] clinicians in the model."),
+        Block("paragraph", f"High clinician trust is a score {rule} [[cutoffs.org_trust_cutoff|.2f]] on the 1-4 scale "
+              f"({cutoff_words(cfg.org_trust_cutoff)}); high patient trust a clinician mean {rule} "
+              f"[[cutoffs.patient_trust_cutoff|.1f]] on the 0-100 scale ({cutoff_words(cfg.patient_trust_cutoff)}). "
+              "[[outcome.n_high_high|d]] clinicians ([[outcome.pct_high_high|.0f]]%) trust their organization and "
+              "are trusted by their patients (high-high); the outcome is high-high against everyone else."),
+        Block("paragraph", "Each culture measure enters its own random-intercept logistic regression, adjusted for "
+              f"{covariate_words(list(cfg.covariates))}, fitted by maximum likelihood with adaptive Gauss-Hermite "
+              f"quadrature ([[model.nagq|d]] nodes per clinic{laplace}):"),
+        Block("code", formula),
+        Block("paragraph", "The odds ratio is per 1-point increase on the 1-4 scale." + beside + " None of the "
+              "cut-offs, the exclusion rule or the quadrature was published; each is a parameter, and the "
+              "robustness analysis varies them."),
+        _table1(cfg),
+    ]
+
+
+def _table1(cfg) -> Block:
+    from .cohort import QUADRANTS
+
+    groups = [disclosure.MODELLED] + QUADRANTS
+    key = lambda g, v, s: f"[[table1.{_group_slug(g)}.{v}.{s}|{'d' if s == 'count' else '.1f'}]]"  # noqa: E731
+    rows = [["Clinicians, n"] + [key(g, "clinicians", "count") for g in groups],
+            ["Age, years, mean (SD)"] + [f"{key(g, 'age', 'mean')} ({key(g, 'age', 'sd')})" for g in groups]]
+    for v, label in (("women", "Women"), ("physicians", "Physicians"), ("family_medicine", "Family medicine")):
+        rows.append([f"{label}, n (%)"] + [f"{key(g, v, 'count')} ({key(g, v, 'percent')})" for g in groups])
+    for m in _measures():
+        rows.append([f"{_short(m)}, mean (SD)"] + [f"[[table1.{_group_slug(g)}.{m}.mean|.2f]] "
+                                                   f"([[table1.{_group_slug(g)}.{m}.sd|.2f]])" for g in groups])
+    header = ["", "All modelled"] + [q.replace("high org", "High trust in org.").replace("low org", "Low trust in org.")
+                                     .replace(" / ", ", ").replace("patient", "from patients") for q in QUADRANTS]
+    return Block("table", "**Table 1.** Modelled clinicians overall and by trust quadrant.", header=header, rows=rows)
+
+
+def _or_row(m: str, synthetic: bool, numbers: dict) -> list[str]:
     t, p = f"table2.{m}.glmm.adjusted", f"published.{m}"
-    return (f"| {codebook.load_scales().loc[m, 'short']} | [[{p}_or|.2f]] ([[{p}_ci_low|.2f]]-[[{p}_ci_high|.2f]]) "
-            f"| [[{t}.or|.2f]] ([[{t}.ci_low|.2f]]-[[{t}.ci_high|.2f]]) | [[{t}.p|p]] |"
-            + (f" [[unselected.{m}_or.pass_rate|%]] |" if synthetic else ""))
+    published = (f"[[{p}_or|.2f]] ([[{p}_ci_low|.2f]]-[[{p}_ci_high|.2f]])" if f"{p}_or" in numbers
+                 else "not published")
+    row = [_short(m), published, f"[[{t}.or|.2f]] ([[{t}.ci_low|.2f]]-[[{t}.ci_high|.2f]])", f"[[{t}.p|p]]"]
+    if synthetic:
+        key = f"unselected.{m}_or.pass_rate"
+        row.append(f"[[{key}|%]]" if key in numbers else "--")
+    return row
 
 
-def _robust_row(m: str) -> str:
-    r, i = f"robustness.{m}", f"influence.{m}"
-    return (f"| {codebook.load_scales().loc[m, 'short']} | [[{r}.specifications|d]] | [[{r}.share_or_above_1|%]] "
-            f"| [[{r}.share_or_above_1_p_below_05|%]] | [[{r}.or_median|.2f]] | [[{i}.loo_or_min|.2f]]-[[{i}.loo_or_max|.2f]] |")
+def _differs(cfg, card, numbers: dict) -> list[Block]:
+    """What differs, written from the scorecard's failing rows (and, on synthetic data, why)."""
+    fails = scorecard.failures(card) if card is not None else []
+    blocks = [Block("heading", "What differs, and why")]
+    if card is None:
+        return blocks + [Block("paragraph", "This run has no scorecard.")]
+    if not len(fails):
+        text = ("Every compared number of the scorecard is consistent with the paper"
+                + (" ([[scorecard.n_not_compared|d]] were hidden by disclosure control and not compared)"
+                   if numbers.get("scorecard.n_not_compared") else "") + ".")
+    else:
+        items = []
+        for r in fails.itertuples():
+            spec = FORMAT.get(r.quantity, ".2f")
+            lead = "below " if r.comparator == "<" else ""
+            items.append(f"{_row_label(r)}: the paper reports {lead}[[published.{r.key}|{spec}]], this run "
+                         f"[[{r.reproduced_key}|{spec}]] (rule: {scorecard.rule_words(r.quantity, r.comparator)})")
+        text = ("[[scorecard.n_failed|d]] of the [[scorecard.n_compared|d]] compared numbers are not consistent "
+                "with the paper: " + "; ".join(items) + ".")
+    blocks.append(Block("paragraph", text))
+    if cfg.data_source == "synthetic":
+        rates = ("" if "unselected.all_rows.pass_rate" not in numbers else
+                 " Of [[unselected.seeds|d]] fresh, unselected cohorts of the same generator (analysed with this "
+                 "run's rules), [[unselected.all_rows.pass_rate|%]] met every row.")
+        blocks.append(Block("paragraph", "The cohort is synthetic and was selected: its seed is the first whose cohort "
+                            "met every scorecard row under the canonical parameters, so agreement there is partly "
+                            "true by construction, and a run with other parameters can differ from the paper for "
+                            "that reason alone." + rates + " The published intervals are wide, and a synthetic cohort "
+                            "of this size rarely reproduces every count, interval and P value at once."))
+    return blocks
 
 
-def _sim_row(m: str, model: str) -> str:
-    s = f"simulation.{m}.{model}"
-    return (f"| {codebook.load_scales().loc[m, 'short']} | {model} | [[{s}.bias|+.3f]] "
-            f"| [[{s}.coverage|.1%]] ([[{s}.coverage_ci_low|.1%]]-[[{s}.coverage_ci_high|.1%]]) |")
+FORMAT = {"count": "d", "percent": ".1f", "mean": ".1f", "sd": ".1f", "alpha": ".2f", "or": ".2f", "ci_low": ".2f",
+          "ci_high": ".2f", "p": "p"}
 
 
-def template(source: str, links: dict[str, str]) -> str:
-    """The article in Markdown with placeholders; ``links`` maps an output name to its cell."""
-    synthetic = source == "synthetic"
-    formula = models.formula("quality", adjusted=True).replace("quality", "culture measure")
-    data = (
-        "The trial's data are not public. This run uses the repository's **synthetic cohort**: "
-        "[[flow.n_clinics|d]] clinics, [[flow.n_clinicians|d]] clinicians and [[flow.n_patients|d]] "
-        "patient surveys, generated from a model whose parameters were tuned to the published marginals. "
-        "Its seed is the first of [[unselected.searched_seeds|,d]] tried whose cohort met every scorecard "
-        "row, so agreement with the paper is partly true by selection. Of [[unselected.seeds|d]] fresh, "
-        "unselected cohorts of the same generator, [[unselected.all_rows.pass_rate|%]] met every row "
-        f"([table]({links.get('unselected_pass_rates', '')}))."
-        if synthetic else
-        "This run uses the trial's extracts ([[flow.n_clinics|d]] clinics, [[flow.n_clinicians|d]] "
-        f"clinicians, [[flow.n_patients|d]] patient surveys). **{disclosure.CONFIDENTIAL}**")
-    return "\n".join([
-        "# [Re] Where Trust Flourishes: perceived organizational culture and mutual trust",
-        "",
-        "*A reproduction report. Original article: Linzer M, Neprash H, Brown R, et al. Where Trust Flourishes: "
-        "Perceptions of Clinicians Who Trust Their Organizations and Are Trusted by Their Patients. "
-        "Ann Fam Med 2021;19(6):521-526. doi:10.1370/afm.2732.*",
-        "",
-        "## The original claims",
-        "",
-        "Among primary care clinicians, those who both trust their organization and are trusted by their "
-        "patients (\"high-high\") work in clinics they perceive as emphasizing quality, communication and "
-        "information, cohesiveness, and values alignment with leaders. The paper reports one adjusted "
-        "two-level odds ratio per culture measure (table below, published column).",
-        "",
-        "## Data",
-        "",
-        data,
-        "",
-        "## Methods",
-        "",
-        "Scales are item means (reverse-worded items reversed; patient trust rescaled to 0-100). Patient trust "
-        "is averaged per clinician; clinicians with too few scored surveys are excluded, leaving "
-        f"[[flow.n_modelled|d]] in the model ([flow]({links.get('flow', '')})). High clinician trust is a score "
-        "at or above [[cutoffs.org_trust_cutoff|.1f]] (1-4 scale); high patient trust a mean at or above "
-        "[[cutoffs.patient_trust_cutoff|.1f]] (the sample median, 0-100). [[outcome.n_high_high|d]] clinicians "
-        "([[outcome.pct_high_high|.0f]]%) are high-high. Each culture measure enters its own random-intercept "
-        "logistic regression, fitted by maximum likelihood with adaptive Gauss-Hermite quadrature "
-        "([[model.nagq|d]] nodes per clinic):",
-        "",
-        f"    {formula}",
-        "",
-        "None of the cut-offs, the exclusion rule or the quadrature was published; each is a parameter, and "
-        "the robustness analysis varies them.",
-        "",
-        "## Results",
-        "",
-        f"Adjusted odds ratios per scale point ([Table 2]({links.get('table2_paper', '')}), "
-        f"[Figure 2]({links.get('figure2_forest', '')})):",
-        "",
-        "| measure | published OR (95% CI) | reproduced OR (95% CI) | reproduced P |"
-        + (" unselected cohorts whose OR passes |" if synthetic else ""),
-        "|---|---|---|---|" + ("---|" if synthetic else ""),
-        *[_or_row(m, synthetic) for m in MEASURES],
-        "",
-        f"![Figure 2: reproduced and published odds ratios]({links.get('figure2_forest.png', '')})",
-        "",
-        f"The scorecard ([table]({links.get('scorecard', '')})) compares every published number: "
-        "[[scorecard.n_passed|d]] of [[scorecard.n_checks|d]] rows are consistent with the paper on this cohort, "
-        "and [[scorecard.n_agree_to_print|d]] round to the published value at its printed precision, the stricter "
-        "test that a run on the trial's own data should pass.",
-        "",
-        "## Robustness and the Monte Carlo check",
-        "",
-        f"Across the specification grid ([support]({links.get('robustness_support', '')})) and with each "
-        f"clinic left out in turn ([influence]({links.get('influence', '')})):",
-        "",
-        "| measure | specifications | OR > 1 | OR > 1 and P < .05 | median OR | OR without one clinic |",
-        "|---|---|---|---|---|---|",
-        *[_robust_row(m) for m in MEASURES],
-        "",
-        f"A parametric bootstrap of [[simulation.replicates|d]] replicates per measure, simulated from each fitted "
-        f"model ([summary]({links.get('simulation_summary', '')})), gives the bias of each estimator's log odds "
-        "ratio and the coverage of its 95% interval (exact binomial interval in brackets):",
-        "",
-        "| measure | estimator | bias | coverage |",
-        "|---|---|---|---|",
-        *[_sim_row(m, model) for m in MEASURES for model in ("glmm", "gee", "gee_md")],
-        "",
-        "## What differs, and why",
-        "",
-        ("Odds ratios and intervals agree with the paper's because the cohort was selected to meet them; the "
-         "quality P value ([[table2.quality.glmm.adjusted.p|p]], where the paper reports P below "
-         "[[published.quality_p|.3f]]) does not, and "
-         "[[unselected.quality_p.pass_rate|%]] of unselected cohorts meet it: the published intervals are wide, "
-         "and a synthetic cohort of this size rarely reproduces a P that small together with its odds ratio."
-         if synthetic else
-         "Rows of the scorecard that fail are listed in the scorecard table with their tolerance."),
-        "",
-        "## Limitations",
-        "",
-        "The paper does not publish its code, its cut-offs or its exclusion rule; the choices here are documented "
-        "guesses, and the robustness analysis shows how much they matter. On synthetic data nothing here can "
-        "confirm the paper: only the trial's data, run through the same notebooks, could.",
-        "",
-    ])
+def _row_label(r) -> str:
+    from .report import _label
+
+    return _label(r.key, r.measure, r.quantity)
+
+
+def blocks(cfg, links: dict[str, str], numbers: dict, card=None) -> list[Block]:
+    """The article as blocks, for the run configured by ``cfg`` (``links``: output name -> link
+    to the report cell that made it; ``card``: the run's scorecard)."""
+    synthetic = cfg.data_source == "synthetic"
+    measures = _measures()
+    out = [Block("heading", "[Re] Where Trust Flourishes: perceived organizational culture and mutual trust", level=1)]
+    if not synthetic:
+        out.append(Block("banner", disclosure.CONFIDENTIAL))
+    out += [
+        Block("paragraph", "*A reproduction report. Original article: Linzer M, Neprash H, Brown R, et al. Where Trust "
+              "Flourishes: Perceptions of Clinicians Who Trust Their Organizations and Are Trusted by Their Patients. "
+              "Ann Fam Med 2021;19(6):521-526. doi:10.1370/afm.2732.* Every number below comes from this run's "
+              "numbers.json; each table and figure links to the notebook cell that made it, in the "
+              "[report](../report/index.html)."),
+        Block("heading", "The original claims"),
+        Block("paragraph", "Among primary care clinicians, those who both trust their organization and are trusted by "
+              "their patients (\"high-high\") work in clinics they perceive as emphasizing quality, communication "
+              "and information, cohesiveness, and values alignment with leaders. The paper reports one adjusted "
+              "two-level odds ratio per culture measure (Table 2 below, published column)."),
+        Block("heading", "Data"),
+        Block("paragraph",
+              "The trial's data are not public. This run uses the repository's **synthetic cohort**: "
+              "[[flow.n_clinics|d]] clinics, [[flow.n_clinicians|d]] clinicians and [[flow.n_patients|d]] patient "
+              "surveys, generated from a model whose parameters were tuned to the published marginals. Every "
+              "number below is a number about that cohort, not about the trial."
+              if synthetic else
+              "This run uses the trial's extracts ([[flow.n_clinics|d]] clinics, [[flow.n_clinicians|d]] "
+              f"clinicians, [[flow.n_patients|d]] patient surveys). **{disclosure.CONFIDENTIAL}** Counts and "
+              "statistics of fewer than [[disclosure.min_cell_size|d]] people read *suppressed*."),
+        *_methods(cfg),
+        Block("heading", "Results"),
+        Block("figure", "Figure 1. Clinicians by trust quadrant" + ("" if synthetic else " (aggregate form)"),
+              src=links.get("figure1_trust_quadrants.png", "")),
+        Block("paragraph", f"Adjusted odds ratios per scale point ([Table 2]({links.get('table2_paper', '')}), "
+              f"[Figure 2]({links.get('figure2_forest', '')})):"),
+        Block("table", "**Table 2.** Perceived culture and high-high trust: adjusted two-level odds ratios.",
+              header=["Measure", "Published OR (95% CI)", "Reproduced OR (95% CI)", "Reproduced P"]
+              + (["Unselected cohorts whose OR passes"] if synthetic else []),
+              rows=[_or_row(m, synthetic, numbers) for m in measures]),
+        Block("figure", "Figure 2. Reproduced and published odds ratios (95% CI)", src=links.get("figure2_forest.png", "")),
+        Block("figure", "Figure 3. Perceived culture by outcome group", src=links.get("figure3_culture_by_outcome.png", "")),
+        Block("paragraph", f"The scorecard ([table]({links.get('scorecard', '')})) compares every published number: "
+              "[[scorecard.n_passed|d]] of the [[scorecard.n_compared|d]] compared are consistent with the paper, and "
+              "[[scorecard.n_agree_to_print|d]] round to the published value at its printed precision, the stricter "
+              "test that a run on the trial's own data should pass."),
+        Block("heading", "Robustness and the Monte Carlo check"),
+        Block("paragraph", f"Across the specification grid ([support]({links.get('robustness_support', '')})) and with "
+              f"each clinic left out in turn ([influence]({links.get('influence', '')})):"),
+        Block("table", header=["Measure", "Specifications", "OR > 1", "OR > 1 and P < .05", "Median OR",
+                               "OR without one clinic"],
+              rows=[[_short(m), f"[[robustness.{m}.specifications|d]]", f"[[robustness.{m}.share_or_above_1|%]]",
+                     f"[[robustness.{m}.share_or_above_1_p_below_05|%]]", f"[[robustness.{m}.or_median|.2f]]",
+                     f"[[influence.{m}.loo_or_min|.2f]]-[[influence.{m}.loo_or_max|.2f]]"] for m in measures]),
+        Block("paragraph", "A parametric bootstrap of [[simulation.replicates|d]] replicates per measure, simulated "
+              f"from each fitted model ([summary]({links.get('simulation_summary', '')})), gives the bias of each "
+              "estimator's log odds ratio and the coverage of its 95% interval (exact binomial interval in brackets):"),
+        Block("table", header=["Measure", "Estimator", "Bias", "Coverage"],
+              rows=[[_short(m), estimators.label(e), f"[[simulation.{m}.{e}.bias|+.3f]]",
+                     f"[[simulation.{m}.{e}.coverage|.1%]] ([[simulation.{m}.{e}.coverage_ci_low|.1%]]-"
+                     f"[[simulation.{m}.{e}.coverage_ci_high|.1%]])"] for m in measures for e in cfg.sim_estimators]),
+        *_differs(cfg, card, numbers),
+        Block("heading", "Limitations"),
+        Block("paragraph", "The paper does not publish its code, its cut-offs or its exclusion rule; the choices here are "
+              "documented guesses, and the robustness analysis shows how much they matter. On synthetic data nothing "
+              "here can confirm the paper: only the trial's data, run through the same notebooks, could."),
+    ]
+    return out
 
 
 def _links(results: Path) -> dict[str, str]:
     """Output name -> link to the report cell that made it (and figure files by name)."""
-    from . import report
+    from .report import Links
 
-    producer = report.producer_lookup({p.stem: nbformat.read(p, as_version=4)
-                                       for p in sorted((results / "notebooks").glob("*.ipynb"))})
+    made = Links(results)
     links = {}
-    for kind, pattern in (("table", "tables/*.csv"), ("figure", "figures/*.png")):
-        for f in sorted(results.glob(pattern)):
-            nb_name, cell = producer(kind, f.stem)
-            if nb_name and f.stem not in links:
-                links[f.stem] = f"../report/{report._link(nb_name, cell)}"
+    for kind, pattern in (("tables", "*.csv"), ("figures", "*.png")):
+        for f in sorted((results / kind).glob(pattern)):
+            if f.stem not in links:
+                links[f.stem] = f"../report/{made.file(f'{kind}/{f.name}')}"
     for f in (results / "figures").glob("*.png"):
         links[f.name] = f"../figures/{f.name}"
     return links
 
 
-def build(results: Path, source: str = "synthetic") -> Path:
-    """Write ``article/index.md`` and ``article/index.html`` below ``results``; return the HTML."""
+STYLE = ("body{font-family:Georgia,serif;max-width:860px;margin:2em auto;padding:0 1em;line-height:1.45}"
+         "table{border-collapse:collapse;font-size:0.9em}td,th{padding:3px 8px;border-bottom:1px solid #ddd}"
+         "img{max-width:100%}code,pre{font-size:0.9em}.banner{border:2px solid #b00;padding:0.6em;background:#fff3f3}")
+
+
+def build(results: Path, cfg) -> Path:
+    """Write ``article/index.md``, ``index.html`` and ``article.pdf`` below ``results``; return the HTML."""
     import mistune
+
+    from . import typeset
 
     results = Path(results)
     numbers = outputs.read_numbers(results)
-    text = template(source, _links(results))
+    card_path = results / "scorecard.csv"
+    card = outputs.read_table(card_path) if card_path.exists() else None
+    parts = blocks(cfg, _links(results), numbers, card)
+    text = to_markdown(parts)
     folder = results / "article"
     outputs.atomic_write_text(folder / "index.md", render(text, numbers, markup=False))
     body = mistune.html(render(text, numbers, markup=True))
-    style = ("body{font-family:Georgia,serif;max-width:820px;margin:2em auto;padding:0 1em;line-height:1.45}"
-             "table{border-collapse:collapse;font-size:0.9em}td,th{padding:3px 8px;border-bottom:1px solid #ddd}"
-             "img{max-width:100%}code,pre{font-size:0.9em}")
+    body = body.replace(f"<p><strong>{disclosure.CONFIDENTIAL}</strong></p>",
+                        f"<p class=\"banner\"><strong>{disclosure.CONFIDENTIAL}</strong></p>")
     page = (f"<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>[Re] Where Trust Flourishes</title>"
-            f"<style>{style}</style></head><body>{body}</body></html>\n")
+            f"<style>{STYLE}</style></head><body><p><a href=\"article.pdf\">PDF</a> · "
+            f"<a href=\"../report/index.html\">report</a></p>{body}</body></html>\n")
+    typeset.write_pdf(parts, numbers, folder / "article.pdf", results)
     return outputs.atomic_write_text(folder / "index.html", page)
-
-
-def numbers_in_text(html_text: str) -> list[str]:
-    """Numbers in the article's visible text that are not filled from ``numbers.json`` (for tests):
-    spans of filled numbers, link targets, the model formula and identifiers (Table 2, Figure 2,
-    95% CI, the citation) are left out."""
-    text = re.sub(r'<span class="n" data-key="[^"]*">[^<]*</span>', " ", html_text)
-    text = re.sub(r"<(style|pre|code)[^>]*>.*?</\1>", " ", text, flags=re.S)
-    text = html.unescape(re.sub(r"<[^>]+>", " ", text))       # tags and their attributes (links)
-    allowed = [r"Table 2", r"Figure 2", r"95%", r"0-100", r"1-4", r"P < \.05", r"OR > 1",
-               r"Ann Fam Med 2021;19\(6\):521-526\. doi:10\.1370/afm\.2732", r"lme4"]
-    for pattern in allowed:
-        text = re.sub(pattern, " ", text)
-    return re.findall(r"\d[\d.,]*", text)
-

@@ -1,13 +1,16 @@
 """The browsable report: every executed notebook as HTML, and an index page.
 
-The index shows the scorecard first, then each figure as a thumbnail and each table as a link,
-both pointing at the notebook cell that made them, and ends with the manifest's git commit and
-input-data checksums. Links are relative, so the folder can be opened or copied as it is.
+The index opens with the scorecard in words (measure names, P values as journals print them,
+pass / fail / not compared), each row linked to the notebook cell that computed its reproduced
+number; then each figure as a thumbnail captioned with its title and each table as a link, both
+pointing at the cell that wrote them (the provenance each notebook records); a link to the
+article; and the manifest's git commit and input checksums. On raw data every page, notebook
+pages included, carries the confidential banner. Links are relative, so the folder can be
+opened or copied as it is.
 """
 
 from __future__ import annotations
 
-import ast
 import functools
 import html
 import json
@@ -16,51 +19,27 @@ from pathlib import Path
 import nbformat
 import pandas as pd
 
-from . import disclosure, outputs
+from . import codebook, disclosure, outputs, scorecard
 
-SELECTION_NOTE = ("The synthetic cohort was selected to match these calibration targets: its generator was tuned "
-                  "to the published marginals and its seed is the first of 1,000 whose cohort passed every row "
-                  "(data/synthetic/CALIBRATION.md). On these data the scorecard shows that the selection holds and "
-                  "that the pipeline still computes the same numbers; it does not show that the pipeline "
-                  "reproduces the paper, which only the trial's data could.")
-
-
-def _name_pattern(node: ast.expr) -> str | None:
-    """The output name a call argument gives: a string, or an f-string's literal prefix + '{'."""
-    if isinstance(node, ast.Constant) and isinstance(node.value, str):
-        return node.value.removesuffix(".csv")
-    if isinstance(node, ast.JoinedStr):
-        prefix = "".join(v.value for v in node.values[:1] if isinstance(v, ast.Constant))
-        return prefix + "{"
-    return None
+STYLE = ("body{font-family:sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;line-height:1.4}"
+         ".thumbs{display:flex;flex-wrap:wrap;gap:1em}figure{margin:0;width:330px}"
+         "img{border:1px solid #ccc}table{border-collapse:collapse;font-size:0.9em}"
+         "td,th{padding:3px 8px;border-bottom:1px solid #eee;text-align:left}"
+         ".pass{color:#1b7837}.fail{color:#b2182b;font-weight:bold}.nc{color:#777}"
+         ".banner{border:2px solid #b00;padding:0.6em;background:#fff3f3}")
+VERDICT = {scorecard.PASS: ("&#10003; pass", "pass"), scorecard.FAIL: ("&#10007; fail", "fail"),
+           scorecard.NOT_COMPARED: ("not compared", "nc")}
 
 
-def _producers(nb: nbformat.NotebookNode) -> list[tuple[str, str, str]]:
-    """(kind, name pattern, cell id) for every ``out.figure/table/csv(...)`` call in a notebook."""
-    found = []
-    for cell in nb.cells:
-        if cell.cell_type != "code":
-            continue
-        try:
-            tree = ast.parse(cell.source)
-        except SyntaxError:
-            continue
-        for node in ast.walk(tree):
-            if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
-                    and isinstance(node.func.value, ast.Name) and node.func.value.id == "out"
-                    and node.func.attr in ("figure", "table", "csv")):
-                continue
-            names = [n for n in map(_name_pattern, node.args[1:]) if n]
-            if names:
-                kind = "figure" if node.func.attr == "figure" else "table"
-                found.append((kind, names[-1], cell.get("id", "")))
-    return found
-
-
-def _matches(pattern: str, name: str) -> bool:
-    if pattern.endswith("{"):
-        return name.startswith(pattern[:-1])
-    return name == pattern
+def banner_html(source: str) -> str:
+    """The confidential banner of raw-data pages ('' for the synthetic cohort)."""
+    if source != "raw":
+        return ""
+    return (f"<p class=\"banner\"><strong>{disclosure.CONFIDENTIAL}</strong> Every count and group statistic "
+            "passed the disclosure control (trustlib.disclosure): cells of fewer than <code>min_cell_size</code> "
+            "people, and cells that would give them back, read <em>suppressed</em>; no clinician is plotted and no "
+            "clinic is named. Row-level tables stay in <code>private/</code>, which this report does not link. "
+            "Share only after the data owner's review.</p>")
 
 
 @functools.lru_cache(maxsize=1)
@@ -70,123 +49,213 @@ def _exporter():
     return HTMLExporter(template_name="lab")
 
 
-def render_notebook(path: Path, report_dir: Path) -> nbformat.NotebookNode:
-    """Write ``report_dir/<notebook>.html`` for one executed notebook; return the notebook.
+def render_notebook(path: Path, report_dir: Path, source: str | None = None) -> nbformat.NotebookNode:
+    """Write ``report_dir/<notebook>.html`` for one executed notebook; return the notebook. On raw
+    data (the notebook's injected ``data_source``, or ``source``) the page carries the banner.
 
     The runner calls this as each notebook finishes, while the others still run."""
     nb = nbformat.read(path, as_version=4)
     body, _ = _exporter().from_notebook_node(nb)
+    source = source or _source_of(nb)
+    banner = banner_html(source)
+    if banner:
+        body = body.replace("<body", "<style>.banner{border:2px solid #b00;padding:0.6em;background:#fff3f3;"
+                                     "margin:1em}</style><body", 1)
+        i = body.index(">", body.index("<body")) + 1
+        body = body[:i] + banner + body[i:]
     outputs.atomic_write_text(Path(report_dir) / f"{Path(path).stem}.html", body)
     return nb
 
 
-def render_notebooks(results: Path, report_dir: Path, rendered=()) -> dict[str, nbformat.NotebookNode]:
+def _source_of(nb) -> str:
+    """The data source a run injected into an executed notebook (``synthetic`` if none)."""
+    import re
+
+    for cell in nb.cells:
+        if "injected-parameters" in cell.metadata.get("tags", []):
+            m = re.search(r'^data_source = "(\w+)"', cell.source, flags=re.M)
+            if m:
+                return m.group(1)
+    return "synthetic"
+
+
+def render_notebooks(results: Path, report_dir: Path, rendered=(), source: str = "synthetic"
+                     ) -> dict[str, nbformat.NotebookNode]:
     """Write ``<notebook>.html`` for every executed notebook not named in ``rendered`` (already
-    written by :func:`render_notebook` in this run); return all the notebooks by name."""
+    written by :func:`render_notebook` in this run, or carried); return all the notebooks by name."""
     notebooks = {}
     for path in sorted(Path(results, "notebooks").glob("*.ipynb")):
-        notebooks[path.stem] = (nbformat.read(path, as_version=4) if path.stem in rendered
-                                else render_notebook(path, report_dir))
+        done = path.stem in rendered or (Path(report_dir) / f"{path.stem}.html").exists()
+        notebooks[path.stem] = nbformat.read(path, as_version=4) if done else render_notebook(path, report_dir, source)
     return notebooks
 
 
-def _link(notebook: str, cell_id: str, fallback: str = "index.html") -> str:
-    """Link to the cell that made an output, or to ``fallback`` when no executed notebook made it."""
-    if not notebook:
-        return fallback
-    return f"{notebook}.html#cell-id={cell_id}" if cell_id else f"{notebook}.html"
+class Links:
+    """Where each output and each number of a results folder was made: the notebook and the id of
+    the cell, from the execution counts each notebook's provenance records."""
+
+    def __init__(self, results: Path):
+        self.files: dict[str, tuple[str, str]] = {}
+        self.numbers: dict[str, tuple[str, str]] = {}
+        self.titles: dict[str, str] = {}
+        for prov in sorted(Path(results, "provenance").glob("*.json")):
+            record = json.loads(prov.read_text())
+            nb_path = Path(results, "notebooks", f"{prov.stem}.ipynb")
+            if "notebook" not in record or not nb_path.exists():
+                continue
+            ids = {c.get("execution_count"): c.get("id", "") for c in nbformat.read(nb_path, as_version=4).cells
+                   if c.cell_type == "code"}
+            for f, count in record.get("cells", {}).items():
+                self.files[f] = (prov.stem, ids.get(count, ""))
+            for k, count in record.get("number_cells", {}).items():
+                self.numbers[k] = (prov.stem, ids.get(count, ""))
+            self.titles.update(record.get("titles", {}))
+
+    @staticmethod
+    def href(where: tuple[str, str] | None, fallback: str = "index.html") -> str:
+        """Link (from the report folder) to a cell, or ``fallback`` when nothing made it."""
+        if not where:
+            return fallback
+        notebook, cell_id = where
+        return f"{notebook}.html#cell-id={cell_id}" if cell_id else f"{notebook}.html"
+
+    def file(self, path: str, fallback: str = "index.html") -> str:
+        return self.href(self.files.get(path), fallback)
+
+    def number(self, key: str, fallback: str = "index.html") -> str:
+        return self.href(self.numbers.get(key), fallback)
 
 
-def producer_lookup(notebooks: dict[str, nbformat.NotebookNode]):
-    """A function ``(kind, output name) -> (notebook, cell id)`` of the cell that wrote an output
-    (``kind`` is ``"figure"`` or ``"table"``; ``("", "")`` when no executed notebook did)."""
-    producers = {name: _producers(nb) for name, nb in notebooks.items()}
+def format_value(value: float, quantity: str, comparator: str = "=") -> str:
+    """A scorecard value as the paper prints it: P as '< .001' or '.017', counts as integers."""
+    if pd.isna(value):
+        return "--"
+    if quantity == "p":
+        if comparator == "<":
+            return f"< {value:.3f}".replace("0.", ".")
+        return "< .001" if value < 0.001 else f"{value:.3f}".lstrip("0")
+    if quantity == "count":
+        return f"{value:,.0f}"
+    if quantity == "percent":
+        return f"{value:.1f}%"
+    return f"{value:.2f}"
 
-    def producer(kind: str, name: str) -> tuple[str, str]:
-        for nb_name, calls in producers.items():
-            for k, pattern, cell in calls:
-                if k == kind and _matches(pattern, name):
-                    return nb_name, cell
-        return "", ""
 
-    return producer
+def scorecard_html(card: pd.DataFrame, links: Links, rates: pd.DataFrame | None) -> str:
+    """The scorecard as a table in words, each reproduced number linked to the cell that computed it."""
+    rate = rates.set_index("key")["pass_rate"] if rates is not None else None
+    head = ("<tr><th>what</th><th>published</th><th>reproduced</th><th>rule</th><th>consistent</th>"
+            "<th>to print</th>" + ("<th>unselected cohorts meeting it</th>" if rate is not None else "") + "</tr>")
+    rows = []
+    for r in card.itertuples():
+        what = _label(r.key, r.measure, r.quantity)
+        verdict, cls = VERDICT[r.verdict]
+        to_print, pcls = VERDICT[r.to_print]
+        reproduced = ("suppressed" if r.verdict == scorecard.NOT_COMPARED
+                      else format_value(r.reproduced, r.quantity))
+        rows.append(f"<tr><td>{html.escape(what)}</td><td>{format_value(r.published, r.quantity, r.comparator)}</td>"
+                    f"<td><a href=\"{links.number(r.reproduced_key)}\">{reproduced}</a></td>"
+                    f"<td>{html.escape(r.tolerance)}</td><td class=\"{cls}\">{verdict}</td>"
+                    f"<td class=\"{pcls}\">{to_print}</td>"
+                    + (f"<td>{100 * rate[r.key]:.0f}%</td>" if rate is not None and r.key in rate else
+                       ("<td></td>" if rate is not None else "")) + "</tr>")
+    return f"<table class=\"scorecard\">{head}{''.join(rows)}</table>"
 
 
-def build(results: Path, source: str = "synthetic", rendered=()) -> Path:
+LABELS = {"n_clinics": "clinics", "n_clinicians": "clinicians surveyed", "n_patients": "patient surveys",
+          "n_modelled": "clinicians modelled", "n_high_high": "high-high clinicians", "pct_high_high": "high-high, %",
+          "age_mean": "age, mean (years)", "age_sd": "age, SD (years)", "n_women": "women",
+          "n_physicians": "physicians", "n_family": "family medicine", "alpha_org_trust":
+          "Cronbach's alpha, trust in the organization"}
+QUANTITY = {"or": "odds ratio", "ci_low": "95% CI, lower bound", "ci_high": "95% CI, upper bound", "p": "P value"}
+
+
+def _label(key: str, measure, quantity: str) -> str:
+    if isinstance(measure, str) and measure:
+        try:
+            name = codebook.scale_label(measure)
+        except KeyError:
+            name = measure
+        return f"{name}: {QUANTITY.get(quantity, quantity)}"
+    return LABELS.get(key, key.replace("_", " "))
+
+
+def headline(source: str, card: pd.DataFrame, numbers: dict) -> str:
+    """The scorecard's heading and the account of the cohort's selection, from the same counts."""
+    c = scorecard.counts(card)
+    fails = ", ".join(_label(r.key, r.measure, r.quantity) for r in scorecard.failures(card).itertuples())
+    hidden = f" ({c['n_not_compared']} suppressed, not compared)" if c["n_not_compared"] else ""
+    parts = [f"<h2>Scorecard: {c['n_passed']} of {c['n_compared']} compared published numbers reproduced{hidden}</h2>"]
+    if fails:
+        parts.append(f"<p>Not consistent with the paper: {html.escape(fails)}.</p>")
+    if source == "synthetic":
+        searched = numbers.get("unselected.searched_seeds")
+        seeds, joint = numbers.get("unselected.seeds"), numbers.get("unselected.all_rows.pass_rate")
+        selection = (f"Its seed is the first of the {searched:,} the calibration tried whose cohort met every row "
+                     "under the rules the scorecard applies now" if searched else "Its seed was selected")
+        parts.append(f"<p><strong>The data behind this report are synthetic.</strong> The cohort was selected to "
+                     f"match these numbers: its generator was tuned to the published marginals, and {selection} "
+                     "(data/synthetic/CALIBRATION.md). So on these data the scorecard shows that the selection holds "
+                     "and that the pipeline still computes the same numbers; it cannot show that the pipeline "
+                     "reproduces the paper, which only the trial's data could."
+                     + (f" Of {seeds} fresh, unselected cohorts of the same generator, {round(joint * seeds)} met "
+                        "every row (last column: each row's rate; notebook 08)." if seeds and joint is not None
+                        else "") + "</p>")
+    parts.append(f"<p>{c['n_agree_to_print']} of {c['n_compared']} reproduced numbers also round to the published "
+                 "value at its printed precision (column <em>to print</em>): what a run on the trial's own data "
+                 "should show.</p>")
+    return "".join(parts)
+
+
+def build(results: Path, cfg, rendered=()) -> Path:
     """Render the report of the results folder ``results`` into its ``report/``; return index.html.
 
-    ``rendered`` names notebooks whose page this run has already written (:func:`render_notebook`)."""
+    ``cfg``: the run's :class:`trustlib.config.RunConfig` (its data source); ``rendered`` names
+    notebooks whose page this run has already written (:func:`render_notebook`)."""
     rdir = Path(results)
+    source = cfg.data_source
     report_dir = rdir / "report"
-    notebooks = render_notebooks(rdir, report_dir, rendered)
-    producer = producer_lookup(notebooks)
-
-    parts = [f"<h1>Where Trust Flourishes: reproduction report ({html.escape(source)} data)</h1>"]
-    if source == "synthetic":
-        parts.append("<p><strong>The data behind this report are synthetic</strong>, calibrated to the published "
-                     "study; they are not the trial's data.</p>")
-    else:
-        parts.append(f"<p class=\"banner\"><strong>{disclosure.CONFIDENTIAL}</strong> Every count "
-                     "and group statistic passed the disclosure control (trustlib.disclosure): cells of fewer than "
-                     "<code>min_cell_size</code> people, and cells that would give them back, read "
-                     "<em>suppressed</em>; no clinician is plotted and no clinic is named. Row-level tables stay in "
-                     "<code>private/</code>, which this report does not link. Share only after the data owner's "
-                     "review.</p>")
-    card_path = rdir / "tables" / "scorecard.csv"   # with the unselected pass rates (synthetic data)
+    notebooks = render_notebooks(rdir, report_dir, rendered, source)
+    links = Links(rdir)
+    numbers = outputs.read_numbers(rdir) if (rdir / "numbers.json").exists() else {}
+    parts = [f"<h1>Where Trust Flourishes: reproduction report ({html.escape(source)} data)</h1>", banner_html(source),
+             "<p>Read the results as an article: <a href=\"../article/index.html\">HTML</a>, "
+             "<a href=\"../article/article.pdf\">PDF</a>.</p>"]
+    card_path = rdir / "scorecard.csv"
     if card_path.exists():
-        card = pd.read_csv(card_path, keep_default_na=False)
-        n_pass = int((card["passed"].astype(str) == "True").sum())
-        nb_name, cell = producer("table", "scorecard")
-        if source == "synthetic":
-            parts.append(f"<h2>Scorecard (a regression test): {n_pass} of {len(card)} calibration targets met "
-                         f"(<a href=\"{_link(nb_name, cell)}\">notebook</a>)</h2>")
-            if "agrees_to_print" in card:
-                n_print = int((card["agrees_to_print"].astype(str) == "True").sum())
-                parts.append(f"<p>{n_print} of {len(card)} reproduced numbers round to the published value at its "
-                             "printed precision (column <code>agrees_to_print</code>; what a run on the trial's "
-                             "data should show).</p>")
-            parts.append(f"<p>{SELECTION_NOTE}</p>")
-            numbers = outputs.read_numbers(rdir) if (rdir / "numbers.json").exists() else {}
-            if "unselected.all_rows.pass_rate" in numbers:
-                n = numbers["unselected.seeds"]
-                k = round(numbers["unselected.all_rows.pass_rate"] * n)
-                parts.append(f"<p><strong>Unselected draws:</strong> {k} of {n} fresh cohorts of the same generator "
-                             "met every row (column <code>unselected_pass_rate</code> gives each row's rate; "
-                             "notebook 08).</p>")
-        else:
-            parts.append(f"<h2>Scorecard: {n_pass} of {len(card)} published numbers reproduced "
-                         f"(<a href=\"{_link(nb_name, cell)}\">notebook</a>)</h2>")
-        parts.append(card.drop(columns=["source"], errors="ignore").to_html(index=False, float_format=lambda v: f"{v:.4g}",
-                                                           classes="scorecard", border=0))
+        card = outputs.read_table(card_path)
+        rates_path = rdir / "tables" / "unselected_pass_rates.csv"
+        rates = outputs.read_table(rates_path) if source == "synthetic" and rates_path.exists() else None
+        parts += [headline(source, card, numbers), scorecard_html(card, links, rates),
+                  f"<p>Computed in <a href=\"{links.file('scorecard.csv')}\">notebook 05</a>; each reproduced "
+                  "number links to the cell that computed it.</p>"]
     parts.append("<h2>Notebooks</h2><ul>" + "".join(
         f"<li><a href=\"{n}.html\">{html.escape(n)}</a></li>" for n in notebooks) + "</ul>")
-    figs = sorted((rdir / "figures").glob("*.png"))
     parts.append("<h2>Figures</h2><div class=\"thumbs\">")
-    for fig in figs:
-        nb_name, cell = producer("figure", fig.stem)
-        parts.append(f"<figure><a href=\"{_link(nb_name, cell, f'../figures/{fig.name}')}\"><img src=\"../figures/{fig.name}\" "
-                     f"alt=\"{fig.stem}\" width=\"320\"></a><figcaption>{html.escape(fig.stem)} "
-                     f"(<a href=\"../figures/{fig.stem}.svg\">SVG</a>)</figcaption></figure>")
+    for fig in sorted((rdir / "figures").glob("*.png")):
+        rel = f"figures/{fig.name}"
+        caption = links.titles.get(rel) or fig.stem
+        parts.append(f"<figure><a href=\"{links.file(rel, f'../figures/{fig.name}')}\"><img src=\"../figures/{fig.name}\" "
+                     f"alt=\"{html.escape(caption)}\" width=\"320\"></a><figcaption>{html.escape(caption)} "
+                     f"(<a href=\"../figures/{fig.stem}.svg\">SVG</a>, <a href=\"../figures/{fig.stem}.csv\">data</a>)"
+                     "</figcaption></figure>")
     parts.append("</div><h2>Tables</h2><ul>")
     for tab in sorted((rdir / "tables").glob("*.csv")):
-        nb_name, cell = producer("table", tab.stem)
+        rel = f"tables/{tab.name}"
         extra = "".join(f", <a href=\"../tables/{tab.stem}{ext}\">{ext[1:]}</a>"
                         for ext in (".md", ".tex") if (tab.with_suffix(ext)).exists())
-        parts.append(f"<li><a href=\"{_link(nb_name, cell, f'../tables/{tab.name}')}\">{html.escape(tab.stem)}</a> "
-                     f"(<a href=\"../tables/{tab.name}\">csv</a>{extra})</li>")
+        parts.append(f"<li><a href=\"{links.file(rel, f'../{rel}')}\">{html.escape(tab.stem)}</a> "
+                     f"(<a href=\"../{rel}\">csv</a>{extra})</li>")
     parts.append("</ul>")
-    manifest_path = rdir / "manifest.json"
-    if manifest_path.exists():
-        man = json.loads(manifest_path.read_text())
+    man_path = rdir / "manifest.json"
+    if man_path.exists():
+        man = json.loads(man_path.read_text())
         rows = "".join(f"<tr><td>{html.escape(k)}</td><td><code>{v}</code></td></tr>" for k, v in man["inputs"].items())
+        runs = ", ".join(f"{n} {s['run']}" for n, s in man.get("steps", {}).items())
         parts.append(f"<h2>Provenance</h2><p>git commit <code>{man['git']['commit']}</code>"
                      f"{' (uncommitted changes)' if man['git']['dirty'] else ''}; Python {man['python']}; "
-                     f"<a href=\"../manifest.json\">manifest.json</a></p><table>{rows}</table>")
-    style = ("body{font-family:sans-serif;max-width:1100px;margin:2em auto;padding:0 1em}"
-             ".thumbs{display:flex;flex-wrap:wrap;gap:1em}figure{margin:0;width:330px}"
-             "img{border:1px solid #ccc}table{border-collapse:collapse;font-size:0.85em}"
-             "td,th{padding:2px 8px;border-bottom:1px solid #eee}"
-             ".banner{border:2px solid #b00;padding:0.6em;background:#fff3f3}")
+                     f"<a href=\"../manifest.json\">manifest.json</a>. Steps: {html.escape(runs)}.</p>"
+                     f"<table>{rows}</table>")
     page = (f"<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>Reproduction report</title>"
-            f"<style>{style}</style></head><body>{''.join(parts)}</body></html>\n")
+            f"<style>{STYLE}</style></head><body>{''.join(parts)}</body></html>\n")
     return outputs.atomic_write_text(report_dir / "index.html", page)

@@ -14,11 +14,15 @@ p             published "< x": the reproduced P is below x; published "= x": the
               conclusion at alpha = .05 (both below or both at/above .05)
 ============  =====================================================================
 
-These rules say whether a cohort is *consistent* with the paper (``passed``; what the synthetic
-cohort was calibrated to). A second, strict column, ``agrees_to_print``, says whether the
-reproduced number rounds to the published one at the precision the paper prints it (counts
-exactly; 4.95 within 0.005; a P published as "< .001" below .001). That is what a run on the
-trial's own data should show; on synthetic data it mostly cannot.
+These rules say whether a cohort is *consistent* with the paper (``verdict``; what the synthetic
+cohort was calibrated to). A second, strict column, ``to_print``, says whether the reproduced
+number rounds to the published one at the precision the paper prints it (counts exactly; 4.95
+within 0.005; a P published as "< .001" below .001). That is what a run on the trial's own data
+should show; on synthetic data it mostly cannot.
+
+Both columns read ``pass``, ``fail`` or ``not compared``: a number that disclosure control hid
+(raw data) is not compared, neither passing nor failing; ``make verify`` passes when every
+compared row passes.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ import pandas as pd
 from . import paths
 
 ABS_TOL = {"count": 0.0, "percent": 0.5, "mean": 0.3, "sd": 0.3, "alpha": 0.05}
+PASS, FAIL, NOT_COMPARED = "pass", "fail", "not compared"
 
 
 def load_published() -> pd.DataFrame:
@@ -50,8 +55,9 @@ def agrees_to_print(printed: str, comparator: str, reproduced: float) -> bool:
 
 
 def build(published: pd.DataFrame, numbers: dict) -> pd.DataFrame:
-    """Scorecard rows: key, quantity, published, reproduced, tolerance (text), passed (the
-    consistency rules above) and agrees_to_print (the strict rule)."""
+    """Scorecard rows: key, measure, quantity, published, comparator, reproduced, reproduced_key,
+    tolerance (text), verdict (the consistency rules above) and to_print (the strict rule), each
+    ``pass``, ``fail`` or ``not compared``."""
     pub = published.set_index("key")
     rows = []
     for key, r in pub.iterrows():
@@ -84,13 +90,39 @@ def build(published: pd.DataFrame, numbers: dict) -> pd.DataFrame:
         else:
             raise ValueError(f"unknown quantity {q!r} in {paths.relative(paths.PUBLISHED)}")
         ok = bool(ok) and not math.isnan(rep)
+        printed = agrees_to_print(str(r["value"]), r["comparator"], rep)
         if hidden:
-            text = "suppressed by disclosure control: cannot be checked in shared outputs"
+            text = "suppressed by disclosure control: not compared"
         rows.append({"key": key, "measure": m, "quantity": q, "published": value,
-                     "comparator": r["comparator"], "reproduced": rep, "tolerance": text, "passed": ok,
-                     "agrees_to_print": agrees_to_print(str(r["value"]), r["comparator"], rep),
-                     "source": r["source"]})
+                     "comparator": r["comparator"], "reproduced": rep, "reproduced_key": r["reproduced_key"],
+                     "tolerance": text, "verdict": NOT_COMPARED if hidden else (PASS if ok else FAIL),
+                     "to_print": NOT_COMPARED if hidden else (PASS if printed else FAIL), "source": r["source"]})
     return pd.DataFrame(rows)
+
+
+def rule_words(quantity: str, comparator: str = "=") -> str:
+    """The consistency rule of a quantity, in words (for prose: no number typed)."""
+    return {"count": "exact agreement", "percent": "within half a percentage point",
+            "mean": "within three tenths of a unit", "sd": "within three tenths of a unit",
+            "alpha": "within five hundredths", "or": "each inside the other's 95% confidence interval",
+            "ci_low": "within the published interval's half-width on the log scale",
+            "ci_high": "within the published interval's half-width on the log scale",
+            "p": "below the published bound" if comparator == "<" else "the same side of the 5% significance level"
+            }[quantity]
+
+
+def counts(card: pd.DataFrame) -> dict:
+    """The scorecard's tallies (for ``numbers.json``): rows, compared, passed, failed, not
+    compared, and those that agree to print."""
+    v = card["verdict"]
+    return {"n_checks": len(card), "n_compared": int((v != NOT_COMPARED).sum()), "n_passed": int((v == PASS).sum()),
+            "n_failed": int((v == FAIL).sum()), "n_not_compared": int((v == NOT_COMPARED).sum()),
+            "n_agree_to_print": int((card["to_print"] == PASS).sum())}
+
+
+def failures(card: pd.DataFrame) -> pd.DataFrame:
+    """The rows that were compared and failed."""
+    return card[card["verdict"] == FAIL]
 
 
 def published_ors() -> pd.DataFrame:
@@ -114,7 +146,8 @@ def with_unselected_rates(card: pd.DataFrame, rates: pd.DataFrame | None) -> pd.
 
 def selection_summary(card: pd.DataFrame, rates: pd.DataFrame | None) -> pd.Series:
     """Rows met by this cohort, and (synthetic data) how many unselected cohorts met every row."""
-    out = {"this cohort": f"{int(card['passed'].sum())} of {len(card)} rows"}
+    c = counts(card)
+    out = {"this cohort": f"{c['n_passed']} of {c['n_compared']} compared rows"}
     if rates is not None:
         joint = rates.set_index("key").loc["all rows"]
         out["this cohort"] += " (selected to meet them)"
