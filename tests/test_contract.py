@@ -241,7 +241,8 @@ def test_schema_is_built_from_the_codebook():
 
 
 def test_example_column_map_is_valid():
-    cmap = contract.ColumnMap.load(paths.DATA / "column_map.example.yml")
+    cmap, problems = contract.ColumnMap.load(paths.DATA / "column_map.example.yml")
+    assert problems == []
     assert cmap.files["clinicians"] == "HWP_clinician_baseline.csv"
     assert cmap.columns["patients"]["PROVIDER_ID"] == "clinician_id"
 

@@ -9,7 +9,7 @@ import shutil
 import pandas as pd
 import pytest
 
-from trustlib import codebook, contract, paths
+from trustlib import codebook, contract, extract, paths
 
 CODES = {"sex": ["female", "male"], "clinician_type": ["physician", "np", "pa"], "specialty": ["family", "internal"]}
 
@@ -63,7 +63,7 @@ def test_each_format_reads_as_the_csv_extract(tmp_path, csv_tables, fmt):
 
 def test_value_labels_are_used_for_categories_and_codes_kept_for_items(tmp_path):
     write(tmp_path, "clinicians", "dta")
-    df, problems = contract.read_raw_table(tmp_path / "clinicians.dta", "clinicians")
+    df, problems = extract.read_table(tmp_path / "clinicians.dta", tmp_path, "clinicians", extract.ColumnMap())
     assert not problems
     assert set(df["sex"]) == {"female", "male"} and set(df["clinician_type"]) <= {"physician", "np", "pa"}
     items = codebook.scale_items("quality")["variable"]
@@ -81,7 +81,7 @@ def test_a_mixed_folder_with_a_column_map(tmp_path, csv_tables):
     (tmp_path / "column_map.yml").write_text("clinicians:\n  file: Clin_2013.dta\n  columns:\n    GENDER: sex\n")
     tables = contract.load_folder(tmp_path)
     pd.testing.assert_frame_equal(tables["clinicians"], csv_tables["clinicians"])
-    assert [p.name for p in contract.input_files(tmp_path)] == ["column_map.yml", "clinics.xlsx", "Clin_2013.dta",
+    assert [p.name for p in extract.input_files(tmp_path)] == ["column_map.yml", "clinics.xlsx", "Clin_2013.dta",
                                                                 "patients.sav"]
 
 

@@ -45,6 +45,13 @@ def repo(root, monkeypatch):
         shutil.copy(paths.table_file("synthetic", table), raw / f"{table}.csv")
     monkeypatch.setattr(paths, "ROOT", root)
     monkeypatch.setattr(paths, "DATA", root / "data")
+
+    def no_kernel(name, *args, **kwargs):      # a kernel would import this repository's trustlib,
+        raise AssertionError(f"notebook {name} was started")    # which reads the real data/raw/
+    from trustlib import scheduler
+
+    monkeypatch.setattr(scheduler, "execute", no_kernel)
+    shutil.rmtree(root / ".results_raw.failed", ignore_errors=True)
     return root
 
 

@@ -1,29 +1,27 @@
 """The data contract: reading the three raw tables and validating them against the codebook.
 
-The raw format is three comma-separated UTF-8 files, ``clinics.csv``, ``clinicians.csv`` and
-``patients.csv``, with one column per codebook variable (extra columns are ignored). Survey
-items hold whole numbers in their codebook range, or the codebook's missing-value code (-9);
-blank cells are not allowed. Validation is built from the codebook with pandera, runs every
-check, and raises one :class:`DataValidationError` listing *all* problems, each naming the
-file, the column and the offending rows (file line numbers) or IDs.
+The raw format is three tables, ``clinics``, ``clinicians`` and ``patients`` (CSV, or Stata,
+SPSS or Excel files; :mod:`trustlib.extract` finds and reads them), with one column per codebook
+variable (extra columns are ignored). Survey items hold whole numbers in their codebook range,
+or the codebook's missing-value code (-9); blank cells are not allowed. Validation is built from
+the codebook with pandera, runs every check, and raises one :class:`DataValidationError`
+listing *all* problems, each naming the file, the column and the offending rows (file line
+numbers) or IDs.
 """
 
 from __future__ import annotations
 
-import csv
 import dataclasses
-import hashlib
-import io
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
 import pandas as pd
 import pandera.pandas as pa
-import yaml
 
-from . import InputError, codebook, formats, paths
+from . import InputError, codebook, paths
+from .extract import ColumnMap, candidate_files, input_files, read_table, table_path  # noqa: F401
 
 ID_PATTERN = re.compile(r"^[A-Za-z0-9_.\-]+$")
 INT_PATTERN = re.compile(r"^-?[0-9]+$")   # ASCII digits only: int() reads other scripts' digits too
@@ -70,163 +68,19 @@ class DataValidationError(InputError):
         super().__init__("\n".join(lines))
 
 
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """YAML's safe loader, refusing a mapping that repeats a key (YAML keeps the last silently)."""
-
-    def construct_mapping(self, node, deep=False):
-        seen = set()
-        for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=deep)
-            if key in seen:
-                raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
-            seen.add(key)
-        return super().construct_mapping(node, deep)
-
-
-@dataclass
-class ColumnMap:
-    """Renaming of an extract's files and columns onto the codebook (see ``column_map.yml``)."""
-
-    files: dict[str, str] = field(default_factory=dict)
-    columns: dict[str, dict[str, str]] = field(default_factory=dict)
-    read: dict[str, str] = field(default_factory=dict)  # {file: SHA-256 of the bytes read}
-
-    @classmethod
-    def load(cls, path: Path) -> "ColumnMap":
-        if not Path(path).exists():
-            return cls()
-        name = paths.relative(path)
-        if Path(path).is_dir():
-            raise DataValidationError([Problem(name, None, "is a folder, not a file")])
-        raw = Path(path).read_bytes()
-        try:
-            spec = yaml.load(raw.decode("utf-8"), Loader=_UniqueKeyLoader) or {}
-        except (yaml.YAMLError, UnicodeDecodeError) as err:
-            raise DataValidationError([Problem(name, None, f"not valid YAML: {err}")])
-        if not isinstance(spec, dict):
-            raise DataValidationError([Problem(name, None, f"must map table names {list(paths.TABLES)} to "
-                                                           f"'file' and/or 'columns'; it is a {type(spec).__name__}")])
-        problems = []
-        files, columns = {}, {}
-        for table, entry in spec.items():
-            if table not in paths.TABLES or not isinstance(entry, dict):
-                problems.append(Problem(name, None,
-                                        f"top-level keys must be {list(paths.TABLES)} each with 'file' and/or 'columns'; got {table!r}"))
-                continue
-            if "file" in entry:
-                files[table] = str(entry["file"])
-            cols = entry.get("columns") or {}
-            if not isinstance(cols, dict):
-                problems.append(Problem(name, None, f"{table}.columns must map the extract's column names to the "
-                                                    f"codebook's (name: codebook_name); it is a {type(cols).__name__}"))
-                continue
-            columns[table] = {str(k): str(v) for k, v in cols.items()}
-            targets = list(columns[table].values())
-            for dup in sorted({t for t in targets if targets.count(t) > 1}):
-                sources = [k for k, v in columns[table].items() if v == dup]
-                problems.append(Problem(name, None, f"{table}.columns maps {sources} all to '{dup}'; map one"))
-        if problems:
-            raise DataValidationError(problems)
-        return cls(files, columns, {paths.relative(path): hashlib.sha256(raw).hexdigest()})
-
-
-def candidate_files(folder: Path, cmap: "ColumnMap", table: str) -> list[Path]:
-    """Files that could hold ``table``: the one the column map names, else each of
-    ``<table>.csv``, ``.dta``, ``.sav``, ``.xlsx`` that exists."""
-    if table in cmap.files:
-        return [Path(folder) / cmap.files[table]]
-    return [Path(folder) / f"{table}{ext}" for ext in formats.SUPPORTED if (Path(folder) / f"{table}{ext}").exists()]
-
-
-def table_path(folder: Path, cmap: "ColumnMap", table: str) -> Path:
-    """The file of ``table`` (``<table>.csv`` when no candidate exists, so the message says so)."""
-    found = candidate_files(folder, cmap, table)
-    return found[0] if found else Path(folder) / f"{table}.csv"
-
-
-def read_raw_table(path: Path, table: str, renames: dict[str, str] | None = None
-                   ) -> tuple[pd.DataFrame | None, list[Problem]]:
-    """Read one raw table (CSV, Stata, SPSS or Excel; see :mod:`trustlib.formats`) as text
-    columns, or report why it cannot be read. ``renames`` (extract name -> codebook name) says
-    which of the file's columns are codebook categories, whose value labels are used."""
-    name = paths.relative(path)
-    if path.suffix.lower() in ("", ".csv") or not path.is_file():
-        return read_raw_csv(path)
-    df, labels, messages = formats.read(path, name)
-    if messages:
-        return None, [Problem(name, None, m) for m in messages]
-    if df.empty:
-        return None, [Problem(name, None, "has no data rows")]
-    cb = codebook.table_variables(table)
-    categories = {v["variable"]: str(v["categories"]).split("|") for _, v in cb.iterrows() if v["type"] == "category"}
-    to_codebook = {c: (renames or {}).get(c, c) for c in df.columns}
-    in_file = {c: categories[cb_name] for c, cb_name in to_codebook.items() if cb_name in categories}
-    return formats.apply_value_labels(df, labels, in_file), []
-
-
-def read_raw_csv(path: Path) -> tuple[pd.DataFrame | None, list[Problem]]:
-    """Read one raw CSV as text columns, or report why it cannot be read."""
-    name = paths.relative(path)
-    if not path.exists():
-        return None, [Problem(name, None, "file not found")]
-    if path.is_dir():
-        return None, [Problem(name, None, "is a folder, not a file")]
-    raw = path.read_bytes()
-    if not raw.removeprefix(b"\xef\xbb\xbf").strip():
-        return None, [Problem(name, None, "file is empty")]
-    if b"\x00" in raw:
-        lines = sorted({raw.count(b"\n", 0, m.start()) + 1 for m in re.finditer(b"\x00", raw)})
-        return None, [Problem(name, None, "contains NUL bytes (an export or copy error); re-export the file",
-                              rows=tuple(lines))]
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as err:
-        bad = raw[err.start:err.start + 1].hex()
-        line = raw[:err.start].count(b"\n") + 1
-        return None, [Problem(name, None, f"is not UTF-8 encoded (byte 0x{bad} on line {line}); "
-                                          "re-save the file as UTF-8", rows=(line,))]
-    header = text.splitlines()[0]
-    if "," not in header:
-        try:
-            delim = csv.Sniffer().sniff(header, delimiters=";\t|").delimiter
-            return None, [Problem(name, None, f"uses {delim!r} as the delimiter; the raw format is comma-separated")]
-        except csv.Error:
-            pass
-    names = [n.strip() for n in next(csv.reader([header]))]
-    dups = sorted({n for n in names if names.count(n) > 1})
-    if dups:
-        return None, [Problem(name, c, "column name appears more than once") for c in dups]
-    try:
-        df = pd.read_csv(io.BytesIO(raw), dtype=str, keep_default_na=False, encoding="utf-8-sig")
-    except pd.errors.ParserError as err:
-        return None, [Problem(name, None, f"is not a well-formed CSV: {err}")]
-    if df.empty:
-        return None, [Problem(name, None, "has a header but no data rows")]
-    df.columns = [c.strip() for c in df.columns]
-    df = df.apply(lambda s: s.str.strip())
-    df.attrs["read"] = {name: hashlib.sha256(raw).hexdigest()}
-    df.attrs["lines"] = _record_lines(text)
-    return df, []
-
-
 class _Lines(tuple):
     """Record start lines kept in ``DataFrame.attrs``: immutable, so pandas' deep copy of attrs
-    on every operation returns it as it is instead of copying a list per row."""
+    on every operation returns it as it is instead of copying a tuple per row."""
 
     def __deepcopy__(self, memo):
         return self
 
 
-def _record_lines(text: str) -> _Lines:
-    """Physical line (1-based) on which each data record starts: a quoted field may span lines."""
-    reader = csv.reader(io.StringIO(text))
-    starts, previous_end, header = [], 0, True
-    for row in reader:
-        if row and not header:                 # pandas skips blank lines; so does this count
-            starts.append(previous_end + 1)
-        header = header and not row
-        previous_end = reader.line_num
-    return _Lines(starts)
+def _problems(name: str, messages) -> list[Problem]:
+    """Problems of one file from the readers' messages (text, ``(column, text)`` or
+    ``(column, text, lines)``)."""
+    return [Problem(name, m[0], m[1], tuple(m[2]) if len(m) > 2 else ()) if isinstance(m, tuple)
+            else Problem(name, None, m) for m in messages]
 
 
 def _lines(df: pd.DataFrame, index) -> tuple[int, ...]:
@@ -276,7 +130,7 @@ def table_schema(table: str) -> pa.DataFrameSchema:
 def _table_schema(codebook_path: str, table: str) -> pa.DataFrameSchema:
     columns = {}
     for _, var in codebook.table_variables(table).iterrows():
-        # every reader returns text columns (read_raw_table), so the schema checks the values and
+        # every reader returns text columns (extract.read_table), so the schema checks the values and
         # not the dtype (pandera would test each cell's type: a third of the time of a validation)
         columns[var["variable"]] = pa.Column(
             None, checks=_column_checks(var), nullable=False,
@@ -376,7 +230,10 @@ def load_folder(folder: Path, column_map: Path | None = None) -> dict[str, pd.Da
     Raises :class:`DataValidationError` listing every problem found.
     """
     folder = Path(folder)
-    cmap = ColumnMap.load(column_map if column_map is not None else folder / "column_map.yml")
+    cmap_path = column_map if column_map is not None else folder / "column_map.yml"
+    cmap, cmap_problems = ColumnMap.load(cmap_path)
+    if cmap_problems:
+        raise DataValidationError(_problems(paths.relative(Path(cmap_path)), cmap_problems), folder)
     tables, names, problems = {}, {}, []
     for table in paths.TABLES:
         found = candidate_files(folder, cmap, table)
@@ -386,24 +243,16 @@ def load_folder(folder: Path, column_map: Path | None = None) -> dict[str, pd.Da
             continue
         path = table_path(folder, cmap, table)
         names[table] = paths.relative(path)
-        df, read_problems = read_raw_table(path, table, cmap.columns.get(table, {}))
-        problems += read_problems
+        df, messages = read_table(path, folder, table, cmap)
+        problems += _problems(names[table], messages)
         if df is not None:
-            renames = cmap.columns.get(table, {})
-            absent = [c for c in renames if c not in df.columns]
-            if absent:
-                problems.append(Problem(names[table], None, f"column map names columns not in the file: {absent}"))
-            renamed = [renames.get(c, c) for c in df.columns]
-            clash = sorted({c for c in renamed if renamed.count(c) > 1})
-            if clash:
-                for c in clash:
-                    sources = [orig for orig in df.columns if renames.get(orig, orig) == c]
-                    problems.append(Problem(names[table], c, f"two columns of the file become '{c}' after the column "
-                                                             f"map ({sources}); rename or drop one"))
-                continue
-            tables[table] = df.rename(columns=renames)
-            tables[table].attrs["read"] = {**df.attrs["read"], **cmap.read}
-    problems += validate_tables(tables, names)
+            df.attrs["lines"] = _Lines(df.attrs.get("lines") or ())
+            renamed, rename_problems = _renamed(df, cmap.columns.get(table, {}), names[table])
+            problems += rename_problems
+            if renamed is not None:
+                tables[table] = renamed
+                tables[table].attrs["read"] = {**df.attrs["read"], **cmap.read}
+    problems += _hint_missing_columns(validate_tables(tables, names), tables, names, cmap)
     file_names = {names[t]: {new: old for old, new in cmap.columns.get(t, {}).items()} for t in names}
     problems = [dataclasses.replace(p, file_column=file_names.get(p.file, {}).get(p.column)) for p in problems]
     if problems:
@@ -413,9 +262,46 @@ def load_folder(folder: Path, column_map: Path | None = None) -> dict[str, pd.Da
         id_col = codebook.table_variables(table)["variable"].iloc[0]
         typed[table] = _typed(table, df).sort_values(id_col, kind="mergesort").reset_index(drop=True)
         typed[table].attrs["read"] = dict(df.attrs["read"])
+        typed[table].attrs["missing_read"] = dict(df.attrs.get("missing_read", {}))
         typed[table].attrs["file"] = names[table]
         typed[table].attrs["columns"] = {new: old for old, new in cmap.columns.get(table, {}).items()}
     return typed
+
+
+def _renamed(df: pd.DataFrame, renames: dict[str, str], name: str) -> tuple[pd.DataFrame | None, list[Problem]]:
+    """The table with the column map's names, or the problems of renaming it."""
+    problems = []
+    absent = [c for c in renames if c not in df.columns]
+    if absent:
+        problems.append(Problem(name, None, f"column map names columns not in the file: {absent}"))
+    renamed = [renames.get(c, c) for c in df.columns]
+    clash = sorted({c for c in renamed if renamed.count(c) > 1})
+    for c in clash:
+        sources = [orig for orig in df.columns if renames.get(orig, orig) == c]
+        problems.append(Problem(name, c, f"two columns of the file become '{c}' after the column map ({sources}); "
+                                          "rename or drop one"))
+    return (None if clash else df.rename(columns=renames)), problems
+
+
+def _hint_missing_columns(problems: list[Problem], tables: dict, names: dict, cmap: ColumnMap) -> list[Problem]:
+    """Many required columns missing from one file usually means the header is not on the first
+    line, or the data are on another sheet: one problem per file that says so, instead of one
+    per column."""
+    out = []
+    for table, name in names.items():
+        missing = [p for p in problems if p.file == name and p.message == "required column is missing"]
+        if len(missing) < 3:
+            continue
+        sheets = tables[table].attrs.get("sheets") if table in tables else None
+        hint = (f"; the workbook's sheets are {sheets}: name the one with the data in column_map.yml "
+                f"({table}: sheet: NAME)" if sheets and len(sheets) > 1 else "")
+        where = "line" if cmap.header_rows.get(table, 1) == 1 else f"line {cmap.header_rows[table]}"
+        out.append(Problem(name, None, f"{len(missing)} required columns are missing "
+                                       f"({', '.join(p.column for p in missing[:5])}{', ...' if len(missing) > 5 else ''}). "
+                                       f"Is the header on the first {where}? If title lines come first, give the "
+                                       f"header's line in column_map.yml ({table}: header_row: N){hint}"))
+    collapsed = {p.file for p in out}
+    return [p for p in problems if not (p.file in collapsed and p.message == "required column is missing")] + out
 
 
 def where(df: pd.DataFrame, columns: list[str]) -> str:
@@ -426,19 +312,6 @@ def where(df: pd.DataFrame, columns: list[str]) -> str:
     shown = ", ".join(f"'{renamed.get(c, c)}'" for c in columns)
     codebook_names = f" (codebook: {', '.join(columns)})" if any(c in renamed for c in columns) else ""
     return f"{df.attrs.get('file', 'the table')}, column{'s' if len(columns) > 1 else ''} {shown}{codebook_names}"
-
-
-def input_files(folder: Path) -> list[Path]:
-    """The files :func:`load_folder` reads from ``folder``: ``column_map.yml`` if present, and the
-    three tables under the names it gives (the default names if it cannot be read)."""
-    folder = Path(folder)
-    cmap_file = folder / "column_map.yml"
-    try:
-        cmap = ColumnMap.load(cmap_file)
-    except (DataValidationError, OSError):
-        cmap = ColumnMap()
-    found = [p for t in paths.TABLES for p in (candidate_files(folder, cmap, t) or [folder / f"{t}.csv"])]
-    return ([cmap_file] if cmap_file.exists() else []) + found
 
 
 def raw_csv_text(table: str, df: pd.DataFrame) -> str:

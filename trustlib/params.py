@@ -33,11 +33,12 @@ class _Loader(yaml.SafeLoader):
 
     def compose_node(self, parent, index):
         if self.check_event(yaml.AliasEvent):
-            raise yaml.composer.ComposerError(None, None, "aliases (*name) are not allowed",
+            raise yaml.composer.ComposerError(None, None, "anchors (&name) and aliases (*name) are not allowed",
                                               self.peek_event().start_mark)
         event = self.peek_event()
         if getattr(event, "anchor", None):
-            raise yaml.composer.ComposerError(None, None, "anchors (&name) are not allowed", event.start_mark)
+            raise yaml.composer.ComposerError(None, None, "anchors (&name) and aliases (*name) are not allowed",
+                                              event.start_mark)
         self._depth += 1
         try:
             if self._depth > MAX_DEPTH:

@@ -1,0 +1,442 @@
+"""Extracts as people really export them, given to a whole raw run (``python -m trustlib run
+--data raw``, called in this process on a temporary repository whose ``results_raw/`` holds a
+complete earlier run; see test_hostile_runs.py).
+
+Each broken case stops with exit status 2, before any notebook starts, with the problem on one
+line naming the file and column (and lines), or the parameter; no traceback; ``results_raw/``
+byte-identical and no stage left. The cases that used to hang finish at once (each runs under a
+60-second ceiling that fails the test rather than hanging the suite). The exports that are
+valid, however Excel, SPSS or Stata wrote them, read exactly as the clean cohort.
+"""
+
+from __future__ import annotations
+
+import codecs
+import contextlib
+import os
+import shutil
+import signal
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from conftest import read_text_table, write_text_table
+from test_formats import _labelled, _text_table, write
+from test_hostile_runs import _check, repo, root  # noqa: F401 (fixtures)
+from trustlib import contract, extract, paths
+
+pytestmark = pytest.mark.xdist_group("hostile")
+
+
+@contextlib.contextmanager
+def ceiling(seconds: int = 60):
+    """Fail (rather than hang the suite) if the block takes longer than ``seconds``."""
+    def alarm(*_):
+        raise TimeoutError(f"took more than {seconds} s")
+    old = signal.signal(signal.SIGALRM, alarm)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, old)
+
+
+def _line(err: str, *parts: str) -> str:
+    """The one line of the message that names every one of ``parts``."""
+    hits = [line for line in err.splitlines() if all(p in line for p in parts)]
+    assert hits, f"no line names {parts}:\n{err}"
+    return hits[0]
+
+
+def _raw(repo):
+    return repo / "data" / "raw"
+
+
+def _replace(repo, table: str, data: bytes, name: str | None = None):
+    folder = _raw(repo)
+    (folder / f"{table}.csv").unlink()
+    (folder / (name or f"{table}.csv")).write_bytes(data)
+
+
+def _clinicians_csv(repo) -> bytes:
+    return (_raw(repo) / "clinicians.csv").read_bytes()
+
+
+# -- files that used to hang or crash ---------------------------------------------------------------
+
+def _fifo(repo):
+    (_raw(repo) / "clinicians.csv").unlink()
+    os.mkfifo(_raw(repo) / "clinicians.csv")
+
+
+def _sparse(repo):
+    with open(_raw(repo) / "clinicians.csv", "r+b") as fh:
+        fh.truncate(2 * 1024 ** 3)
+
+
+def _random_bytes(repo):
+    import numpy as np
+
+    _replace(repo, "clinicians", np.random.default_rng(1).bytes(10_000_000))
+
+
+def _nul_bytes(repo):
+    _replace(repo, "clinicians", b"\x00" * 10_000_000)
+
+
+def _symlink(target):
+    def breaker(repo):
+        (_raw(repo) / "clinicians.csv").unlink()
+        (_raw(repo) / "clinicians.csv").symlink_to(target)
+    return breaker
+
+
+def _loop(repo):
+    (_raw(repo) / "clinicians.csv").unlink()
+    (_raw(repo) / "clinicians.csv").symlink_to(_raw(repo) / "loop.csv")
+    (_raw(repo) / "loop.csv").symlink_to(_raw(repo) / "clinicians.csv")
+
+
+def _fifo_inside(repo):
+    os.mkfifo(_raw(repo) / "pipe.csv")
+    (_raw(repo) / "clinicians.csv").unlink()
+    (_raw(repo) / "clinicians.csv").symlink_to(_raw(repo) / "pipe.csv")
+
+
+def _map(text: str | bytes):
+    def breaker(repo):
+        path = _raw(repo) / "column_map.yml"
+        path.write_bytes(text if isinstance(text, bytes) else text.encode())
+    return breaker
+
+
+def _map_symlink(repo):
+    (_raw(repo) / "column_map.yml").symlink_to("/dev/zero")
+
+
+def _map_folder(repo):
+    (_raw(repo) / "column_map.yml").mkdir()
+
+
+ALIAS_BOMB = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
+    f"{chr(98 + i)}: &{chr(98 + i)} [*{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}]\n" for i in range(9))
+
+
+def _utf16_no_bom(repo):
+    _replace(repo, "clinicians", _clinicians_csv(repo).decode().encode("utf-16-le"))
+
+
+def _xls(repo):
+    _replace(repo, "clinicians", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\x00" * 600, "clinicians.xls")
+    (_raw(repo) / "column_map.yml").write_text("clinicians:\n  file: clinicians.xls\n")
+
+
+def _all_quality_missing(repo):
+    clin = read_text_table(_raw(repo), "clinicians").rename(columns={"quality_2": "CULT_Q2"})
+    clin.loc[3, ["quality_1", "CULT_Q2", "quality_3"]] = "-9"
+    write_text_table(_raw(repo), "clinicians", clin)
+    (_raw(repo) / "column_map.yml").write_text("clinicians:\n  columns:\n    CULT_Q2: quality_2\n")
+
+
+def _constant_quality(repo):
+    clin = read_text_table(_raw(repo), "clinicians").rename(columns={"quality_1": "Q_EMPH"})
+    clin[["Q_EMPH", "quality_2"]] = "3"
+    clin["quality_3"] = "2"                                   # reverse-worded: every score 3.0
+    write_text_table(_raw(repo), "clinicians", clin)
+    (_raw(repo) / "column_map.yml").write_text("clinicians:\n  columns:\n    Q_EMPH: quality_1\n")
+
+
+def _formula_workbook(repo):
+    import openpyxl
+
+    df = _text_table("clinicians")
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.append(list(df.columns))
+    for i, row in enumerate(df.itertuples(index=False)):
+        cells = list(row)
+        if i == 4:
+            cells[df.columns.get_loc("age")] = "=40+5"            # a formula saved without its value
+        ws.append(cells)
+    wb.save(_raw(repo) / "clinicians.xlsx")
+    (_raw(repo) / "clinicians.csv").unlink()
+
+
+def _title_row(repo):
+    _replace(repo, "clinicians", b"Healthy Work Place baseline, exported 2013-10-02\n" + _clinicians_csv(repo))
+
+
+def _second_sheet(repo):
+    with pd.ExcelWriter(_raw(repo) / "clinicians.xlsx") as xl:
+        pd.DataFrame({"note": ["see sheet Data"]}).to_excel(xl, sheet_name="About", index=False)
+        _text_table("clinicians").to_excel(xl, sheet_name="Data", index=False)
+    (_raw(repo) / "clinicians.csv").unlink()
+
+
+def _unnamed_column(repo):
+    lines = _clinicians_csv(repo).decode().splitlines()
+    lines = [lines[0].replace(",age,", ",,", 1)] + lines[1:]
+    (_raw(repo) / "clinicians.csv").write_text("\n".join(lines) + "\n")
+
+
+# (name, breaker, argv after "run --data raw", the parts one line of the message must name)
+CASES = [
+    ("a named pipe", _fifo, [], ["clinicians.csv", "not a regular file"]),
+    ("a 2 GB sparse file", _sparse, [], ["clinicians.csv", "more than the 100 MB"]),
+    ("10 MB of random bytes", _random_bytes, [], ["clinicians.csv", "line"]),
+    ("10 MB of NUL bytes", _nul_bytes, [], ["clinicians.csv", "NUL bytes", "lines 1"]),
+    ("a symlink to /dev/zero", _symlink("/dev/zero"), [], ["clinicians.csv", "outside the data folder"]),
+    ("a symlink to a file outside", _symlink("/etc/hostname"), [], ["clinicians.csv", "outside the data folder"]),
+    ("a symlink loop", _loop, [], ["clinicians.csv", "leads nowhere"]),
+    ("a symlink to a pipe inside the folder", _fifo_inside, [], ["clinicians.csv", "not a regular file"]),
+    ("a YAML alias bomb in the column map", _map(ALIAS_BOMB), [], ["column_map.yml", "aliases (*name)"]),
+    ("20,000 nested brackets in the column map", _map("clinicians: " + "[" * 20000), [],
+     ["column_map.yml", "nested deeper"]),
+    ("a column map symlinked to /dev/zero", _map_symlink, [], ["column_map.yml", "outside the data folder"]),
+    ("a folder named column_map.yml", _map_folder, [], ["column_map.yml", "is a folder"]),
+    ("a column map over 100 MB would be read", _map("# " + "x" * 1_200_000), [], ["column_map.yml", "larger than"]),
+    ("a column map file outside the folder", _map("clinicians:\n  file: ../../../../etc/passwd\n"), [],
+     ["column_map.yml", "inside the data folder"]),
+    ("an absolute file in the column map", _map("clinicians:\n  file: /etc/passwd\n"), [],
+     ["column_map.yml", "inside the data folder"]),
+    ("file: null in the column map", _map("clinicians:\n  file: null\n"), [], ["column_map.yml", "clinicians.file"]),
+    ("a misspelt codebook column", _map("clinicians:\n  columns:\n    AGE: agee\n"), [],
+     ["column_map.yml", "'agee', which is not a column of the codebook's clinicians table"]),
+    ("an unknown key in the column map", _map("clinicians:\n  colums:\n    AGE: age\n"), [],
+     ["column_map.yml", "unknown key 'colums'"]),
+    ("a sheet for a CSV file", _map("clinicians:\n  sheet: 5\n"), [], ["clinicians.csv", "not a workbook"]),
+    ("header_row 0", _map("clinicians:\n  header_row: 0\n"), [], ["column_map.yml", "header_row must be"]),
+    ("UTF-16 without a byte-order mark", _utf16_no_bom, [], ["clinicians.csv", "UTF-16", "CSV UTF-8"]),
+    ("an Excel 97-2003 workbook", _xls, [], ["clinicians.xls", "Excel 97-2003"]),
+    ("formula cells without values", _formula_workbook, [], ["clinicians.xlsx", "formula cells", "lines 6"]),
+    ("a title line above the header", _title_row, [], ["clinicians.csv", "required columns are missing",
+                                                        "header_row: N"]),
+    ("the data on a second sheet", _second_sheet, [], ["clinicians.xlsx", "sheet: NAME", "'Data'"]),
+    ("a column without a name", _unnamed_column, [], ["clinicians.csv", "column 3 has no name"]),
+    ("every quality item missing for a clinician", _all_quality_missing, [],
+     ["clinicians.csv", "'CULT_Q2'", "quality_2", "C004"]),
+    ("a constant culture score", _constant_quality, [], ["clinicians.csv", "'Q_EMPH'", "the same for every"]),
+    # parameters
+    ("a --set value YAML cannot parse", lambda r: None, ["--set", "nagq=[1,"], ["--set nagq=[1,", "not valid YAML"]),
+    ("a trillion quadrature nodes", lambda r: None, ["--set", "nagq=1000000000000"], ["nagq must be a whole number"]),
+    ("a cut-off that is not a number", lambda r: None, ["--set", "org_trust_cutoff=.nan"],
+     ["org_trust_cutoff must be a number from 1 to 4"]),
+    ("a cut-off off the scale", lambda r: None, ["--set", "patient_trust_cutoff=150"],
+     ["patient_trust_cutoff must be a number from 0 to 100"]),
+    ("dask without a scheduler", lambda r: None, ["--set", "backend=dask"], ["dask_scheduler"]),
+    ("more surveys than any clinician has", lambda r: None, ["--set", "min_patient_surveys=1000"],
+     ["no clinician meets the sufficient-data rule (min_patient_surveys=1000)"]),
+    ("a small disclosure threshold", lambda r: None, ["--set", "min_cell_size=5"],
+     ["min_cell_size 5 is below 11", "allow_small_cells"]),
+    ("the paper's model left out", lambda r: None, ["--set", "estimators=[gee]"], ["includes glmm"]),
+    ("a covariate twice", lambda r: None, ["--set", "covariates=[age, age]"], ["covariates must be"]),
+    ("a robustness cut-off off the scale", lambda r: None, ["--set", "robust_org_cutoffs=[5]"],
+     ["robust_org_cutoffs must be"]),
+    ("zero workers", lambda r: None, ["--set", "n_jobs=0"], ["n_jobs must be"]),
+    ("ten million replicates", lambda r: None, ["--set", "sim_replicates=10000000"], ["sim_replicates must be"]),
+    ("an unknown estimator", lambda r: None, ["--set", "sim_estimators=[bayes]"], ["sim_estimators must be"]),
+    ("a parameter file that is a folder", lambda r: (r / "p.yml").mkdir(exist_ok=True), ["--params", "p.yml"],
+     ["p.yml", "not a regular file"]),
+]
+
+
+@pytest.mark.parametrize("name,breaker,argv,parts", CASES, ids=[c[0] for c in CASES])
+def test_an_export_or_parameter_a_run_cannot_use_stops_it_at_once(repo, capsys, monkeypatch, name, breaker, argv,
+                                                                  parts):
+    monkeypatch.chdir(repo)
+    breaker(repo)
+    with ceiling():
+        err = _check(repo, capsys, ["run", "--data", "raw", *argv], parts[0])
+    _line(err, *parts)
+
+
+@pytest.mark.parametrize("argv,text", [(["--jobs", "0"], "--jobs: must be at least 1"),
+                                        (["--only", "99_nope"], "invalid choice: '99_nope'")])
+def test_a_command_line_mistake_exits_2_with_one_line(repo, capsys, argv, text):
+    from trustlib.__main__ import main
+
+    with pytest.raises(SystemExit) as info:
+        main(["run", "--data", "raw", *argv])
+    err = capsys.readouterr().err
+    assert info.value.code == 2 and text in err and err.count("\n") == 1 and "Traceback" not in err
+
+
+# -- exports that are valid, however they were written -----------------------------------------------
+
+@pytest.fixture
+def clean(data_copy):
+    return contract.load_folder(data_copy)
+
+
+def _same(folder, clean):
+    tables = contract.load_folder(folder)
+    for t in paths.TABLES:
+        pd.testing.assert_frame_equal(tables[t][clean[t].columns], clean[t], check_dtype=False)
+    return tables
+
+
+def _rewrite(folder, table, transform):
+    path = folder / f"{table}.csv"
+    path.write_bytes(transform(path.read_bytes()))
+
+
+def test_cr_only_line_endings_read_as_excel_for_mac_writes_them(data_copy, clean):
+    _rewrite(data_copy, "clinicians", lambda b: b.replace(b"\n", b"\r"))
+    _same(data_copy, clean)
+
+
+def test_utf16_with_a_byte_order_mark_reads_as_utf8(data_copy, clean):
+    for table in paths.TABLES:
+        _rewrite(data_copy, table, lambda b: codecs.BOM_UTF16_LE + b.decode().replace("\n", "\r\n").encode("utf-16-le"))
+    _same(data_copy, clean)
+
+
+def test_a_long_free_text_cell_and_a_bare_cr_in_an_unquoted_cell(data_copy, clean):
+    pat = read_text_table(data_copy, "patients")
+    pat.insert(2, "comment", "")
+    pat.loc[3, "comment"] = "x" * 200_000                                  # over the csv module's 128 kB
+    pat.loc[7, "comment"] = "first part\rsecond part"                       # a bare CR, not quoted
+    text = pat.to_csv(index=False, lineterminator="\r\n", quoting=0).replace('"first part\rsecond part"',
+                                                                             "first part\rsecond part")
+    (data_copy / "patients.csv").write_text(text, newline="")
+    _same(data_copy, clean)
+
+
+def test_a_workbook_saved_with_a_csv_name_and_an_upper_case_extension(data_copy, clean):
+    (data_copy / "clinics.csv").unlink()
+    _text_table("clinics").to_excel(data_copy / "clinics.csv", index=False)        # a workbook named .csv
+    (data_copy / "patients.csv").unlink()
+    _text_table("patients").to_excel(data_copy / "patients.XLSX", index=False)
+    _same(data_copy, clean)
+
+
+def test_header_row_and_sheet_in_the_column_map(data_copy, clean):
+    _rewrite(data_copy, "clinicians", lambda b: b"Baseline export\n\n" + b)
+    with pd.ExcelWriter(data_copy / "patients.xlsx") as xl:
+        pd.DataFrame({"note": ["about"]}).to_excel(xl, sheet_name="About", index=False)
+        _text_table("patients").to_excel(xl, sheet_name="Data", index=False, startrow=1)
+    (data_copy / "patients.csv").unlink()
+    (data_copy / "column_map.yml").write_text("clinicians:\n  header_row: 3\n"
+                                              "patients:\n  sheet: Data\n  header_row: 2\n")
+    _same(data_copy, clean)
+    lines = (data_copy / "clinicians.csv").read_text().splitlines()
+    fields = lines[5].split(",")                     # line 6: two title lines, the header, two records
+    fields[2] = "999"                                # age
+    lines[5] = ",".join(fields)
+    (data_copy / "clinicians.csv").write_text("\n".join(lines) + "\n")
+    with pytest.raises(contract.DataValidationError, match=r"column 'age'.*\(lines 6\)"):   # physical lines
+        contract.load_folder(data_copy)
+
+
+def test_a_stray_cell_at_the_end_of_the_sheet_costs_nothing(data_copy, clean):
+    import openpyxl
+
+    _text_table("clinics").to_excel(data_copy / "clinics.xlsx", index=False)
+    (data_copy / "clinics.csv").unlink()
+    wb = openpyxl.load_workbook(data_copy / "clinics.xlsx")
+    wb.active["XFD1048576"] = "stray"
+    wb.active["E1"] = None                                                   # trailing empty header cells
+    wb.save(data_copy / "clinics.xlsx")
+    with ceiling(60):
+        _same(data_copy, clean)
+
+
+def test_spss_user_missing_and_stata_missing_values_read_as_missing(data_copy, clean):
+    import numpy as np
+    import pyreadstat
+
+    clin = _text_table("clinicians")
+    coded, labels = _labelled(clin)
+    pyreadstat.write_sav(coded, str(data_copy / "clinicians.sav"), variable_value_labels=labels,
+                         missing_ranges={c: [-9] for c in clin.columns if clin[c].dtype.kind == "i"})
+    (data_copy / "clinicians.csv").unlink()
+    pat = _text_table("patients").astype({c: float for c in _text_table("patients").columns if c.startswith("pt_")})
+    pat = pat.replace(-9.0, np.nan)                                           # Stata's "."
+    pat.to_stata(data_copy / "patients.dta", write_index=False, version=118)
+    (data_copy / "patients.csv").unlink()
+    tables = _same(data_copy, clean)
+    assert sum(tables["clinicians"].attrs["missing_read"].values()) == int((clin == -9).sum().sum()) > 0
+    assert sum(tables["patients"].attrs["missing_read"].values()) > 0
+
+
+def test_stata_missing_codes_in_a_csv_read_as_missing(data_copy, clean):
+    _rewrite(data_copy, "clinicians", lambda b: b.replace(b",-9,", b",.,", 1).replace(b",-9,", b",.a,", 1))
+    tables = _same(data_copy, clean)
+    assert sum(tables["clinicians"].attrs["missing_read"].values()) == 2
+
+
+def test_a_utf8_error_names_its_byte_offset_counting_the_bom(data_copy):
+    raw = b"\xef\xbb\xbf" + (data_copy / "clinics.csv").read_bytes()
+    bad = raw.index(b"K05")
+    (data_copy / "clinics.csv").write_bytes(raw[:bad] + b"\xff" + raw[bad + 1:])
+    with pytest.raises(contract.DataValidationError, match=f"byte 0xff at byte offset {bad}, line 6"):
+        contract.load_folder(data_copy)
+
+
+def test_trailing_empty_header_columns_are_ignored(data_copy, clean):
+    _rewrite(data_copy, "clinics", lambda b: b.replace(b"\n", b",,\n"))
+    _same(data_copy, clean)
+
+
+def test_the_manifest_says_how_many_missing_values_a_format_declared(tmp_path):
+    """provenance/missing_values.json records them by file and column (the manifest lists it)."""
+    from trustlib import outputs
+
+    df = pd.DataFrame({"a": [1]})
+    df.attrs = {"read": {"x.sav": "0" * 64}, "missing_read": {"age": 3}, "file": "x.sav"}
+    outputs.Writer(tmp_path, "01_prepare_data").inputs({"clinicians": df})
+    import json
+
+    assert json.loads((tmp_path / "provenance" / "missing_values.json").read_text()) == {"x.sav": {"age": 3}}
+
+
+def test_column_map_problems_are_all_listed(tmp_path):
+    (tmp_path / "column_map.yml").write_text("clinicians:\n  file: ../x.csv\n  sheet: [1]\n  header_row: -1\n"
+                                             "  columns:\n    A: agee\n")
+    cmap, problems = extract.ColumnMap.load(tmp_path / "column_map.yml")
+    assert len(problems) == 4, problems
+
+
+def test_a_read_only_results_folder_as_another_user_gives_one_line_and_no_stage():
+    """As a non-root user (root ignores permissions): a results folder that user cannot replace
+    stops the run before any work, with one line, and leaves no stage behind."""
+    import subprocess
+    import sys
+
+    from sandbox import copy_repository
+
+    import tempfile
+
+    if shutil.which("setpriv") is None:
+        pytest.skip("setpriv (util-linux) is not installed")
+    base = Path(tempfile.mkdtemp(prefix="trustlib-shared-"))      # outside pytest's owner-only folders
+    try:
+        _read_only_run(base)
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def _read_only_run(base):
+    import subprocess
+    import sys
+
+    from sandbox import copy_repository
+
+    repo_copy = copy_repository(base / "repo")
+    shutil.copytree(paths.data_dir("synthetic"), repo_copy / "data" / "raw")
+    (repo_copy / "results_raw").mkdir()
+    (repo_copy / "results_raw" / "old.csv").write_text("old\n")
+    for p in [base, *base.rglob("*")]:
+        os.chmod(p, os.stat(p).st_mode | 0o755)
+    os.chmod(repo_copy, 0o777)
+    os.chmod(repo_copy / "results_raw", 0o555)                          # owned by root, read-only to others
+    env = {"PYTHONPATH": str(repo_copy), "HOME": str(base), "PATH": os.environ["PATH"]}
+    run = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", sys.executable, "-m",
+                          "trustlib", "run", "--data", "raw"], cwd=repo_copy, env=env, capture_output=True,
+                         text=True, timeout=120)
+    assert run.returncode == 2, run.stderr
+    assert run.stderr.count("\n") == 1 and "results_raw/ is not writable" in run.stderr, run.stderr
+    assert not (repo_copy / ".results_raw.stage").exists()
+    assert [p.name for p in (repo_copy / "results_raw").iterdir()] == ["old.csv"]

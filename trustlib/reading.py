@@ -1,0 +1,148 @@
+"""Reading an extract's files as they are really exported, in bounded time and memory.
+
+* **Only regular files, of bounded size.** A named pipe, a device, a socket, a symbolic link that
+  leads outside the data folder (or nowhere) is refused by name before it is opened; a file
+  larger than :data:`MAX_FILE_BYTES` is refused before it is read.
+* **The format from the bytes, whatever the name.** An Excel workbook saved with a ``.csv``
+  name is read as a workbook; an Excel 97-2003 ``.xls`` file, or UTF-16 text without a
+  byte-order mark, is named with the way to re-export it.
+* **Text as Excel writes it.** UTF-8 with or without a byte-order mark, and UTF-16 with one;
+  CR-only line endings (Excel's "CSV (Macintosh)"); a bare CR inside an unquoted cell (a space);
+  free-text cells of any length. Every scan is linear in the file's size.
+
+Functions return ``(value, messages)``: the value is None when a message says why.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+import os
+import re
+import stat
+from pathlib import Path
+
+MAX_FILE_BYTES = 100_000_000       # 100 MB per file; the study's files are about 50 kB
+MAX_LISTED = 10
+UTF16_BOMS = (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
+
+
+def read_bytes(path: Path, folder: Path) -> tuple[bytes | None, list[str]]:
+    """The bytes of ``path``, a regular file inside ``folder`` (a symbolic link may point within
+    it) of at most :data:`MAX_FILE_BYTES`, or the reason it is refused."""
+    path = Path(path)
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return None, ["file not found"]
+    except OSError as err:
+        return None, [f"cannot be read ({err.strerror})"]
+    if stat.S_ISLNK(st.st_mode):
+        try:
+            target = path.resolve(strict=True)
+        except (OSError, RuntimeError):
+            return None, ["is a symbolic link that leads nowhere (a loop, or a missing target)"]
+        if not target.is_relative_to(Path(folder).resolve()):
+            return None, [f"is a symbolic link to {target}, outside the data folder: copy the file into the folder"]
+        st = os.stat(target)
+    if stat.S_ISDIR(st.st_mode):
+        return None, ["is a folder, not a file"]
+    if not stat.S_ISREG(st.st_mode):
+        return None, ["is not a regular file (a pipe, a device or a socket): copy the extract into a file"]
+    if st.st_size > MAX_FILE_BYTES:
+        return None, [_too_large(st.st_size)]
+    try:
+        with open(path, "rb") as fh:
+            raw = fh.read(MAX_FILE_BYTES + 1)
+    except OSError as err:
+        return None, [f"cannot be read ({err.strerror})"]
+    if len(raw) > MAX_FILE_BYTES:
+        return None, [_too_large(len(raw))]
+    return raw, []
+
+
+def _too_large(size: int) -> str:
+    return (f"is {size / 1e6:,.0f} MB, more than the {MAX_FILE_BYTES // 1_000_000} MB an extract file may be "
+            "(the study's files are about 50 kB): is it the right file?")
+
+
+def sniff(raw: bytes) -> str:
+    """What the bytes are: ``xlsx``, ``xls``, ``sav``, ``dta`` or ``text``."""
+    if raw.startswith(b"PK\x03\x04"):
+        return "xlsx"
+    if raw.startswith(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"):
+        return "xls"
+    if raw[:4] in (b"$FL2", b"$FL3"):
+        return "sav"
+    if raw.startswith(b"<stata_dta>") or (len(raw) > 1 and raw[0] in (0x71, 0x72, 0x73) and raw[1] in (1, 2)):
+        return "dta"
+    return "text"
+
+
+def _nul_lines(body: bytes) -> list[int]:
+    """Lines (1-based) holding NUL bytes, the first :data:`MAX_LISTED` + 1 of them, in one pass."""
+    lines, line, pos = [], 1, 0
+    for m in re.finditer(b"\x00", body):
+        line += body.count(b"\n", pos, m.start())
+        pos = m.start()
+        if not lines or lines[-1] != line:
+            lines.append(line)
+            if len(lines) > MAX_LISTED:
+                break
+    return lines
+
+
+def decode(raw: bytes) -> tuple[str | None, list[str], tuple[int, ...]]:
+    """The text of a CSV file: UTF-8 (a byte-order mark allowed) or UTF-16 with a byte-order mark.
+    Returns ``(text, messages, lines)``; ``lines`` are the lines a message is about."""
+    if raw.startswith(UTF16_BOMS):
+        try:
+            return raw.decode("utf-16"), [], ()
+        except UnicodeDecodeError:
+            return None, ["starts as UTF-16 text but is not valid UTF-16: re-export it as CSV UTF-8"], ()
+    offset = 3 if raw.startswith(codecs.BOM_UTF8) else 0
+    body = raw[offset:]
+    if b"\x00" in body:
+        head = body[: 2 * 4096]
+        odd, even = head[1::2].count(0) / max(len(head) // 2, 1), head[0::2].count(0) / max(len(head) // 2, 1)
+        if len(head) >= 4 and ((odd > 0.9 and even < 0.1) or (even > 0.9 and odd < 0.1)):   # ASCII text as UTF-16
+            return None, ["is UTF-16 text without a byte-order mark: re-export it as CSV UTF-8 (in Excel: "
+                          "Save As, 'CSV UTF-8 (Comma delimited)')"], ()
+        lines = _nul_lines(body)
+        return None, ["contains NUL bytes (an export or copy error); re-export the file"], tuple(lines)
+    try:
+        return body.decode("utf-8"), [], ()
+    except UnicodeDecodeError as err:
+        line = body.count(b"\n", 0, err.start) + 1
+        return None, [f"is not UTF-8 encoded (byte 0x{body[err.start:err.start + 1].hex()} at byte offset "
+                      f"{err.start + offset}, line {line}); re-save the file as CSV UTF-8"], (line,)
+
+
+def normalise_newlines(text: str) -> str:
+    """Line endings as Excel writes them, made ``\\n``: CR-only files (Excel's "CSV (Macintosh)")
+    end lines with CR; in a file that ends lines with LF or CRLF, a bare CR is part of a cell
+    (it becomes a space, as a cell's text never ends a record there)."""
+    if "\n" not in text:
+        return text.replace("\r", "\n")
+    return re.sub(r"\r(?!\n)", " ", text).replace("\r\n", "\n")
+
+
+def record_lines(text: str, first_line: int = 1) -> tuple[int, ...]:
+    """Physical line (1-based, counting from ``first_line`` for the header) on which each data
+    record starts: a quoted field may span lines. Linear in the text's length."""
+    csv.field_size_limit(max(csv.field_size_limit(), MAX_FILE_BYTES))   # free-text exports hold long cells
+    reader = csv.reader(io.StringIO(text))
+    starts, previous_end, header = [], 0, True
+    for row in reader:
+        if row and not header:                 # pandas skips blank lines; so does this count
+            starts.append(previous_end + first_line)
+        header = header and not row
+        previous_end = reader.line_num
+    return tuple(starts)
+
+
+def header_names(line: str) -> list[str]:
+    """The column names of a CSV header line, stripped."""
+    csv.field_size_limit(max(csv.field_size_limit(), MAX_FILE_BYTES))
+    return [n.strip() for n in next(csv.reader([line]), [])]
