@@ -16,8 +16,9 @@ def built(tables, rules):
 
 def test_flow_adds_up(tables, built):
     clin, analysis, _ = built
-    counts = disclosure.cohort_counts(clin, analysis, len(tables["patients"]), None)
-    flow = describe.flow(counts, {"surveyed": len(tables["clinics"]), "modelled": analysis["clinic_id"].nunique()})
+    counts = disclosure.cohort_counts(clin, analysis, len(tables["patients"]), None, len(tables["clinics"]))
+    flow = describe.flow(counts)
+    assert flow["clinics"].tolist()[::len(flow) - 1] == [34, analysis["clinic_id"].nunique()]
     assert flow["clinicians"].iloc[:-1].sum() == flow["clinicians"].iloc[-1] == len(analysis)
     assert flow["clinicians"].iloc[0] == len(tables["clinicians"])
     unscored = flow["patient_surveys"].iloc[:-1].sum() - flow["patient_surveys"].iloc[-1]

@@ -1,8 +1,9 @@
 """Disclosure control: primary and complementary suppression, differencing, the cohort's counts.
 
 Tiny cohorts make each rule fire; an independent audit (linear programming with scipy: the
-smallest and largest value a hidden cell can take given every shown cell and the sums) checks
-that no small count can be computed back, so a suppression that hides too little fails here.
+smallest and largest value a hidden cell can take given every shown cell, the sums and that
+counts are never negative) checks that no sensitive count can be shown to be small (its largest
+possible value is at least k), so a suppression that hides too little fails here.
 """
 
 from __future__ import annotations
@@ -41,12 +42,16 @@ def lp_bounds(table: pd.DataFrame, equations, cell: str) -> tuple[float, float]:
     return lo.fun, (np.inf if hi.status == 3 else -hi.fun)
 
 
-def assert_protected(table: pd.DataFrame, equations) -> None:
-    """No sensitive cell is pinned to one value by the shown cells and the sums."""
+def assert_protected(table: pd.DataFrame, equations, k: int = K) -> None:
+    """No sensitive count can be shown to be small: given the shown cells, the sums and
+    non-negative counts, the largest value a count of 1 to k - 1 can take is at least k; a zero
+    of a small group is not known to be zero; the excluded clinics are not computable."""
     for cell in table.index[table["sensitive"]]:
         assert table.loc[cell, "hidden"], f"{cell} is shown"
         lo, hi = lp_bounds(table, equations, cell)
-        assert hi - lo > 0.5, f"{cell} can be computed: it lies in [{lo}, {hi}]"
+        value = table.loc[cell, "count"]
+        need = value + 1 if cell.endswith("|clinics") else (1 if value == 0 else k)
+        assert hi >= need, f"{cell} ({value:g}) can be shown to be small: it lies in [{lo}, {hi}]"
 
 
 def grid(rows: list[list[int]]) -> tuple[pd.Series, list]:
@@ -152,7 +157,7 @@ def cohort_equations(counts: pd.DataFrame):
     table = counts.set_index("cell")
     groups = list(dict.fromkeys(counts["group"]))
     reasons = [g for g in groups if g.startswith("excluded: ")]
-    variables = [v for v in dict.fromkeys(counts["variable"]) if v != "patient_surveys"]
+    variables = [v for v in dict.fromkeys(counts["variable"]) if v not in ("patient_surveys", "clinics")]
     eqs = [("surveyed|patient_surveys", ["unscored|patient_surveys", "excluded|patient_surveys",
                                          "all modelled|patient_surveys"])]
     for v in variables:
@@ -165,6 +170,8 @@ def cohort_equations(counts: pd.DataFrame):
         for v in ("women", "physicians", "family medicine"):
             if f"{g}|{v}" in table.index:
                 eqs.append((f"{g}|clinicians", [f"{g}|{v}", f"{g}|not {v}"]))
+    if "surveyed|clinics" in table.index:
+        eqs.append(("surveyed|clinics", ["excluded|clinics", "all modelled|clinics"]))
     return table, eqs
 
 
@@ -209,7 +216,7 @@ def test_small_quadrant_hides_its_count_statistics_and_a_complement():
 def test_flow_shows_suppressed_not_the_count():
     clin, analysis = tiny_cohort()
     counts = disclosure.cohort_counts(clin, analysis, int(clin["n_patient_surveys"].sum()), K)
-    flow = describe.flow(counts, {"surveyed": 5, "modelled": 5})
+    flow = describe.flow(disclosure.cohort_counts(clin, analysis, int(clin["n_patient_surveys"].sum()), K, 5))
     assert flow.loc[1, "clinicians"] == disclosure.HIDDEN and flow.loc[1, "patient_surveys"] == disclosure.HIDDEN
     assert flow.loc[0, "clinicians"] == disclosure.HIDDEN
     assert flow.loc[2, "clinicians"] == len(analysis)
@@ -252,7 +259,8 @@ def test_group_sizes_beside_the_means_follow_the_protected_counts():
 
 
 def test_small_event_counts_leave_model_tables():
-    counts = disclosure.cohort_counts(*tiny_cohort(), patient_surveys=200, k=K)
+    clin, analysis = tiny_cohort()
+    counts = disclosure.cohort_counts(clin, analysis, patient_surveys=int(clin["n_patient_surveys"].sum()), k=K)
     fits = pd.DataFrame({"n": [132, 132, 40], "n_events": [40, 5, 35]})
     out = disclosure.hide_small_events(fits, counts, K)
     assert out["n_events"].isna().tolist() == [False, True, True]
@@ -276,3 +284,44 @@ def test_small_parts_and_their_statistics_are_hidden():
     assert out["alpha"].isna().tolist() == [False, False, True]
     assert disclosure.marked(out["alpha"]).tolist() == [0.8, 0.7, disclosure.HIDDEN]
     assert disclosure.hide_small_parts(rel, "n_complete", "n_rows", None).equals(rel)
+
+
+# -- the differences a reader could take, each closed -----------------------------------------------
+
+def test_surveyed_minus_modelled_surveys_does_not_bound_the_excluded_ones():
+    """Surveyed minus modelled patient surveys bounds the excluded clinicians' surveys from above
+    (the unscored ones are never negative): that bound must not fall below k."""
+    clin, analysis = tiny_cohort()
+    surveys = int(clin["n_patient_surveys"].sum())                 # every survey scored: unscored = 0
+    counts = disclosure.cohort_counts(clin, analysis, surveys, K, 5)
+    table, eqs = cohort_equations(counts)
+    assert table.loc["excluded|patient_surveys", "sensitive"]
+    lo, hi = lp_bounds(table, eqs, "excluded|patient_surveys")
+    assert hi >= K, (lo, hi)
+
+
+def test_a_small_groups_zero_is_protected_too():
+    """All excluded clinicians are women in the tiny cohort: if the surveyed and the modelled women
+    were both shown, "none of the excluded is a man" would follow. Every count of a small group is
+    sensitive, zeros included."""
+    clin, analysis = tiny_cohort(excluded=2)
+    counts = disclosure.cohort_counts(clin, analysis, int(clin["n_patient_surveys"].sum()), K, 5)
+    table, eqs = cohort_equations(counts)
+    assert table.loc["excluded|not women", "count"] == 0 and table.loc["excluded|not women", "sensitive"]
+    lo, hi = lp_bounds(table, eqs, "excluded|not women")
+    assert hi >= 1                                                            # not known to be zero
+    shown = {v: disclosure.shown(counts, g, "women") for g, v in ((disclosure.SURVEYED, "s"), (disclosure.MODELLED, "m"))}
+    assert disclosure.HIDDEN in shown.values()
+    assert_protected(table, eqs)
+
+
+def test_a_clinic_left_out_is_not_given_away_by_the_clinic_counts():
+    clin, analysis = tiny_cohort()
+    counts = disclosure.cohort_counts(clin, analysis, int(clin["n_patient_surveys"].sum()), K, clinics=6)
+    assert disclosure.shown(counts, disclosure.SURVEYED, "clinics") == 6
+    assert disclosure.shown(counts, disclosure.MODELLED, "clinics") == disclosure.HIDDEN   # 6 - 5 = 1 left out
+    assert disclosure.cohort_numbers(counts)["cohort.modelled_clinics"] == disclosure.HIDDEN
+    fits = pd.DataFrame({"n": [len(analysis)], "n_events": [40], "n_clinics": [5]})
+    assert disclosure.hide_small_events(fits, counts, K)["n_clinics"].isna().all()
+    table, eqs = cohort_equations(counts)
+    assert_protected(table, eqs)

@@ -13,13 +13,15 @@ from . import codebook, disclosure
 from .cohort import QUADRANTS, binary_flags
 
 
-def flow(counts: pd.DataFrame, clinics: dict[str, int]) -> pd.DataFrame:
+def flow(counts: pd.DataFrame) -> pd.DataFrame:
     """Participant flow: surveyed clinics, clinicians and patient surveys, exclusions by reason
     (negative), modelled.
 
-    ``counts``: :func:`trustlib.disclosure.cohort_counts` (hidden cells read ``suppressed``);
-    ``clinics``: clinic counts ``surveyed`` and ``modelled`` (clinics are organisations, not people).
+    ``counts``: :func:`trustlib.disclosure.cohort_counts`, with the clinics (hidden cells read
+    ``suppressed``).
     """
+    clinics = {"surveyed": disclosure.shown(counts, disclosure.SURVEYED, "clinics"),
+               "modelled": disclosure.shown(counts, disclosure.MODELLED, "clinics")}
     def row(step, group, clinic_count, sign=1):
         vals = {v: disclosure.shown(counts, group, v) for v in ("clinicians", "patient_surveys")}
         return {"step": step, "clinics": clinic_count,
@@ -29,8 +31,7 @@ def flow(counts: pd.DataFrame, clinics: dict[str, int]) -> pd.DataFrame:
     rows = [row("surveyed", disclosure.SURVEYED, clinics["surveyed"])]
     rows += [row(r, r, None, -1) for r in reasons]
     rows.append(row("modelled", disclosure.MODELLED, clinics["modelled"]))
-    out = pd.DataFrame(rows, columns=["step", "clinics", "clinicians", "patient_surveys"])
-    return out.astype({"clinics": "Int64"})
+    return pd.DataFrame(rows, columns=["step", "clinics", "clinicians", "patient_surveys"])
 
 
 def _groups(analysis: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:

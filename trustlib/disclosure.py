@@ -5,10 +5,15 @@ a group of people, that a shareable output shows passes this module:
 
 1. **Primary suppression.** A count of people from 1 to k - 1 is hidden (a zero is shown: it
    describes nobody). Means, SDs and percentages of a group under k are hidden.
+   A zero describing a group of 1 to k - 1 people is sensitive too: that none of three excluded
+   clinicians is a man says something about each of them (it must not be known to be zero).
 2. **Complementary suppression.** Counts are tied by sums (a total is the sum of its parts),
    including parts that are never shown (the men, when the women and the total are shown). More
-   cells are hidden until no primary cell can be solved exactly from the shown ones
-   (:func:`protect`; the audit is exact linear algebra over the sums).
+   cells are hidden until no sensitive cell can be shown to be small from the shown ones: for
+   each, the largest value it can take, given every shown cell, the sums and that counts are
+   never negative, is at least k (:func:`protect`; linear programming). The clinics enter the
+   same system (surveyed = excluded + modelled clinics): a number of excluded clinics of 1 to
+   k - 1 must not be computable.
 3. **Differencing of statistics.** The mean of a group and of a subgroup, with both sizes known,
    give the mean of the difference; the larger group's statistics are hidden when the difference
    holds 1 to k - 1 people (:func:`hidden_statistics`).
@@ -57,30 +62,25 @@ def _matrix(cells: list[str], equations: list[tuple[str, list[str]]]) -> np.ndar
     return a
 
 
-def _fixed(sub: np.ndarray, rank: int, j: int) -> bool:
-    unit = np.zeros((1, sub.shape[1]))
-    unit[0, j] = 1.0
-    return np.linalg.matrix_rank(np.vstack([sub, unit])) == rank
+def largest(a: np.ndarray, values: np.ndarray, hidden: np.ndarray, col: int) -> float:
+    """The largest value cell ``col`` can take given the shown cells (``~hidden``, fixed at
+    ``values``), the sums ``a x = 0`` and non-negative hidden cells (``inf`` if unbounded)."""
+    from scipy.optimize import linprog
 
-
-def determined(a: np.ndarray, hidden: np.ndarray) -> np.ndarray:
-    """For each hidden column of the sum constraints ``a x = 0``: whether the shown cells fix
-    its value (its unit vector lies in the row space of ``a`` restricted to the hidden cells)."""
-    sub = a[:, hidden]
-    rank = np.linalg.matrix_rank(sub) if sub.size else 0
-    out = np.zeros(hidden.shape, dtype=bool)
-    for j, col in enumerate(np.flatnonzero(hidden)):
-        out[col] = _fixed(sub, rank, j)
-    return out
-
-
-def _is_determined(a: np.ndarray, hidden: np.ndarray, col: int) -> bool:
-    sub = a[:, hidden]
-    return _fixed(sub, np.linalg.matrix_rank(sub), int(np.flatnonzero(np.flatnonzero(hidden) == col)[0]))
+    c = np.zeros(len(values))
+    c[col] = -1.0
+    bounds = [(0, None) if h else (v, v) for v, h in zip(values, hidden)]
+    res = linprog(c, A_eq=a, b_eq=np.zeros(len(a)), bounds=bounds, method="highs")
+    if res.status == 3:
+        return float("inf")
+    if res.status != 0:
+        raise DisclosureError(f"the protected counts are inconsistent with their sums (linprog: {res.message})")
+    return -res.fun
 
 
 def protect(counts: pd.Series, equations: list[tuple[str, list[str]]], k: int | None,
-            published: set[str] | None = None, keep: set[str] = frozenset()) -> pd.DataFrame:
+            published: set[str] | None = None, keep: set[str] = frozenset(),
+            needs: dict[str, float] | None = None, not_people: set[str] = frozenset()) -> pd.DataFrame:
     """Primary and complementary suppression of counts of people tied by sums.
 
     ``counts``: cell name -> count. ``equations``: (total, [parts]) meaning total = sum(parts).
@@ -88,45 +88,95 @@ def protect(counts: pd.Series, equations: list[tuple[str, list[str]]], k: int | 
     small one among them must not be computable either. ``keep``: cells hidden only when nothing
     else protects a small cell (the modelled N, say).
 
-    Returns one row per cell: ``count``, ``published``, ``sensitive`` (1 to k - 1 people),
-    ``hidden`` and ``shown`` (the count, NaN when hidden). While a sensitive cell can be computed,
-    the cheapest shown cell whose hiding prevents it is hidden too: the smallest non-zero count
-    not in ``keep`` first.
+    A cell is *sensitive* when it counts 1 to k - 1 people, or when ``needs`` names it; a
+    sensitive cell is protected when the largest value it can take (:func:`largest`) reaches its
+    need: k by default (it cannot be shown to be small); ``needs`` sets others (1 for a zero that
+    must not be known to be zero; value + 1 for a count that must merely not be computable).
+    ``not_people``: cells that count something else (clinics), sensitive only if ``needs`` says.
+
+    Returns one row per cell: ``count``, ``published``, ``sensitive``, ``hidden`` and ``shown``
+    (the count, NaN when hidden). While a sensitive cell is unprotected, the cheapest shown cell
+    whose hiding protects it is hidden too: the smallest non-zero count not in ``keep`` first.
     """
     cells = list(counts.index)
     values = counts.astype(float).to_numpy()
     pub = np.array([published is None or c in published for c in cells])
+    needs = needs or {}
     if k is None:
         sensitive = np.zeros(len(cells), dtype=bool)
     else:
-        sensitive = (values >= 1) & (values < k)
+        by_value = (values >= 1) & (values < k) & np.array([c not in not_people for c in cells])
+        sensitive = by_value | np.array([c in needs for c in cells])
+    need = np.array([needs.get(c, k if k is not None else 0) for c in cells], dtype=float)
     hidden = sensitive | ~pub
     a = _matrix(cells, equations)
     keep_mask = np.array([c in keep for c in cells])
     while sensitive.any():
-        exposed = np.flatnonzero(determined(a, hidden) & sensitive)
-        if not len(exposed):
+        exposed = [i for i in np.flatnonzero(sensitive) if largest(a, values, hidden, i) < need[i]]
+        if not exposed:
             break
-        target = exposed[0]
-        order = sorted(np.flatnonzero(~hidden), key=lambda i: (keep_mask[i], values[i] == 0, values[i], cells[i]))
-        if not order:
-            raise DisclosureError(f"cell {cells[target]!r} can be computed from its totals and no "
-                                  "shown cell is left to hide")
-        choice = None
-        for i in order:              # the cheapest single cell whose hiding protects the target
-            trial = hidden.copy()
-            trial[i] = True
-            if not _is_determined(a, trial, target):
-                choice = i
-                break
-        if choice is None:           # none alone: the cheapest cell sharing a sum with the target,
-            near = np.flatnonzero((np.abs(a[a[:, target] != 0]).sum(axis=0) > 0) & ~hidden)
-            if not len(near):        # else one sharing a sum with any hidden cell
-                near = np.flatnonzero((np.abs(a[np.abs(a[:, hidden]).sum(axis=1) > 0]).sum(axis=0) > 0) & ~hidden)
-            choice = min(near, key=order.index) if len(near) else order[0]
-        hidden[choice] = True
+        fixes = (_complement(a, values, hidden, keep_mask, cells, i, need[i]) for i in exposed)
+        choice = next((i for i in fixes if i is not None), None)       # cells whose hiding protects one
+        if choice is None:       # none: hide the cheapest cell near the first, so the search progresses
+            choice = [_cheapest(a, values, hidden, keep_mask, cells, exposed[0])]
+        hidden[list(choice)] = True
     return pd.DataFrame({"count": values, "published": pub, "sensitive": sensitive, "hidden": hidden,
                          "shown": np.where(hidden, np.nan, values)}, index=pd.Index(cells, name="cell"))
+
+
+def _reachable(a: np.ndarray, hidden: np.ndarray, target: int) -> dict[int, int]:
+    """Shown cells in the sums that reach ``target`` through hidden cells (the ones whose hiding
+    can change what is known of it), each with its distance: 1 for a cell in a sum with the
+    target, 2 for one in a sum with a hidden cell of those sums, and so on."""
+    distance, rows, frontier, d = {target: 0}, set(), [target], 0
+    while frontier:
+        d += 1
+        nxt = []
+        for c in frontier:
+            for r in np.flatnonzero(a[:, c] != 0):
+                if r in rows:
+                    continue
+                rows.add(r)
+                for other in np.flatnonzero(a[r] != 0):
+                    if other not in distance:
+                        distance[other] = d
+                        if hidden[other]:
+                            nxt.append(other)
+        frontier = nxt
+    return {c: dist for c, dist in distance.items() if not hidden[c]}
+
+
+def _cheapest(a, values, hidden, keep_mask, cells, target: int) -> int:
+    """The nearest shown cell that reaches ``target`` through sums, then non-``keep``, non-zero,
+    the smallest count."""
+    near = _reachable(a, hidden, target)
+    if not near:
+        raise DisclosureError(f"cell {cells[target]!r} can be shown to be small from its totals and no shown "
+                              "cell is left to hide")
+    return min(near, key=lambda i: (near[i], keep_mask[i], values[i] == 0, values[i], cells[i]))
+
+
+PAIR_CANDIDATES = 12      # the cheapest cells tried in pairs when no single cell protects a count
+
+
+def _complement(a, values, hidden, keep_mask, cells, target: int, need: float) -> list[int] | None:
+    """The nearest, then cheapest, shown cell, or else pair of cells, whose hiding lets cell
+    ``target`` be as large as ``need``, among the cells that reach it through sums
+    (:func:`_reachable`); None if neither does (a rectangle across a two-way table needs a pair)."""
+    import itertools
+
+    near = _reachable(a, hidden, target)
+    ranked = sorted(near, key=lambda i: (near[i], keep_mask[i], values[i] == 0, values[i], cells[i]))
+
+    def protects(choice) -> bool:
+        trial = hidden.copy()
+        trial[list(choice)] = True
+        return largest(a, values, trial, target) >= need
+
+    single = next(([i] for i in ranked if protects([i])), None)
+    if single is not None:
+        return single
+    return next((list(p) for p in itertools.combinations(ranked[:PAIR_CANDIDATES], 2) if protects(p)), None)
 
 
 def hidden_statistics(sizes: dict[str, int], nested: list[tuple[str, str]], k: int | None) -> set[str]:
@@ -158,7 +208,7 @@ def _cell(group: str, variable: str) -> str:
 
 
 def cohort_counts(clinicians: pd.DataFrame, analysis: pd.DataFrame, patient_surveys: int,
-                  k: int | None) -> pd.DataFrame:
+                  k: int | None, clinics: int | None = None) -> pd.DataFrame:
     """Every count of people the outputs report, protected together.
 
     Groups: ``surveyed`` (every clinician in the extract), ``excluded`` and each exclusion
@@ -168,9 +218,11 @@ def cohort_counts(clinicians: pd.DataFrame, analysis: pd.DataFrame, patient_surv
     tie surveyed = excluded + modelled, excluded = its reasons, modelled = its quadrants, and
     clinicians = characteristic + its complement in every group.
 
-    ``patient_surveys``: rows of the patient table (surveys in the extract). Returns
-    :func:`protect`'s table with ``group`` and ``variable`` columns; the modelled N is hidden
-    only as a last resort.
+    ``patient_surveys``: rows of the patient table (surveys in the extract); ``clinics``: clinics
+    in the extract (surveyed = excluded + modelled clinics, the modelled ones those of the
+    analysis table; the surveyed count is kept shown as long as possible). Every count of a group
+    of 1 to k - 1 clinicians is sensitive, a zero included. Returns :func:`protect`'s table with
+    ``group`` and ``variable`` columns; the modelled N is hidden only as a last resort.
     """
     binary = binary_flags(clinicians)
     surveys = clinicians["n_patient_surveys"].fillna(0).astype(int)
@@ -218,8 +270,21 @@ def cohort_counts(clinicians: pd.DataFrame, analysis: pd.DataFrame, patient_surv
         for name in binary:
             equations.append((_cell(group, "clinicians"), [_cell(group, name), _cell(group, f"not {name}")]))
 
+    if clinics is not None:
+        modelled_clinics = int(analysis["clinic_id"].nunique())
+        counts.update({_cell(SURVEYED, "clinics"): int(clinics), _cell(MODELLED, "clinics"): modelled_clinics,
+                       _cell(EXCLUDED, "clinics"): int(clinics) - modelled_clinics})
+        published |= {_cell(SURVEYED, "clinics"), _cell(MODELLED, "clinics")}
+        equations.append((_cell(SURVEYED, "clinics"), [_cell(EXCLUDED, "clinics"), _cell(MODELLED, "clinics")]))
+    small = {g for g, idx in members.items() if k is not None and 1 <= len(idx) < k}
+    needs = {c: 1.0 for c, v in counts.items()                # a small group's zero: not known to be 0
+             if v == 0 and c.split("|")[0] in small and not c.endswith("|clinics")}
+    excluded_clinics = counts.get(_cell(EXCLUDED, "clinics"), 0)
+    if k is not None and 1 <= excluded_clinics < k:          # clinics are not people: not computable is enough
+        needs[_cell(EXCLUDED, "clinics")] = excluded_clinics + 1.0
     table = protect(pd.Series(counts), equations, k, published,
-                    keep={_cell(MODELLED, "clinicians"), _cell(MODELLED, "patient_surveys")})
+                    keep={_cell(MODELLED, "clinicians"), _cell(MODELLED, "patient_surveys"), _cell(SURVEYED, "clinics")},
+                    needs=needs, not_people={c for c in counts if c.endswith("|clinics")})
     parts = table.index.str.split("|", n=1)
     return table.assign(group=[p[0] for p in parts], variable=[p[1] for p in parts]).reset_index()
 
@@ -246,8 +311,10 @@ def cohort_numbers(counts: pd.DataFrame) -> dict:
     hh = shown(counts, QUADRANTS[0])
     modelled = shown(counts, MODELLED)
     pct = HIDDEN if HIDDEN in (hh, modelled) else 100.0 * hh / modelled
+    clinics = ({"cohort.modelled_clinics": shown(counts, MODELLED, "clinics")}
+               if (counts["variable"] == "clinics").any() else {})
     return {"input.clinicians": shown(counts, SURVEYED), "input.patients": shown(counts, SURVEYED, "patient_surveys"),
-            "cohort.excluded": shown(counts, EXCLUDED), "cohort.modelled": modelled,
+            "cohort.excluded": shown(counts, EXCLUDED), "cohort.modelled": modelled, **clinics,
             **{f"quadrant.{q.replace(' ', '')}": shown(counts, q) for q in QUADRANTS},
             "cohort.n_high_high": hh, "cohort.pct_high_high": pct}
 
@@ -267,9 +334,10 @@ def hide_small_parts(df: pd.DataFrame, part: str, whole: str, k: int | None,
 
 
 def hide_small_events(fits: pd.DataFrame, counts: pd.DataFrame, k: int | None) -> pd.DataFrame:
-    """Model tables' ``n_events`` and ``n`` made shareable: events hidden (NaN) when the events
-    or the non-events number 1 to k - 1 (:func:`hide_small_parts`) or equal a high-high count
-    :func:`cohort_counts` hid; ``n`` hidden when it equals a modelled N it hid."""
+    """Model tables' ``n_events``, ``n`` and ``n_clinics`` made shareable: events hidden (NaN) when
+    the events or the non-events number 1 to k - 1 (:func:`hide_small_parts`) or equal a high-high
+    count :func:`cohort_counts` hid; ``n`` and ``n_clinics`` hidden when they equal a modelled N or
+    modelled clinic count it hid."""
     if k is None or "n_events" not in fits:
         return fits
     cell = counts.set_index("cell")
@@ -277,6 +345,10 @@ def hide_small_events(fits: pd.DataFrame, counts: pd.DataFrame, k: int | None) -
     out = hide_small_parts(fits, "n_events", "n", k)
     out["n_events"] = out["n_events"].mask(bool(hh["hidden"]) & (fits["n_events"] == hh["count"]))
     out["n"] = out["n"].mask(bool(modelled["hidden"]) & (fits["n"] == modelled["count"]))
+    clinics = _cell(MODELLED, "clinics")
+    if clinics in cell.index and "n_clinics" in out:
+        out["n_clinics"] = out["n_clinics"].mask(bool(cell.loc[clinics, "hidden"])
+                                                 & (fits["n_clinics"] == cell.loc[clinics, "count"]))
     return out
 
 
