@@ -8,6 +8,7 @@ import statsmodels.api as sm
 from scipy import special
 from statsmodels.tools.numdiff import approx_fprime
 
+from loglik_reference import loglik_grid, loglik_quad
 from trustlib import glmm
 
 
@@ -25,14 +26,14 @@ def test_quadrature_likelihood_matches_brute_force_integration():
     for beta, sigma in [((-0.5, 0.7, -0.2), 0.9), ((0.2, -0.3, 0.5), 2.0), ((-1.0, 0.0, 0.0), 0.05)]:
         prob = glmm._Problem(X, y, g, nagq=15)
         approx = prob.evaluate(np.append(beta, sigma), grad=False)
-        exact = glmm.loglik_quad(X, y, g, beta, sigma)
+        exact = loglik_quad(X, y, g, beta, sigma)
         assert approx == pytest.approx(exact, abs=1e-4)
 
 
 def test_laplace_is_close_but_less_exact_than_many_nodes():
     X, y, g = simulate(np.random.default_rng(2), sigma=1.5)
     theta = np.array([-0.5, 0.7, -0.2, 1.5])
-    exact = glmm.loglik_quad(X, y, g, theta[:3], theta[3])
+    exact = loglik_quad(X, y, g, theta[:3], theta[3])
     err1 = abs(glmm._Problem(X, y, g, 1).evaluate(theta, grad=False) - exact)
     err15 = abs(glmm._Problem(X, y, g, 15).evaluate(theta, grad=False) - exact)
     assert err15 < err1 < 1.0
@@ -57,9 +58,9 @@ def test_estimate_and_standard_errors_agree_with_the_exact_likelihood():
     theta = np.append(fit.params, fit.sigma)
 
     def exact(t):
-        return glmm.loglik_grid(X, y, g, t[:3], t[3])
+        return loglik_grid(X, y, g, t[:3], t[3])
 
-    assert exact(theta) == pytest.approx(glmm.loglik_quad(X, y, g, fit.params, fit.sigma), abs=1e-8)
+    assert exact(theta) == pytest.approx(loglik_quad(X, y, g, fit.params, fit.sigma), abs=1e-8)
 
     grad = approx_fprime(theta, exact, epsilon=1e-4, centered=True)
     assert np.max(np.abs(grad)) < 1e-3
@@ -192,3 +193,45 @@ def test_statsmodels_style_result():
     assert ci.shape == (3, 2) and np.all(ci[:, 0] < fit.params) and np.all(fit.params < ci[:, 1])
     assert np.allclose(fit.cov_params(), fit.cov) and fit.nobs == len(y)
     assert np.allclose(fit.pvalues, fit.summary_frame()["p"])
+
+
+def _ok_input():
+    rng = np.random.default_rng(2)
+    X, y, g = simulate(rng)
+    return X, y, g
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda X, y, g: (X, y, g[:-1]), "one row per observation"),
+    (lambda X, y, g: (X[:-2], y, g), "one row per observation"),
+    (lambda X, y, g: (np.where(np.arange(X.size).reshape(X.shape) == 4, np.nan, X), y, g), "missing or infinite"),
+    (lambda X, y, g: (np.where(np.arange(X.size).reshape(X.shape) == 4, np.inf, X), y, g), "missing or infinite"),
+    (lambda X, y, g: (X, y + 1, g), "y must be 0 or 1"),
+    (lambda X, y, g: (X, y, np.where(np.arange(len(g)) < 3, None, g).astype(object)), "missing cluster ID"),
+    (lambda X, y, g: (X, y, np.where(np.arange(len(g)) < 3, np.nan, g.astype(float))), "missing cluster ID"),
+    (lambda X, y, g: (X, y, np.zeros_like(g)), "at least two clusters"),
+    (lambda X, y, g: (X[:, 0], y, g), "two-dimensional"),
+])
+def test_bad_input_is_a_clear_error(change, message):
+    """glmer refuses a single cluster and drops rows without a cluster; fit_glmm refuses both, and
+    every other input that would give a wrong nobs, a pooled cluster or a meaningless likelihood."""
+    X, y, g = change(*_ok_input())
+    with pytest.raises(ValueError, match=message):
+        glmm.fit_glmm(X, y, g, nagq=3)
+
+
+def test_names_must_match_the_columns():
+    X, y, g = _ok_input()
+    with pytest.raises(ValueError, match="names has 2 entries for the 3 columns"):
+        glmm.fit_glmm(X, y, g, names=["a", "b"], nagq=3)
+
+
+def test_the_docstring_example_runs():
+    import doctest
+
+    result = doctest.run_docstring_examples(glmm.fit_glmm, {"np": np, "fit_glmm": glmm.fit_glmm}, verbose=False)
+    finder = doctest.DocTestFinder()
+    runner = doctest.DocTestRunner()
+    for test in finder.find(glmm.fit_glmm, globs={"np": np, "fit_glmm": glmm.fit_glmm}):
+        runner.run(test)
+    assert runner.failures == 0 and runner.tries >= 3 and result is None

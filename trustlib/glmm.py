@@ -234,26 +234,84 @@ def separation(X: np.ndarray, y: np.ndarray) -> bool:
     return bool(res.status == 0 and -res.fun > 1e-7)
 
 
+def check_input(X, y, groups, names=None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``X``, ``y`` and ``groups`` as arrays, or a :class:`ValueError` saying what is wrong:
+    ``X`` two-dimensional and finite, ``y`` of 0s and 1s, the three of one length, no missing
+    cluster ID, at least two clusters, ``names`` one per column of ``X``."""
+    X = np.asarray(X, dtype=float)
+    y = np.asarray(y, dtype=float)
+    groups = np.asarray(groups, dtype=object)
+    if X.ndim != 2:
+        raise ValueError(f"X must be a two-dimensional array (observations x columns), not {X.ndim}-dimensional")
+    if not (len(X) == len(y) == len(groups)):
+        raise ValueError(f"X, y and groups must have one row per observation: {len(X)}, {len(y)} and "
+                         f"{len(groups)} rows")
+    if not np.all(np.isfinite(X)):
+        raise ValueError(f"X holds {int((~np.isfinite(X)).sum())} missing or infinite value(s)")
+    if not np.all(np.isin(y, (0.0, 1.0))):
+        raise ValueError(f"y must be 0 or 1; it holds {sorted(set(np.unique(y[~np.isin(y, (0.0, 1.0))]).tolist()))[:5]}")
+    missing = pd.isna(groups)
+    if missing.any():
+        raise ValueError(f"groups has {int(missing.sum())} missing cluster ID(s): drop those rows or give them a cluster")
+    if len(pd.unique(groups)) < 2:
+        raise ValueError("a random-intercept model needs at least two clusters; groups has one")
+    if names is not None and len(names) != X.shape[1]:
+        raise ValueError(f"names has {len(names)} entries for the {X.shape[1]} columns of X")
+    return X, y, groups
+
+
 def fit_glmm(X, y, groups, names: list[str] | None = None, nagq: int = 15,
              maxiter: int = 500, separated: bool | None = None) -> GLMMResult:
     """Fit ``y ~ X + (1 | groups)`` by maximum likelihood with adaptive Gauss-Hermite quadrature.
 
-    ``X`` includes the intercept column; ``y`` is 0/1; ``nagq`` is the number of quadrature
-    nodes per cluster (1 = Laplace). Coefficients are log-odds per one unit of each column
-    of ``X``. ``separated`` may pass a separation check already made for the same ``X, y``.
-    The result is never silently wrong: (quasi-)separation, absurd SEs, a failed mode search,
-    a failed optimizer and a singular information matrix each set ``converged=False`` with a
-    note; a boundary clinic variance is noted.
+    Parameters
+    ----------
+    X : array_like, shape (n, p)
+        Design matrix, the intercept column included; finite values.
+    y : array_like, shape (n,)
+        Outcome, 0 or 1.
+    groups : array_like, shape (n,)
+        Cluster of each observation (any hashable IDs; none missing; at least two clusters).
+    names : list of str, optional
+        A name per column of ``X`` (``exog_names`` of the result).
+    nagq : int, default 15
+        Quadrature nodes per cluster; 1 is the Laplace approximation (lme4's ``nAGQ``).
+    maxiter : int, default 500
+        Iterations of the optimizer.
+    separated : bool, optional
+        A separation check already made for the same ``X`` and ``y`` (:func:`separation`).
+
+    Returns
+    -------
+    GLMMResult
+        Coefficients in log odds per unit of each column of ``X``, their covariance, the clinic
+        SD ``sigma`` (log-odds scale) and the log-likelihood. Never silently wrong:
+        (quasi-)separation, absurd SEs, a failed mode search, a failed optimizer and a singular
+        information matrix each set ``converged=False`` with a note; a boundary variance is noted.
+
+    Raises
+    ------
+    ValueError
+        For input a model cannot be fitted to (:func:`check_input`), or ``nagq < 1``.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(1)
+    >>> g = np.repeat(np.arange(30), 10)
+    >>> x = rng.normal(size=300)
+    >>> y = (rng.random(300) < 1 / (1 + np.exp(-(0.5 * x + rng.normal(size=30)[g])))).astype(int)
+    >>> fit = fit_glmm(np.column_stack([np.ones(300), x]), y, g, names=["intercept", "x"], nagq=5)
+    >>> fit.converged, fit.exog_names
+    (True, ['intercept', 'x'])
     """
-    X = np.asarray(X, dtype=float)
-    y = np.asarray(y, dtype=float)
+    X, y, groups = check_input(X, y, groups, names)
     names = list(names) if names is not None else [f"x{k}" for k in range(X.shape[1])]
     p = X.shape[1]
     notes: list[str] = []
     # fit on centred and scaled columns (same likelihood, better conditioned), map back after
     T = _standardizer(X)
     Xs = X @ T
-    prob = _Problem(Xs, y, np.asarray(groups), nagq)
+    prob = _Problem(Xs, y, groups, nagq)
     if separated is None:
         separated = separation(X, y)
     if separated:
@@ -301,7 +359,8 @@ def fit_glmm(X, y, groups, names: list[str] | None = None, nagq: int = 15,
                           sigma_se=float("nan"), llf=float("nan"), converged=False, nobs=len(y),
                           n_groups=prob.G, nagq=nagq, message=str(err), notes=notes + [str(err)])
     beta, sigma = theta[:-1], float(theta[-1])
-    if boundary:
+    if boundary:        # reported as 0: the optimizer stops anywhere below the threshold (1e-8, 1e-16, ...)
+        sigma = 0.0
         notes.append("clinic variance estimated at the boundary (0); SEs are those of the fixed effects given sigma = 0")
     converged = success and not separated and np.all(np.isfinite(H))
     try:
@@ -325,45 +384,3 @@ def fit_glmm(X, y, groups, names: list[str] | None = None, nagq: int = 15,
     return GLMMResult(exog_names=names, params=T @ beta, sigma=sigma, cov=cov, sigma_se=sigma_se,
                       llf=llf, converged=bool(converged), nobs=len(y), n_groups=prob.G,
                       nagq=nagq, message=message, notes=notes)
-
-
-def loglik_quad(X, y, groups, beta, sigma, epsrel: float = 1e-10) -> float:
-    """Reference marginal log-likelihood by adaptive numerical integration (scipy.integrate.quad).
-
-    Independent of the Gauss-Hermite code; used in the tests to check it.
-    """
-    from scipy import integrate
-
-    X, y, groups = np.asarray(X, float), np.asarray(y, float), np.asarray(groups)
-    total = 0.0
-    for gval in np.unique(groups):
-        m = groups == gval
-        eta0 = X[m] @ np.asarray(beta)
-
-        def integrand(b):
-            eta = eta0 + sigma * b
-            return np.exp(np.sum(y[m] * eta - np.logaddexp(0, eta))) * stats.norm.pdf(b)
-
-        val, _ = integrate.quad(integrand, -12, 12, epsabs=0.0, epsrel=epsrel, limit=200)
-        total += np.log(val)
-    return total
-
-
-def loglik_grid(X, y, groups, beta, sigma, points: int = 4001, limit: float = 10.0) -> float:
-    """Reference marginal log-likelihood by the trapezoid rule on a fine fixed grid in ``b``.
-
-    Vectorized and independent of the Gauss-Hermite code (exponentially accurate for these
-    smooth, fast-decaying integrands); fast enough for numerical Hessians in the tests.
-    """
-    X, y = np.asarray(X, float), np.asarray(y, float)
-    _, g = np.unique(np.asarray(groups), return_inverse=True)
-    b = np.linspace(-limit, limit, points)
-    eta = (X @ np.asarray(beta))[:, None] + sigma * b[None, :]
-    ll = y[:, None] * eta - np.logaddexp(0.0, eta)
-    per_group = np.zeros((g.max() + 1, points))
-    np.add.at(per_group, g, ll)
-    log_integrand = per_group + stats.norm.logpdf(b)[None, :]
-    step = b[1] - b[0]
-    weights = np.full(points, step)
-    weights[[0, -1]] = step / 2
-    return float(np.sum(special.logsumexp(log_integrand + np.log(weights)[None, :], axis=1)))
