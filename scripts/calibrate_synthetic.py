@@ -6,8 +6,9 @@ two-level model, and nudge generator parameters towards published targets:
 
 * each culture scale's loading on the general culture factor, towards the published adjusted
   log odds ratio per scale point;
-* each scale's true-score SD, towards the clinician-level SD implied by the published SEs
-  (0.36, 0.37, 0.54, 0.79; see ../shared/study/README.md);
+* each scale's true-score SD, towards the published standard error of that log odds ratio
+  (ln(upper / lower) / 3.92 of the published 95% CI), which the large cohort's SE estimates once
+  scaled by the square root of its size multiple (an SE shrinks with the square root of n);
 * the mean of clinician trust, towards 34% high-high;
 * the item noise of clinician trust, towards Cronbach's alpha 0.77.
 
@@ -34,10 +35,10 @@ import pandas as pd
 
 from joblib import Parallel, delayed
 
-from trustlib import calibration, config, params, paths, scales, scorecard, synth
+from trustlib import calibration, cohort, config, params, paths, scales, scorecard, synth
 from trustlib.calibration import analyse
 
-TARGET_SD = {"quality": 0.36, "communication": 0.37, "cohesiveness": 0.54, "alignment": 0.79}
+TARGET_SD = {"quality": 0.36, "communication": 0.37, "cohesiveness": 0.54, "alignment": 0.79}   # for reference
 TARGET_ALPHA = 0.77
 TARGET_HH = 55 / 162
 
@@ -45,6 +46,7 @@ TARGET_HH = 55 / 162
 def structure(gen: dict, cfg: config.RunConfig, factor: int, rounds: int) -> dict:
     published = scorecard.published_ors().set_index("measure")
     target_logor = np.log(published["or"])
+    target_se = np.log(published["ci_high"] / published["ci_low"]) / (2 * 1.959964)
     g = copy.deepcopy(gen)
     for r in range(rounds):
         big = synth.scaled_params(g, factor, seed=1000 + r)
@@ -54,13 +56,15 @@ def structure(gen: dict, cfg: config.RunConfig, factor: int, rounds: int) -> dic
         sds = analysis[list(TARGET_SD)].std(ddof=1)
         alpha = scales.cronbach_alpha(scales.reversed_items(tables["clinicians"], "org_trust"))
         hh = analysis["high_high"].mean()
+        se = fits["se"] * math.sqrt(factor)                       # the SE a trial-sized cohort would have
         print(f"round {r}: high-high {hh:.3f}, alpha {alpha:.3f}, "
-              + ", ".join(f"{m} OR {math.exp(fits.loc[m, 'beta']):.2f} sd {sds[m]:.2f}" for m in TARGET_SD))
+              + ", ".join(f"{m} OR {math.exp(fits.loc[m, 'beta']):.2f} SE {se[m]:.3f} (target {target_se[m]:.3f}) "
+                          f"sd {sds[m]:.2f}" for m in TARGET_SD), flush=True)
         lat = g["latent"]
         for m in TARGET_SD:
             ratio = target_logor[m] / max(fits.loc[m, "beta"], 0.05)
             lat["culture_loading"][m] = float(np.clip(lat["culture_loading"][m] * ratio ** 0.6, 0.05, 0.97))
-            lat["scale_sd"][m] = float(max(lat["scale_sd"][m] * (TARGET_SD[m] / sds[m]) ** 1.5, 0.05))
+            lat["scale_sd"][m] = float(max(lat["scale_sd"][m] * (se[m] / target_se[m]) ** 1.2, 0.05))
         ot = g["org_trust"]
         ot["mean"] = float(ot["mean"] + 0.6 * (TARGET_HH - hh))
         ot["item_noise"] = float(ot["item_noise"] * (alpha / TARGET_ALPHA) ** 2)
@@ -68,12 +72,22 @@ def structure(gen: dict, cfg: config.RunConfig, factor: int, rounds: int) -> dic
 
 
 def _passes(gen: dict, cfg: config.RunConfig, seed: int, published: pd.DataFrame) -> bool:
+    """Whether the cohort of ``seed`` meets every row. The exact high-high count, which most draws
+    miss, is checked first, before any model is fitted: the same rule, evaluated lazily."""
+    g = copy.deepcopy(gen)
+    g["seed"] = int(seed)
+    try:
+        _, analysis, _ = cohort.build_cohort(synth.generate(g), cfg.rules)
+    except cohort.CohortError:
+        return False
+    if int(analysis["high_high"].sum()) != int(published.set_index("key").loc["n_high_high", "value"]):
+        return False
     card = calibration.score_seed(gen, cfg.rules, seed, published, nagq=cfg.nagq, covariates=list(cfg.covariates))
     return bool((card["verdict"] == scorecard.PASS).all())
 
 
 def draw(gen: dict, cfg: config.RunConfig, start: int, tries: int, n_jobs: int = 2,
-         chunk: int = 200) -> tuple[int | None, int]:
+         chunk: int = 1000) -> tuple[int | None, int]:
     """The first seed from ``start`` (at most ``tries``) whose cohort passes every row, and the
     number of seeds tried up to and including it (chunks run in parallel; the answer does not
     depend on the chunking)."""
@@ -147,8 +161,10 @@ def main(argv=None) -> int:
     if args.write:
         write_yaml(gen)
         lat = gen["latent"]
-        rows = "\n".join(f"   | {m} | {lat['culture_loading'][m]:.3g} | {lat['scale_sd'][m]:.3g} | {TARGET_SD[m]} |"
-                         for m in TARGET_SD)
+        pub = scorecard.published_ors().set_index("measure")
+        se = np.log(pub["ci_high"] / pub["ci_low"]) / (2 * 1.959964)
+        rows = "\n".join(f"   | {m} | {lat['culture_loading'][m]:.3g} | {lat['scale_sd'][m]:.3g} | {pub.loc[m, 'or']:g} "
+                         f"| {se[m]:.3f} |" for m in TARGET_SD)
         report = f"""# How the synthetic cohort was calibrated
 
 Produced by `python scripts/calibrate_synthetic.py{' --skip-structure' if args.skip_structure else ''} --write`.
@@ -156,13 +172,15 @@ Only generator parameters in `params/synthetic.yml` were changed; the scoring, c
 models are the pipeline's own, with the canonical parameters of `params/pipeline.yml`, and know
 nothing of the published answers.
 
-1. **Structure.** On cohorts {args.factor} times the trial's size, the culture loadings, the scale
-   SDs, the mean of clinician trust and its item noise were nudged until the adjusted two-level
-   ORs, the clinician-level SDs, the high-high share and Cronbach's alpha approached the
-   published values.
+1. **Structure.** On cohorts {args.factor} times the trial's size ({args.rounds} rounds), the culture
+   loadings, the scale SDs, the mean of clinician trust and its item noise were nudged until the
+   adjusted two-level ORs, their standard errors (scaled to the trial's size), the high-high
+   share and Cronbach's alpha approached the published values. The SEs are those the published
+   95% CIs imply (ln(upper / lower) / 3.92): a cohort whose SEs are the paper's can show the
+   paper's P values as often as the paper's data could.
 
-   | scale | loading on culture factor | true-score SD | target observed SD |
-   |---|---|---|---|
+   | scale | loading on culture factor | true-score SD | published OR | published SE (log OR) |
+   |---|---|---|---|---|
 {rows}
 
    Clinician trust: latent mean {gen['org_trust']['mean']:.3g}, item noise {gen['org_trust']['item_noise']:.3g}.

@@ -15,19 +15,18 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import pandas as pd  # noqa: E402
-
-from trustlib import params, paths, simulation  # noqa: E402
+from trustlib import codebook, config, outputs, paths, simulation  # noqa: E402
 
 
 def main(replicates: int = 200, n_jobs: int = 2) -> None:
-    p = params.pipeline_params()
-    analysis = pd.read_csv(paths.analysis_table("synthetic"))
+    cfg = config.RunConfig.load("synthetic")
+    analysis = outputs.read_table(paths.analysis_table("synthetic"))
     t0 = time.perf_counter()
-    truth, fits = simulation.run(analysis, replicates, p["sim_seed"], nagq=p["nagq"], n_jobs=n_jobs,
-                                 progress=False, covariates=p["covariates"])
+    truth, fits = simulation.run(analysis, replicates, cfg.sim_seed, codebook.scales_with_role("exposure"),
+                                 estimators=cfg.sim_estimators, nagq=cfg.nagq, covariates=list(cfg.covariates),
+                                 n_jobs=n_jobs, progress=False)
     summary = simulation.summarize(truth, fits)
-    print(f"{replicates} replicates per measure, seed {p['sim_seed']}, {n_jobs} workers, "
+    print(f"{replicates} replicates per measure, seed {cfg.sim_seed}, {n_jobs} workers, "
           f"{time.perf_counter() - t0:.0f} s\n")
     print("| measure | estimator (target) | bias (log OR) | empirical SE | mean model SE | 95% CI coverage (exact 95% interval) |")
     print("|---|---|---|---|---|---|")

@@ -4,8 +4,9 @@
 (``glmer.R``: lme4 ``glmer`` at nAGQ 1, 3 and 15; ``marginal.R``: geepack ``geeglm`` and
 ``sandwich::vcovCL``); these tests read the committed JSON and need no R.
 
-Tolerances (relative to the R value): fixed effects, SEs and the clinic variance 1e-4;
-log-likelihood 1e-6 absolute. Two documented exceptions, each checked rather than skipped:
+Tolerances (relative to the R value): GLMM fixed effects, SEs and the clinic variance 1e-4,
+log-likelihood 1e-6 absolute; GEE estimates and SEs 1e-8 (geepack iterated to convergence);
+clustered logistic regression 1e-4. Two documented exceptions, each checked rather than skipped:
 
 * where trustlib's log-likelihood exceeds lme4's by more than 1e-6 (one case: ``large_variance``
   at nAGQ 1, clinic variance 7), lme4 is the one off: the test evaluates the exact objective at
@@ -45,7 +46,9 @@ def lme4(case: str, nagq: int) -> dict:
 
 
 def rel(a, b) -> float:
-    return float(np.max(np.abs(np.asarray(a) - np.asarray(b)) / np.abs(np.asarray(b))))
+    """Largest relative difference; an absolute one where the reference is exactly 0."""
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    return float(np.max(np.abs(a - b) / np.where(b == 0, 1.0, np.abs(b))))
 
 
 def test_reference_files_cover_what_the_issue_lists():
@@ -56,9 +59,10 @@ def test_reference_files_cover_what_the_issue_lists():
     assert sum(n.startswith("shipped_") for n in names) == 8          # 4 measures x adjusted/unadjusted
     assert {"cbpp", "contraception", "few_clusters", "singletons", "large_variance", "scaled_x1000",
             "near_separation"} <= names
-    assert len(GLMER["fits"]) == 3 * len(CASES)
+    assert len(GLMER["fits"]) == 3 * sum(c.get("glmer", True) for c in CASES.values())
     assert {(f["case"], f["model"]) for f in MARGINAL["fits"]} == {
-        (n, m) for n in names if n.startswith("shipped_") for m in ("gee", "logit_cluster")}
+        (n, m) for n in names if n.startswith("shipped_") or n in ("cbpp", "contraception", "verbagg")
+        for m in ("gee", "logit_cluster")}
 
 
 def test_shipped_case_is_the_current_analysis_table():
@@ -92,7 +96,7 @@ def test_glmm_agrees_with_lme4(ref):
         assert any("different scales" in w for w in ref["warnings"])
     assert rel(fit.params, coef) < tol
     assert rel(fit.bse, se) < tol
-    assert rel(fit.clinic_var, var) < tol
+    assert rel(fit.clinic_var, var) < tol or abs(fit.clinic_var - var) < 1e-8     # both at the boundary, 0
     if ref["case"] == "near_separation":
         assert not fit.converged and any("near-separation" in n for n in fit.notes)
     else:
@@ -101,10 +105,13 @@ def test_glmm_agrees_with_lme4(ref):
 
 @pytest.mark.parametrize("ref", MARGINAL["fits"], ids=lambda f: f"{f['case']}-{f['model']}")
 def test_marginal_models_agree_with_geepack_and_sandwich(ref):
+    """GEE (both iterated to convergence) agrees with geepack to 1e-8; the clustered logistic
+    regression with sandwich::vcovCL to 1e-4 (statsmodels' Newton stops at its own tolerance)."""
     X, y, g = load(ref["case"])
     res = estimators.get(ref["model"]).fit(X, y, g, nagq=15)
-    assert np.allclose(res.params, ref["coef"], rtol=1e-4, atol=1e-7)
-    assert rel(res.bse, ref["se"]) < 1e-4
+    tol = 1e-8 if ref["model"] == "gee" else 1e-4
+    assert np.allclose(res.params, ref["coef"], rtol=tol, atol=tol * 1e-3)
+    assert rel(res.bse, ref["se"]) < tol
 
 
 def test_scaled_covariate_gives_the_unscaled_answer():

@@ -58,12 +58,14 @@ def test_counts_agree_across_outputs(numbers):
 
 
 def test_scorecard_on_the_shipped_cohort(numbers):
-    """Regression test on the selected cohort: every row passes but quality's P (.017 against a
-    published < .001), which the cohort was not selected on (the rule honouring "<" came later)."""
+    """Regression test on the selected cohort: it was selected to meet every row under the
+    scorecard's current rules (data/synthetic/CALIBRATION.md), so every row passes and
+    `make verify` exits 0."""
     card = pd.read_csv(R / "scorecard.csv")
-    failed = card.loc[~card["passed"], "key"].tolist()
-    assert failed == ["quality_p"], card.loc[~card["passed"], ["key", "published", "reproduced"]].to_string()
-    assert numbers["scorecard.n_failed"] == 1 and numbers["scorecard.n_checks"] == len(card)
+    failed = card.loc[card["verdict"] != "pass", ["key", "published", "reproduced", "verdict"]]
+    assert failed.empty, failed.to_string()
+    assert numbers["scorecard.n_failed"] == 0 and numbers["scorecard.n_checks"] == len(card)
+    assert numbers["scorecard.n_passed"] == numbers["scorecard.n_compared"] == len(card)
 
 
 def test_robustness_numbers_match_the_specification_table(numbers):

@@ -18,7 +18,7 @@ from scipy import stats
 
 from . import codebook, cohort, models, scales, scorecard, synth
 
-SEARCHED_SEEDS = range(20211108, 20212108)  # the calibration's seed search (CALIBRATION.md)
+SEARCHED_SEEDS = range(20211108, 20211118)  # the seeds the calibration tried (data/synthetic/CALIBRATION.md)
 
 
 def analyse(tables: dict, rules: cohort.Rules, *, nagq: int, covariates: list[str]

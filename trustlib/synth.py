@@ -12,16 +12,28 @@ in exactly the raw format of :mod:`trustlib.contract`:
   and between patients.
 
 Exact published counts (clinics, clinicians, patients, women, physicians, family medicine)
-are imposed by construction; age is moment-matched. The generator knows nothing of the
-analysis; its parameters live in ``params/synthetic.yml``.
+are imposed by construction; age is moment-matched. The culture scales are those
+``data/scales.csv`` marks as exposures, each with its latent parameters in
+``params/synthetic.yml``. Every component draws from its own random stream, keyed by its name
+(:func:`_stream`), so adding a scale leaves every other draw of the same seed unchanged. The
+generator knows nothing of the analysis.
 """
 
 from __future__ import annotations
+
+import hashlib
 
 import numpy as np
 import pandas as pd
 
 from . import codebook, contract, outputs, paths, scales
+
+
+def _stream(seed: int, component: str) -> np.random.Generator:
+    """The random stream of one component of the generator, keyed by its name: a component added
+    later (a fifth scale, say) draws from its own stream and leaves every other draw unchanged."""
+    key = int.from_bytes(hashlib.sha256(component.encode()).digest()[:8], "little")
+    return np.random.default_rng(np.random.SeedSequence(int(seed), spawn_key=(key,)))
 
 
 def _allocate(rng: np.random.Generator, total: int, n: int, minimum: int, concentration: float) -> np.ndarray:
@@ -41,15 +53,12 @@ def _exact_labels(rng: np.random.Generator, n: int, counts: dict[str, int]) -> n
     return rng.permutation(np.array(labels, dtype=object))
 
 
-def _items(rng, true_score: np.ndarray, n_items: int, noise: float, lo: int, hi: int) -> np.ndarray:
-    raw = true_score[:, None] + rng.normal(0.0, noise, size=(len(true_score), n_items))
-    return np.clip(np.rint(raw), lo, hi)
-
-
-def _add_missing(rng, items: np.ndarray, rate: float, max_per_row: int = 1) -> np.ndarray:
-    items = items.copy()
+def _items(rng, true_score: np.ndarray, n_items: int, noise: float, lo: int, hi: int, missing: float) -> np.ndarray:
+    """Item responses: the true score plus noise, rounded and clipped to [lo, hi]; then at most
+    one item per row missing, with probability ``missing`` per item."""
+    items = np.clip(np.rint(true_score[:, None] + rng.normal(0.0, noise, size=(len(true_score), n_items))), lo, hi)
     n, k = items.shape
-    hit = rng.random(n) < rate * k
+    hit = rng.random(n) < missing * k
     cols = rng.integers(0, k, size=n)
     items[hit, cols[hit]] = np.nan
     return items
@@ -67,85 +76,105 @@ def _matched_ages(z: np.ndarray, mean: float, sd: float, lo: int, hi: int) -> np
     return np.rint(x)
 
 
-def generate(params: dict) -> dict[str, pd.DataFrame]:
-    """Generate ``clinics``, ``clinicians`` and ``patients`` tables in the raw format.
+def _store(table: dict, scale: str, x: np.ndarray, cb: pd.DataFrame, lo: int, hi: int) -> None:
+    """Item columns of ``scale`` into ``table``, reverse-worded items stored reversed."""
+    for j, (_, it) in enumerate(codebook.scale_items(scale, cb).iterrows()):
+        table[it["variable"]] = (lo + hi) - x[:, j] if it["reverse"] else x[:, j]
 
-    Item values are floats on their codebook range with NaN for missing; write them with
-    :func:`trustlib.contract.write_raw_tables`. Deterministic given ``params`` (incl. ``seed``).
-    """
-    rng = np.random.default_rng(params["seed"])
-    sz, cp, lat = params["sizes"], params["clinicians"], params["latent"]
-    ot, pt, miss = params["org_trust"], params["patient_trust"], params["missing"]["item_rate"]
-    cb = codebook.load_codebook()
 
-    # clinics and clinic sizes
-    n_k, n_c, n_p = sz["n_clinics"], sz["n_clinicians"], sz["n_patients"]
+def _clinics_and_clinicians(params: dict) -> tuple[pd.DataFrame, dict, np.ndarray]:
+    """Clinics (with region), each clinician's clinic, and the published counts of sex,
+    clinician type and specialty, exactly; ages matched to the published mean and SD."""
+    seed, sz, cp = params["seed"], params["sizes"], params["clinicians"]
+    n_k, n_c = sz["n_clinics"], sz["n_clinicians"]
     clinic_ids = np.array([f"K{k + 1:02d}" for k in range(n_k)])
     region = np.array(["midwest"] * sz["n_midwest_clinics"] + ["nyc"] * (n_k - sz["n_midwest_clinics"]), dtype=object)
-    clinics = pd.DataFrame({"clinic_id": clinic_ids, "region": rng.permutation(region)})
-    sizes = _allocate(rng, n_c, n_k, sz["min_clinic_size"], 2.0)
-    clinic_of = np.repeat(np.arange(n_k), sizes)
-
-    # clinician characteristics with the published counts
-    n_apc = n_c - cp["n_physicians"]
-    ctype = _exact_labels(rng, n_c, {"physician": cp["n_physicians"], "np": cp["n_np"], "pa": None})
-    assert (ctype != "physician").sum() == n_apc
-    sex = _exact_labels(rng, n_c, {"female": cp["n_women"], "male": None})
-    specialty = _exact_labels(rng, n_c, {"family": cp["n_family"], "internal": None})
-    age = _matched_ages(rng.normal(size=n_c), cp["age_mean"], cp["age_sd"], lo=27, hi=75)
-
-    # general culture factor: clinic part + clinician part, unit variance
-    share = lat["culture_clinic_share"]
-    g = rng.normal(size=n_k)
-    f = np.sqrt(share) * g[clinic_of] + np.sqrt(1 - share) * rng.normal(size=n_c)
-
+    clinics = pd.DataFrame({"clinic_id": clinic_ids, "region": _stream(seed, "region").permutation(region)})
+    clinic_of = np.repeat(np.arange(n_k), _allocate(_stream(seed, "clinic sizes"), n_c, n_k, sz["min_clinic_size"], 2.0))
     clin = {"clinician_id": [f"C{i + 1:03d}" for i in range(n_c)], "clinic_id": clinic_ids[clinic_of],
-            "age": age, "sex": sex, "clinician_type": ctype, "specialty": specialty}
+            "age": _matched_ages(_stream(seed, "age").normal(size=n_c), cp["age_mean"], cp["age_sd"], lo=27, hi=75),
+            "sex": _exact_labels(_stream(seed, "sex"), n_c, {"female": cp["n_women"], "male": None}),
+            "clinician_type": _exact_labels(_stream(seed, "clinician type"), n_c,
+                                            {"physician": cp["n_physicians"], "np": cp["n_np"], "pa": None}),
+            "specialty": _exact_labels(_stream(seed, "specialty"), n_c, {"family": cp["n_family"], "internal": None})}
+    return clinics, clin, clinic_of
 
-    def scale_block(scale: str, true_score: np.ndarray, noise: float, lo: int, hi: int):
-        items = codebook.scale_items(scale, cb)
-        x = _items(rng, true_score, len(items), noise, lo, hi)
-        x = _add_missing(rng, x, miss)
-        for j, (_, it) in enumerate(items.iterrows()):
-            col = x[:, j]
-            clin[it["variable"]] = (lo + hi) - col if it["reverse"] else col
 
-    for scale, load in lat["culture_loading"].items():
+def _latent(params: dict, scale: str, block: str):
+    try:
+        return params["latent"][block][scale]
+    except KeyError:
+        raise ValueError(f"params/synthetic.yml: latent.{block} has no value for the culture scale '{scale}' "
+                         "(data/scales.csv lists it)") from None
+
+
+def _culture_and_trust(params: dict, clin: dict, clinic_of: np.ndarray, cb: pd.DataFrame) -> np.ndarray:
+    """Culture scales (every scale data/scales.csv marks as an exposure), clinician trust and the
+    other clinician measures, into ``clin``; returns the general culture factor ``f``."""
+    seed, lat, ot, miss = params["seed"], params["latent"], params["org_trust"], params["missing"]["item_rate"]
+    n_k, n_c = int(clinic_of.max()) + 1, len(clinic_of)
+    rng = _stream(seed, "culture factor")
+    share = lat["culture_clinic_share"]
+    f = np.sqrt(share) * rng.normal(size=n_k)[clinic_of] + np.sqrt(1 - share) * rng.normal(size=n_c)
+    for scale in codebook.scales_with_role("exposure"):
+        rng = _stream(seed, f"scale {scale}")
+        load = _latent(params, scale, "culture_loading")
         t = load * f + np.sqrt(1 - load ** 2) * rng.normal(size=n_c)
-        scale_block(scale, lat["scale_mean"][scale] + lat["scale_sd"][scale] * t, lat["culture_item_noise"][scale], 1, 4)
-
-    clinic_trust = rng.normal(0, ot["clinic_sd"], size=n_k)
-    trust = ot["mean"] + ot["culture_effect"] * f + clinic_trust[clinic_of] + rng.normal(0, ot["sd"], size=n_c)
-    scale_block("org_trust", trust, ot["item_noise"], 1, 4)
-
-    # other clinician measures, loosely tied to culture and trust
+        true = _latent(params, scale, "scale_mean") + _latent(params, scale, "scale_sd") * t
+        n_items = len(codebook.scale_items(scale, cb))
+        _store(clin, scale, _items(rng, true, n_items, _latent(params, scale, "culture_item_noise"), 1, 4, miss),
+               cb, 1, 4)
+    rng = _stream(seed, "clinician trust")
+    trust = ot["mean"] + ot["culture_effect"] * f + rng.normal(0, ot["clinic_sd"], size=n_k)[clinic_of] \
+        + rng.normal(0, ot["sd"], size=n_c)
+    _store(clin, "org_trust", _items(rng, trust, len(codebook.scale_items("org_trust", cb)), ot["item_noise"], 1, 4,
+                                     miss), cb, 1, 4)
+    rng = _stream(seed, "work control")
     control = 2.7 + 0.25 * f + rng.normal(0, 0.4, n_c)
-    scale_block("work_control", control, 0.5, 1, 4)
+    _store(clin, "work_control", _items(rng, control, len(codebook.scale_items("work_control", cb)), 0.5, 1, 4, miss),
+           cb, 1, 4)
     for var, mean, slope in [("atmosphere", 3.0, -0.35), ("stress", 2.9, -0.30), ("satisfaction", 3.8, 0.35),
                              ("burnout", 2.2, -0.30), ("intent_leave", 2.1, -0.35)]:
-        clin[var] = np.clip(np.rint(mean + slope * f + rng.normal(0, 0.85, n_c)), 1, 5)
-    clinicians = pd.DataFrame(clin)
+        clin[var] = np.clip(np.rint(mean + slope * f + _stream(seed, var).normal(0, 0.85, n_c)), 1, 5)
+    return f
 
-    # patients: counts per clinician with a few clinicians who have too few surveys
+
+def _patients(params: dict, clinician_ids: np.ndarray, f: np.ndarray, cb: pd.DataFrame) -> pd.DataFrame:
+    """Patient surveys: counts per clinician (a few with too few surveys), trust with a ceiling."""
+    seed, sz, pt, miss = params["seed"], params["sizes"], params["patient_trust"], params["missing"]["item_rate"]
+    n_c = len(clinician_ids)
+    rng = _stream(seed, "patient counts")
     few = np.array(sz["few_patient_counts"], dtype=int)
     counts = np.empty(n_c, dtype=int)
     few_idx = rng.choice(n_c, size=len(few), replace=False)
     rest_idx = np.setdiff1d(np.arange(n_c), few_idx)
     counts[few_idx] = few
-    counts[rest_idx] = _allocate(rng, n_p - few.sum(), len(rest_idx), sz["min_patients_others"], 4.0)
+    counts[rest_idx] = _allocate(rng, sz["n_patients"] - few.sum(), len(rest_idx), sz["min_patients_others"], 4.0)
     owner = np.repeat(np.arange(n_c), counts)
+    rng = _stream(seed, "patient trust")
     tau = pt["clinician_mean"] + pt["culture_effect"] * f + rng.normal(0, pt["clinician_sd"], n_c)
     theta = tau[owner] + rng.normal(0, pt["patient_sd"], len(owner))
-    pat = {"patient_id": [f"P{i + 1:04d}" for i in range(len(owner))],
-           "clinician_id": clinicians["clinician_id"].to_numpy()[owner],
+    x = _items(rng, theta, len(codebook.scale_items("patient_trust", cb)), pt["item_noise"], 1, 5, miss)
+    rng = _stream(seed, "patients")
+    pat = {"patient_id": [f"P{i + 1:04d}" for i in range(len(owner))], "clinician_id": clinician_ids[owner],
            "patient_age": np.clip(np.rint(rng.normal(pt["patient_age_mean"], pt["patient_age_sd"], len(owner))), 18, 95),
            "patient_sex": np.where(rng.random(len(owner)) < pt["share_female"], "female", "male")}
-    items = codebook.scale_items("patient_trust", cb)
-    x = _items(rng, theta, len(items), pt["item_noise"], 1, 5)
-    x = _add_missing(rng, x, miss)
-    for j, (_, it) in enumerate(items.iterrows()):
-        pat[it["variable"]] = 6 - x[:, j] if it["reverse"] else x[:, j]
-    patients = pd.DataFrame(pat)
+    _store(pat, "patient_trust", x, cb, 1, 5)
+    return pd.DataFrame(pat)
+
+
+def generate(params: dict) -> dict[str, pd.DataFrame]:
+    """Generate ``clinics``, ``clinicians`` and ``patients`` tables in the raw format.
+
+    Item values are floats on their codebook range with NaN for missing; :func:`write_cohort`
+    writes them. Deterministic given ``params`` (incl. ``seed``); each component draws from its
+    own stream (:func:`_stream`).
+    """
+    cb = codebook.load_codebook()
+    clinics, clin, clinic_of = _clinics_and_clinicians(params)
+    f = _culture_and_trust(params, clin, clinic_of, cb)
+    clinicians = pd.DataFrame(clin)
+    patients = _patients(params, clinicians["clinician_id"].to_numpy(), f, cb)
     return {"clinics": clinics, "clinicians": clinicians, "patients": patients}
 
 

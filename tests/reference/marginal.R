@@ -1,6 +1,7 @@
 # Reference fits of the two marginal estimators for the cases marked "marginal" in cases.json:
-# geepack geeglm (binomial, exchangeable, robust SE) and glm with sandwich::vcovCL clustered
-# by clinic with type = "HC1" (Stata's small-sample factor G/(G-1) * (n-1)/(n-k), as statsmodels).
+# geepack geeglm (binomial, exchangeable, robust SE; iterated to convergence, epsilon 1e-12, as
+# trustlib's GEE is) and glm with sandwich::vcovCL clustered by clinic with type = "HC1" (Stata's
+# small-sample factor G/(G-1) * (n-1)/(n-k), as statsmodels).
 # Writes marginal.json with R and package versions. Run by `make reference`.
 suppressPackageStartupMessages({library(geepack); library(sandwich); library(jsonlite)})
 here <- dirname(sub("^--file=", "", grep("^--file=", commandArgs(FALSE), value = TRUE)))
@@ -10,7 +11,8 @@ for (case in cases) {
   d <- read.csv(file.path(here, "cases", case$data))
   d <- d[order(d$g), ]                                   # geeglm needs clusters contiguous
   f <- reformulate(unlist(case$covariates), response = "y")
-  gee <- geeglm(f, data = d, id = factor(d$g), family = binomial, corstr = "exchangeable")
+  gee <- geeglm(f, data = d, id = factor(d$g), family = binomial, corstr = "exchangeable",
+                control = geese.control(epsilon = 1e-12, maxit = 500))
   fits[[length(fits) + 1]] <- list(case = case$name, model = "gee", terms = names(coef(gee)),
                                    coef = unname(coef(gee)), se = unname(summary(gee)$coefficients[, "Std.err"]))
   lg <- glm(f, data = d, family = binomial)
