@@ -66,14 +66,24 @@ def write_raw_extract(raw: Path):
         + "".join(f"    {new}: {old}\n" for old, new in RENAME.items()))
 
 
-RAW_ENV = {"PYTHONHASHSEED": "12345"}
+# a smaller robustness grid and Monte Carlo than the canonical run's, written into a sandbox's own
+# params/pipeline.yml: nothing the raw-run tests check depends on their size (the notebooks up to 05
+# run with the canonical parameters), and the sandbox's documented commands then run as documented
+SMALL = {"robust_org_cutoffs": "[3.0]", "robust_patient_cutoffs": "[median]", "robust_min_surveys": "[3]",
+         "robust_cutoff_rules": "[at_or_above]", "sim_replicates": "2", "unselected_seeds": "3"}
 
 
-# a smaller robustness grid and Monte Carlo than the canonical run's: nothing the raw-run tests
-# check depends on their size (the notebooks up to 05 run with the canonical parameters)
-SMALL = ["--set", "robust_org_cutoffs=[3.0]", "--set", "robust_patient_cutoffs=[median]",
-         "--set", "robust_min_surveys=[3]", "--set", "robust_cutoff_rules=[at_or_above]",
-         "--set", "sim_replicates=2"]
+def make_small(root: Path) -> Path:
+    """Give the sandbox at ``root`` the small grid and Monte Carlo of :data:`SMALL` (comments kept)."""
+    import re
+
+    path = root / "params" / "pipeline.yml"
+    text = path.read_text()
+    for key, value in SMALL.items():
+        text, n = re.subn(rf"^{key}:(\s*)\S.*?(\s+#|$)", rf"{key}:\g<1>{value}\g<2>", text, count=1, flags=re.M)
+        assert n == 1, key
+    path.write_text(text)
+    return root
 
 
 @pytest.fixture(scope="session")
@@ -81,9 +91,9 @@ def full_raw_run_once(tmp_path_factory) -> Path:
     """One complete raw run (every raw notebook) on the cohort as a messy extract
     (:func:`write_raw_extract`), made once per test worker (``conftest.py`` registers it, so that
     every module shares it); use it through :func:`raw_run`."""
-    root = copy_repository(tmp_path_factory.mktemp("raw-run"))
+    root = make_small(copy_repository(tmp_path_factory.mktemp("raw-run")))
     write_raw_extract(root / "data" / "raw")
-    run = cli("run", "--data", "raw", *SMALL, root=root, env=RAW_ENV)
+    run = cli("run", "--data", "raw", root=root)
     assert run.returncode == 0, run.stderr
     return root
 

@@ -195,3 +195,12 @@ def test_papermill_sees_every_parameter(name):
     cell = _nb(name).cells[1]
     assigned = [t.id for n in ast.parse(cell.source).body for t in n.targets]
     assert sorted(scheduler.notebook_parameters(name)) == sorted(assigned)
+
+
+@pytest.mark.parametrize("name", steps.ANALYSIS)
+def test_the_first_cell_says_what_the_notebook_reads_and_links_the_glossary(name):
+    first = _nb(name).cells[0].source
+    reads = next(line for line in first.splitlines() if line.startswith("**Reads**"))
+    for step in steps.get(name).reads:
+        assert step[:2] in reads, f"{name} does not say it reads notebook {step[:2]}"
+    assert "](../docs/glossary.md)" in first and (paths.ROOT / "docs" / "glossary.md").exists()

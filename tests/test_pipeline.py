@@ -15,7 +15,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from sandbox import RAW_ENV, cli as _cli, raw_run, snapshot as _snapshot  # noqa: F401 (fixtures)
+from sandbox import cli as _cli, raw_run, snapshot as _snapshot  # noqa: F401 (fixtures)
 from trustlib import paths
 
 # one worker runs this file and test_disclosure_run.py (they share one raw run): `make test`
@@ -53,11 +53,14 @@ def test_manifest_records_inputs_outputs_and_provenance(raw_run):
     read = json.loads((raw_run / "results_raw" / "provenance" / "inputs.json").read_text())
     assert read["data/raw/Clinician_Survey_2013.csv"] == man["inputs"]["data/raw/Clinician_Survey_2013.csv"]
     out = man["outputs"]["tables/table2.csv"]
-    assert out["notebook"] == "notebooks/03_model_culture_and_trust.ipynb"
-    assert out["parameters"]["data_source"] == "raw" and len(out["sha256"]) == 64
-    assert man["fingerprint"]["notebooks"] == ["01_prepare_data", "02_describe_sample", "03_model_culture_and_trust",
-                                               "04_figures", "05_scorecard", "06_robustness",
-                                               "07_simulation_check", "09_clinic_influence"]  # 08 is synthetic only
+    assert out["notebook"] == "notebooks/03_model_culture_and_trust.ipynb" and len(out["sha256"]) == 64
+    assert man["parameters"]["data_source"] == "raw"
+    assert man["notebooks"] == ["01_prepare_data", "02_describe_sample", "03_model_culture_and_trust",
+                                "04_figures", "05_scorecard", "06_robustness",
+                                "07_simulation_check", "09_clinic_influence"]  # 08 is synthetic only
+    step = man["steps"]["03_model_culture_and_trust"]
+    assert step["run"] == "executed" and step["files"]["tables/table2.csv"] == out["sha256"]
+    assert step["fingerprint"]["parameters"]["nagq"] == man["parameters"]["nagq"]
     assert set(man["git"]) == {"commit", "dirty"} and "pandas" in man["packages"]
 
 
@@ -68,7 +71,7 @@ def _break_and_run(root: Path, name: str, mutate, only: str = "05_scorecard"):
     good = path.read_bytes()
     try:
         mutate(path, good.decode())
-        run = _cli("run", "--data", "raw", "--only", only, root=root, env=RAW_ENV)
+        run = _cli("run", "--data", "raw", "--only", only, root=root)
     finally:
         path.write_bytes(good)
     return run, before, _snapshot(root / "results_raw")
@@ -91,7 +94,7 @@ def test_bad_input_stops_with_a_clear_message_and_keeps_results(raw_run):
     assert not (raw_run / ".results_raw.stage").exists(), "a failed run left its stage behind"
 
 
-def test_model_failure_names_the_model_and_keeps_results(raw_run):
+def test_a_measure_that_cannot_be_modelled_is_named_before_any_kernel(raw_run):
     def constant_quality(path, good):
         df = pd.read_csv(path, dtype=str, keep_default_na=False)
         for c in ("quality_1", "CULT_Q2"):
@@ -102,8 +105,9 @@ def test_model_failure_names_the_model_and_keeps_results(raw_run):
     run, before, after = _break_and_run(raw_run, "Clinician_Survey_2013.csv", constant_quality,
                                         "03_model_culture_and_trust")
     assert run.returncode == 2, run.stderr
-    assert "step 03_model_culture_and_trust failed" in run.stderr and "'quality'" in run.stderr
-    assert "constant" in run.stderr
+    assert "Clinician_Survey_2013.csv, columns 'quality_1', 'CULT_Q2', 'quality_3'" in run.stderr
+    assert "the 'quality' score is the same for every modelled clinician" in run.stderr
+    assert "nothing was run" in run.stderr and "Traceback" not in run.stderr      # found before any kernel
     assert before == after
 
 
@@ -118,12 +122,12 @@ def test_a_changed_extract_reruns_and_a_missing_one_fails(raw_run):
         df = pd.read_csv(extract, dtype=str, keep_default_na=False)
         df["AGE_YEARS"] = (df["AGE_YEARS"].astype(int) + 1).astype(str)   # everyone a year older
         df.to_csv(extract, index=False)
-        run = _cli("run", "--data", "raw", "--only", "01_prepare_data", root=raw_run, env=RAW_ENV)
+        run = _cli("run", "--data", "raw", "--only", "01_prepare_data", root=raw_run)
         assert run.returncode == 0, run.stderr
         new_age = pd.read_csv(raw_run / "results_raw" / "private" / "analysis_table.csv")["age"]
         assert (new_age - old_age).tolist() == [1] * len(old_age)
         extract.unlink()
-        gone = _cli("run", "--data", "raw", "--only", "01_prepare_data", root=raw_run, env=RAW_ENV)
+        gone = _cli("run", "--data", "raw", "--only", "01_prepare_data", root=raw_run)
         assert gone.returncode == 2 and "Clinician_Survey_2013.csv" in gone.stderr and "not found" in gone.stderr
     finally:
         extract.write_bytes(good)
@@ -137,7 +141,7 @@ def test_a_second_run_on_the_same_results_refuses(raw_run):
         fcntl.flock(fh, fcntl.LOCK_EX)
         fh.write("4242")
         fh.flush()
-        run = _cli("run", "--data", "raw", "--only", "01_prepare_data", root=raw_run, env=RAW_ENV)
+        run = _cli("run", "--data", "raw", "--only", "01_prepare_data", root=raw_run)
         fcntl.flock(fh, fcntl.LOCK_UN)
     assert run.returncode == 2 and "another run (pid 4242) is writing results_raw/" in run.stderr
 

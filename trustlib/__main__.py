@@ -46,7 +46,7 @@ def _run(args, project: paths.RunPaths) -> int:
 
     results = pipeline.run(args.data, Path(args.params) if args.params else None, _overrides(args.set),
                            force=args.force, jobs=args.jobs, names=args.only,
-                           project=paths.RunPaths(args.data, project.root))
+                           project=paths.RunPaths(args.data, project.root), dry_run=args.dry_run or None)
     print(f"outputs in {project.relative(results)}/")
     return 0
 
@@ -127,6 +127,9 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--set", action="append", metavar="KEY=VALUE",
                    help="override one pipeline parameter for this run, e.g. --set sim_replicates=200")
     r.add_argument("--force", action="store_true", help="execute every step even if its inputs did not change")
+    r.add_argument("--dry-run", action="store_true",
+                   help="make every check, say which steps would be executed or carried, and stop "
+                        "(also: environment variable TRUSTLIB_DRY_RUN=1)")
     r.add_argument("--jobs", type=_jobs, default=2, help="notebooks run at the same time (default 2)")
     r.add_argument("--only", nargs="+", metavar="NOTEBOOK", choices=steps.ANALYSIS,
                    help="run only these notebooks and those they read from (the results folder then "

@@ -234,9 +234,7 @@ FORMAT = {"count": "d", "percent": ".1f", "mean": ".1f", "sd": ".1f", "alpha": "
 
 
 def _row_label(r) -> str:
-    from .report import _label
-
-    return _label(r.key, r.measure, r.quantity)
+    return scorecard.label(r.key, r.measure, r.quantity)
 
 
 def blocks(cfg, links: dict[str, str], numbers: dict, card=None) -> list[Block]:

@@ -17,7 +17,7 @@ import json
 from importlib import metadata
 from pathlib import Path
 
-from . import contract, outputs, paths, steps
+from . import extract, outputs, paths, steps
 
 VERSION = 2
 KEY_PACKAGES = ["numpy", "scipy", "pandas", "statsmodels", "matplotlib", "seaborn", "pandera",
@@ -27,7 +27,22 @@ CARRY_EXCLUDED = ("notebooks/", "report/", "provenance/")  # outputs no later st
 
 
 def sha(path: Path) -> str:
-    return outputs.sha256(path) if Path(path).is_file() else "missing"
+    """SHA-256 of a regular file's content; for anything else, what it is (never opening a pipe,
+    a device or a file larger than an extract may be)."""
+    import os
+    import stat
+
+    from .reading import MAX_FILE_BYTES
+
+    try:
+        st = os.stat(path)
+    except OSError:
+        return "missing"
+    if not stat.S_ISREG(st.st_mode):
+        return "not a regular file"
+    if st.st_size > MAX_FILE_BYTES:
+        return f"too large ({st.st_size} bytes)"
+    return outputs.sha256(path)
 
 
 def code_digest(path: Path) -> str:
@@ -50,8 +65,8 @@ def packages() -> dict[str, str]:
 
 
 def data_files(project: paths.RunPaths) -> dict[str, str]:
-    """The extract's files as :func:`trustlib.contract.load_folder` would read them, by content."""
-    return {project.relative(p): sha(p) for p in contract.input_files(project.data)}
+    """The extract's files as :func:`trustlib.contract.load_folder` would read them (:func:`trustlib.extract.input_files`), by content."""
+    return {project.relative(p): sha(p) for p in extract.input_files(project.data)}
 
 
 def outputs_digest(root: Path, name: str) -> str:

@@ -59,6 +59,7 @@ def write(results: Path, source: str, parameters: dict, names: list[str], finger
     merged = results / "numbers.json"
     if merged.is_file():
         outs["numbers.json"] = {"sha256": outputs.sha256(merged), "notebook": "merged from numbers/*.json"}
+    missing = results / "provenance" / "missing_values.json"
     status = _git("status", "--porcelain", "--untracked-files=no")
     manifest = {
         "data_source": source,
@@ -67,6 +68,7 @@ def write(results: Path, source: str, parameters: dict, names: list[str], finger
         "packages": fingerprint.packages(),
         "parameters": parameters,
         "inputs": next((fp["data"] for fp in fingerprints.values() if fp["data"]), {}),
+        "missing_values_read": json.loads(missing.read_text()) if missing.is_file() else {},
         "notebooks": names,
         "steps": step_records,
         "finish": finish,

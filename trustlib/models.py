@@ -142,11 +142,11 @@ def fit_one(df: pd.DataFrame, exposure: str, model: str, adjusted: bool, *, nagq
         return _row(beta=np.nan, se=np.nan, converged=False,
                     note="separation: the outcome is (quasi-)perfectly predicted; no finite estimate", **common)
     res = estimator.fit(X, y, groups, nagq=nagq)
-    k = 1                                  # the exposure's column (after the intercept)
-    notes, se = list(res.notes), res.bse[k]
+    col = 1                                # the exposure's column (after the intercept)
+    notes, se = list(res.notes), res.bse[col]
     if not np.isfinite(se) and not notes:
         notes.append("standard error not finite")
-    return _row(beta=res.params[k], se=se, loglik=res.llf if estimator.likelihood else np.nan,
+    return _row(beta=res.params[col], se=se, loglik=res.llf if estimator.likelihood else np.nan,
                 clinic_var=res.clinic_var, converged=res.converged and np.isfinite(se), note="; ".join(notes),
                 **common)
 

@@ -61,6 +61,11 @@ def atomic_write_bytes(final: Path, data: bytes) -> Path:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
         os.replace(tmp, target)
+    except OSError as err:
+        Path(tmp).unlink(missing_ok=True)
+        if err.filename is None:        # a full disk or a size limit: say which file it was writing
+            raise OSError(err.errno, err.strerror, str(target)) from None
+        raise
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
@@ -250,10 +255,15 @@ class Writer:
 
     def inputs(self, tables: dict) -> Path:
         """Record the files the tables were read from, with the SHA-256 of the bytes read
-        (``provenance/inputs.json``; see :func:`trustlib.contract.load_folder`)."""
-        read = {}
+        (``provenance/inputs.json``; see :func:`trustlib.contract.load_folder`), and the missing
+        values each file's format declared, by column (``provenance/missing_values.json``)."""
+        read, missing = {}, {}
         for df in tables.values():
             read.update(df.attrs.get("read", {}))
+            if df.attrs.get("missing_read"):
+                missing[df.attrs.get("file", "?")] = dict(sorted(df.attrs["missing_read"].items()))
+        self._write((json.dumps(missing, indent=1, sort_keys=True) + "\n").encode(), "provenance",
+                    "missing_values.json")
         return self._write((json.dumps(read, indent=1, sort_keys=True) + "\n").encode(), "provenance", "inputs.json")
 
     def save(self) -> Path:

@@ -21,6 +21,7 @@ passed :mod:`trustlib.disclosure`. The layout is the same for both sources.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -130,14 +131,15 @@ class RunPaths:
     def relative(self, path: Path) -> str:
         """``path`` relative to the project root, for messages."""
         try:
-            return Path(path).resolve().relative_to(Path(self.root).resolve()).as_posix()
+            return Path(os.path.abspath(path)).relative_to(os.path.abspath(self.root)).as_posix()
         except ValueError:
             return str(path)
 
 
 def relative(path: Path) -> str:
-    """Repository-relative POSIX path, for messages and the manifest."""
+    """Repository-relative POSIX path, for messages and the manifest (symbolic links are not
+    followed: a message names the file as the user named it)."""
     try:
-        return Path(path).resolve().relative_to(ROOT).as_posix()
+        return Path(os.path.abspath(path)).relative_to(ROOT).as_posix()
     except ValueError:
         return str(path)

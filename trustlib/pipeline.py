@@ -82,17 +82,36 @@ def up_to_date(cfg: config.RunConfig, project: paths.RunPaths, names: list[str],
         return False
 
 
+def what_would_run(cfg: config.RunConfig, project: paths.RunPaths, names: list[str], previous: dict | None,
+         force: bool) -> dict[str, str]:
+    """Which steps a run would execute and which it would carry, judged against the results
+    folder as it is (a step whose inputs changed makes the steps that read it run too)."""
+    params, data, results = cfg.parameters(), fingerprint.data_files(project), project.results
+    old = (previous or {}).get("steps", {}) if not force else {}
+    out: dict[str, str] = {}
+    for name in names:
+        same = (name in old and all(out.get(r) == "carry" for r in declared.get(name).reads if r in out)
+                and old[name]["fingerprint"] == fingerprint.step(name, params, project, results, data)
+                and all(fingerprint.sha(results / f) == h for f, h in old[name]["files"].items()))
+        out[name] = "carry" if same else "execute"
+    return out
+
+
 def run(source: str = "synthetic", params_file: Path | None = None, overrides: dict | None = None,
         force: bool = False, jobs: int = 2, names: list[str] | None = None,
-        project: paths.RunPaths | None = None) -> Path:
+        project: paths.RunPaths | None = None, dry_run: bool | None = None) -> Path:
     """Run the analysis as one transaction; return the results folder.
 
     Steps whose inputs did not change are carried from the previous results; when none changed
     (and the report and article code did not), nothing runs and it says so, unless ``force``.
     ``names`` runs a subset (with the steps they read from) and still replaces the whole results
-    folder, so it never mixes two runs.
+    folder, so it never mixes two runs. ``dry_run`` makes every check a run makes, says which
+    steps it would execute and carry, and stops (the environment variable ``TRUSTLIB_DRY_RUN=1``
+    does the same for any run command).
     """
     project = project or paths.RunPaths(source)
+    if dry_run is None:
+        dry_run = os.environ.get("TRUSTLIB_DRY_RUN", "") not in ("", "0")
     if not isinstance(jobs, int) or jobs < 1:
         raise UsageError(f"--jobs must be a whole number of at least 1, not {jobs!r}")
     cfg = config.RunConfig.load(source, params_file, overrides)
@@ -103,6 +122,15 @@ def run(source: str = "synthetic", params_file: Path | None = None, overrides: d
         print(f"{shown}/ is up to date (same data, code and parameters as its manifest.json)")
         return project.results
     preflight(cfg, project)
+    if dry_run:
+        steps_plan = what_would_run(cfg, project, wanted, previous, force)
+        print("dry run: checks passed; would execute " + (", ".join(n for n, w in steps_plan.items() if w == "execute")
+                                                          or "nothing") + "; would carry "
+              + (", ".join(n for n, w in steps_plan.items() if w == "carry") or "nothing"))
+        return project.results
+    if cfg.disclosure_threshold is not None and cfg.disclosure_threshold < config.SAFE_CELL_SIZE:
+        print(f"warning: disclosure threshold lowered to {cfg.min_cell_size} (allow_small_cells: true); the "
+              "manifest records it", flush=True)
     scheduler.ensure_kernel()
     with transaction.locked(project):
         stage = transaction.fresh_stage(project)

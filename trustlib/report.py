@@ -126,64 +126,31 @@ class Links:
         return self.href(self.numbers.get(key), fallback)
 
 
-def format_value(value: float, quantity: str, comparator: str = "=") -> str:
-    """A scorecard value as the paper prints it: P as '< .001' or '.017', counts as integers."""
-    if pd.isna(value):
-        return "--"
-    if quantity == "p":
-        if comparator == "<":
-            return f"< {value:.3f}".replace("0.", ".")
-        return "< .001" if value < 0.001 else f"{value:.3f}".lstrip("0")
-    if quantity == "count":
-        return f"{value:,.0f}"
-    if quantity == "percent":
-        return f"{value:.1f}%"
-    return f"{value:.2f}"
-
-
 def scorecard_html(card: pd.DataFrame, links: Links, rates: pd.DataFrame | None) -> str:
-    """The scorecard as a table in words, each reproduced number linked to the cell that computed it."""
-    rate = rates.set_index("key")["pass_rate"] if rates is not None else None
-    head = ("<tr><th>what</th><th>published</th><th>reproduced</th><th>rule</th><th>consistent</th>"
-            "<th>to print</th>" + ("<th>unselected cohorts meeting it</th>" if rate is not None else "") + "</tr>")
+    """The scorecard in words (:func:`trustlib.scorecard.display`), each reproduced number linked
+    to the cell that computed it."""
+    shown = scorecard.display(card, rates)
+    head = "<tr>" + "".join(f"<th>{html.escape(c)}</th>" for c in shown.columns) + "</tr>"
     rows = []
-    for r in card.itertuples():
-        what = _label(r.key, r.measure, r.quantity)
-        verdict, cls = VERDICT[r.verdict]
-        to_print, pcls = VERDICT[r.to_print]
-        reproduced = ("suppressed" if r.verdict == scorecard.NOT_COMPARED
-                      else format_value(r.reproduced, r.quantity))
-        rows.append(f"<tr><td>{html.escape(what)}</td><td>{format_value(r.published, r.quantity, r.comparator)}</td>"
-                    f"<td><a href=\"{links.number(r.reproduced_key)}\">{reproduced}</a></td>"
-                    f"<td>{html.escape(r.tolerance)}</td><td class=\"{cls}\">{verdict}</td>"
-                    f"<td class=\"{pcls}\">{to_print}</td>"
-                    + (f"<td>{100 * rate[r.key]:.0f}%</td>" if rate is not None and r.key in rate else
-                       ("<td></td>" if rate is not None else "")) + "</tr>")
+    for (_, r), key in zip(shown.iterrows(), card["reproduced_key"]):
+        cells = []
+        for col, value in r.items():
+            text = html.escape(str(value))
+            if col in ("consistent", "to print"):
+                word, cls = VERDICT[value]
+                cells.append(f"<td class=\"{cls}\">{word}</td>")
+            elif col == "reproduced":
+                cells.append(f"<td><a href=\"{links.number(key)}\">{text}</a></td>")
+            else:
+                cells.append(f"<td>{text}</td>")
+        rows.append("<tr>" + "".join(cells) + "</tr>")
     return f"<table class=\"scorecard\">{head}{''.join(rows)}</table>"
-
-
-LABELS = {"n_clinics": "clinics", "n_clinicians": "clinicians surveyed", "n_patients": "patient surveys",
-          "n_modelled": "clinicians modelled", "n_high_high": "high-high clinicians", "pct_high_high": "high-high, %",
-          "age_mean": "age, mean (years)", "age_sd": "age, SD (years)", "n_women": "women",
-          "n_physicians": "physicians", "n_family": "family medicine", "alpha_org_trust":
-          "Cronbach's alpha, trust in the organization"}
-QUANTITY = {"or": "odds ratio", "ci_low": "95% CI, lower bound", "ci_high": "95% CI, upper bound", "p": "P value"}
-
-
-def _label(key: str, measure, quantity: str) -> str:
-    if isinstance(measure, str) and measure:
-        try:
-            name = codebook.scale_label(measure)
-        except KeyError:
-            name = measure
-        return f"{name}: {QUANTITY.get(quantity, quantity)}"
-    return LABELS.get(key, key.replace("_", " "))
 
 
 def headline(source: str, card: pd.DataFrame, numbers: dict) -> str:
     """The scorecard's heading and the account of the cohort's selection, from the same counts."""
     c = scorecard.counts(card)
-    fails = ", ".join(_label(r.key, r.measure, r.quantity) for r in scorecard.failures(card).itertuples())
+    fails = ", ".join(scorecard.label(r.key, r.measure, r.quantity) for r in scorecard.failures(card).itertuples())
     hidden = f" ({c['n_not_compared']} suppressed, not compared)" if c["n_not_compared"] else ""
     parts = [f"<h2>Scorecard: {c['n_passed']} of {c['n_compared']} compared published numbers reproduced{hidden}</h2>"]
     if fails:

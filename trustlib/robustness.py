@@ -80,13 +80,13 @@ def specification_curve(tables: dict, main: cohort.Rules, grid: dict, measures: 
     tasks = (delayed(_fits)(a, measures, estimators, nagq, covariates) for a in unique.values())
     fitted = dict(zip(unique, parallel.run(tasks, n_jobs, backend, scheduler)))
     rows = []
-    for (org_cut, pat_cut, rule, k), key in zip(cells, keys):
+    for (org_cut, pat_cut, rule, min_surveys), key in zip(cells, keys):
         if isinstance(key, tuple):
             cell = [{"measure": m, "note": key[1]} for m in measures]
         else:
             cell = [dict(r, pct_high_high=100 * unique[key]["high_high"].mean()) for r in fitted[key]]
         rows += [dict(r, org_trust_cutoff=str(org_cut), patient_trust_cutoff=str(pat_cut), cutoff_rule=rule,
-                      min_patient_surveys=k) for r in cell]
+                      min_patient_surveys=min_surveys) for r in cell]
     spec = outputs.written(pd.DataFrame(rows))
     spec["main"] = ((spec["org_trust_cutoff"] == str(main.org_trust_cutoff))
                     & (spec["patient_trust_cutoff"] == str(main.patient_trust_cutoff))

@@ -60,10 +60,6 @@ def check_min_answered(min_answered: dict[str, int] | None) -> dict[str, int]:
     return out
 
 
-def n_answered(df: pd.DataFrame, scale: str) -> pd.Series:
-    return reversed_items(df, scale).notna().sum(axis=1).rename(f"{scale}_answered")
-
-
 def cronbach_alpha(items: pd.DataFrame) -> float:
     """Cronbach's alpha of a block of item columns (complete cases).
 

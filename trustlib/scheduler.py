@@ -107,8 +107,23 @@ def execute(name: str, output: Path, parameters: dict, shown_results: str | None
     pm.execute_notebook(str(paths.notebook(name)), str(output),
                         parameters={k: v for k, v in parameters.items() if k in declared},
                         kernel_name=KERNEL, language="python", progress_bar=False, log_output=False,
-                        request_save_on_cell_execute=False, resources={"metadata": {"path": str(paths.NOTEBOOKS)}})
+                        request_save_on_cell_execute=False, resources={"metadata": {"path": str(paths.NOTEBOOKS)}},
+                        on_cell_execute=_announce(name))
     clean_executed(output, shown_results)
+
+
+def _announce(name: str):
+    """A hook that prints ``<name> executing`` once, when the kernel has started and runs the
+    first cell after the parameters: the event a watcher (or a test) can wait for."""
+    said = []
+
+    def hook(cell, cell_index):
+        tags = cell.get("metadata", {}).get("tags", [])
+        if not said and cell.get("cell_type") == "code" and "parameters" not in tags \
+                and "injected-parameters" not in tags:
+            said.append(True)
+            print(f"  {name} executing", flush=True)
+    return hook
 
 
 def clean_executed(path: Path, shown_results: str | None = None) -> None:
@@ -117,6 +132,13 @@ def clean_executed(path: Path, shown_results: str | None = None) -> None:
     as the results folder the stage becomes."""
     nb = nbformat.read(path, as_version=4)
     pm = nb.metadata.get("papermill", {})
+    if pm.get("parameters", {}).get("data_source") == "raw" and not nb.cells[0].get("id") == "confidential":
+        from .disclosure import CONFIDENTIAL
+
+        banner = nbformat.v4.new_markdown_cell(f"**{CONFIDENTIAL}** Every count and group statistic below passed "
+                                               "the disclosure control; share only after the data owner's review.")
+        banner["id"] = "confidential"
+        nb.cells.insert(0, banner)
     for key in ("start_time", "end_time", "duration", "input_path", "output_path", "environment_variables"):
         pm.pop(key, None)
     for cell in nb.cells:

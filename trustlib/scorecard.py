@@ -153,3 +153,58 @@ def selection_summary(card: pd.DataFrame, rates: pd.DataFrame | None) -> pd.Seri
         out["this cohort"] += " (selected to meet them)"
         out["unselected cohorts meeting every row"] = f"{int(joint['passes'])} of {int(joint['seeds'])}"
     return pd.Series(out)
+
+
+LABELS = {"n_clinics": "clinics", "n_clinicians": "clinicians surveyed", "n_patients": "patient surveys",
+          "n_modelled": "clinicians modelled", "n_high_high": "high-high clinicians", "pct_high_high": "high-high, %",
+          "age_mean": "age, mean (years)", "age_sd": "age, SD (years)", "n_women": "women",
+          "n_physicians": "physicians", "n_family": "family medicine", "alpha_org_trust":
+          "Cronbach's alpha, trust in the organization"}
+QUANTITY_WORDS = {"or": "odds ratio", "ci_low": "95% CI, lower bound", "ci_high": "95% CI, upper bound",
+                  "p": "P value"}
+
+
+def label(key: str, measure, quantity: str) -> str:
+    """A scorecard row in words: the measure's name and the quantity, or the count's name."""
+    from . import codebook
+
+    if isinstance(measure, str) and measure:
+        try:
+            name = codebook.scale_label(measure)
+        except KeyError:
+            name = measure
+        return f"{name}: {QUANTITY_WORDS.get(quantity, quantity)}"
+    return LABELS.get(key, key.replace("_", " "))
+
+
+def format_value(value, quantity: str, comparator: str = "=") -> str:
+    """A number as the paper prints it: P as '< .001' or '.017', counts whole, shares in %."""
+    if isinstance(value, str):
+        return value
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "--"
+    if quantity == "p":
+        if comparator == "<":
+            return "< " + f"{value:.3f}".lstrip("0")
+        return "< .001" if value < 0.001 else f"{value:.3f}".lstrip("0")
+    if quantity == "count":
+        return f"{value:,.0f}"
+    if quantity == "percent":
+        return f"{value:.1f}%"
+    return f"{value:.2f}"
+
+
+def display(card: pd.DataFrame, rates: pd.DataFrame | None = None) -> pd.DataFrame:
+    """The scorecard for readers: each row in words, numbers as the paper prints them, the rule,
+    the verdicts, and (synthetic data) the share of unselected cohorts that meet the row."""
+    out = pd.DataFrame({
+        "what": [label(r.key, r.measure, r.quantity) for r in card.itertuples()],
+        "published": [format_value(r.published, r.quantity, r.comparator) for r in card.itertuples()],
+        "reproduced": ["suppressed" if r.verdict == NOT_COMPARED else format_value(r.reproduced, r.quantity)
+                       for r in card.itertuples()],
+        "rule": card["tolerance"].to_numpy(), "consistent": card["verdict"].to_numpy(),
+        "to print": card["to_print"].to_numpy()})
+    if rates is not None:
+        rate = rates.set_index("key")["pass_rate"]
+        out["unselected cohorts meeting it"] = [f"{100 * rate[k]:.0f}%" if k in rate else "" for k in card["key"]]
+    return out
