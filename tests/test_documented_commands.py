@@ -1,23 +1,23 @@
 """Every command the README and docs/ show in their fenced ``bash`` blocks, and every target
-`make help` lists, runs in a sandbox: a copy of the repository with the canonical run's
-`results/`, the complete raw run's `data/raw/` (a generated extract) and `results_raw/`, and the
-small robustness grid and Monte Carlo (:func:`sandbox.make_small`).
+`make help` lists (for the synthetic cohort and, for the pipeline's targets, with ``DATA=raw``),
+runs in a sandbox: a copy of the repository with the canonical run's `results/`, the cohort as a
+messy extract in `data/raw/` with a copy of those results as `results_raw/`, and the environment
+linked. Each distinct command runs once.
 
 How each is exercised (and so what "runs" means here):
 
-* **as written**, and must exit 0 with no traceback: most commands;
+* **as written**, and must exit 0 with no traceback, printing what :data:`SAYS` expects: most;
 * **pipeline runs plan but do not execute** their steps: ``TRUSTLIB_DRY_RUN=1`` makes every
   ``run`` make all its checks (parameters, permissions, the extract, the cohort rules) and say
-  which steps it would execute or carry, then stop; a documented run that would execute steps
-  so proves it parses, validates and plans, in seconds;
+  which steps it would execute or carry, then stop: a documented run proves it parses, validates
+  and plans, in seconds (a real raw run of the cohort, and `make verify` on it, are in
+  test_pipeline.py);
 * **resolved, not run** (``make -n``): the targets that start the test suite (`test`, `unit`,
   `acceptance`, `nbval`: CI runs `make test` itself), install from the network (`lock`, `lab`),
   need R's packages and the network (`reference`), or time the machine for minutes (`bench`);
 * **heavy arguments made light**, as :data:`LIGHTER` lists: the Monte Carlo script with 2
   replicates on 1 core, the papermill recipe in the sandbox's own scratch folder;
 * **destructive targets** (`clean`, `distclean`) on a copy of their own.
-
-Acceptance: needs `make all` and the shared raw run.
 """
 
 from __future__ import annotations
@@ -29,60 +29,79 @@ import subprocess
 
 import pytest
 
-from sandbox import raw_run  # noqa: F401 (fixture)
+from sandbox import copy_repository, make_small, write_raw_extract
 from trustlib import paths
 
-pytestmark = pytest.mark.xdist_group("rawrun")
+pytestmark = pytest.mark.xdist_group("documented")
 DOCUMENTS = ["README.md", *sorted(p.relative_to(paths.ROOT).as_posix() for p in (paths.ROOT / "docs").glob("*.md"))]
 RESOLVED_ONLY = {"test", "unit", "acceptance", "nbval", "lock", "lab", "reference", "bench"}
 DESTRUCTIVE = {"clean", "distclean"}
+PIPELINE = ["validate", "all", "verify", "report", "article"]
 LIGHTER = {r"scripts/monte_carlo\.py 200 2": "scripts/monte_carlo.py 2 1"}
+SAYS = {"make validate DATA=raw": "valid (34 clinics, 165 clinicians, 1132 patients)",
+        "make verify": "scorecard: 28 of 28 compared checks pass", "make help": "make lab",
+        "make all": "dry run: checks passed; would execute", "make article": "article.pdf",
+        "make synthetic": "synthetic cohort written to data/synthetic/",
+        "make notebooks": "refreshed notebooks/00_synthesize_cohort.ipynb"}
 
 
-def documented() -> list[tuple[str, str]]:
-    """(document, command) for every line of every fenced bash block."""
-    found = []
+def _documented() -> dict[str, str]:
+    """command -> the document that shows it, for every line of every fenced bash block."""
+    found = {}
     for doc in DOCUMENTS:
-        text = (paths.ROOT / doc).read_text()
-        for block in re.findall(r"```bash\n(.*?)```", text, flags=re.S):
-            found += [(doc, line.strip()) for line in block.splitlines() if line.strip() and not line.startswith("#")]
+        for block in re.findall(r"```bash\n(.*?)```", (paths.ROOT / doc).read_text(), flags=re.S):
+            for line in block.splitlines():
+                command = line.split("  #")[0].strip()
+                if command and not command.startswith("#"):
+                    found.setdefault(command, doc)
     return found
 
 
-def help_targets() -> list[str]:
+def _help_targets() -> list[str]:
     out = subprocess.run(["make", "help"], cwd=paths.ROOT, capture_output=True, text=True, check=True).stdout
     return re.findall(r"^  make (\S+)", out, flags=re.M)
 
 
-def _make_target(command: str) -> str | None:
+def commands() -> dict[str, str]:
+    """Every distinct command to run, with where it comes from: the documents' commands in their
+    order (a recipe's steps run in turn), then the targets they do not show."""
+    found = _documented()
+    for command, where in [(f"make {t}", "make help") for t in _help_targets()] + \
+            [(f"make {t} DATA=raw", "make help (DATA=raw)") for t in PIPELINE]:
+        found.setdefault(command, where)
+    return found
+
+
+def _target(command: str) -> str | None:
     m = re.match(r"make (\w+)", command)
     return m.group(1) if m else None
 
 
 @pytest.fixture(scope="module")
-def box(raw_run, tmp_path_factory):
-    """The raw run's sandbox, with the canonical results, the Makefile, scripts, the R scripts
+def box(tmp_path_factory):
+    """The sandbox: code, notebooks, data, the small grid, the run's results (also as
+    results_raw/), a messy extract in data/raw/, the Makefile, scripts and docs, the R scripts,
     and the environment (linked)."""
     if not paths.result("synthetic", "manifest.json").exists():
         pytest.fail("results/ missing: run `make all` before the tests")
-    shutil.copytree(paths.results_dir("synthetic"), raw_run / "results", symlinks=True, dirs_exist_ok=True)
+    root = make_small(copy_repository(tmp_path_factory.mktemp("documented")))
+    write_raw_extract(root / "data" / "raw")
+    for name in ("results", "results_raw"):
+        shutil.copytree(paths.results_dir("synthetic"), root / name, symlinks=True)
     for name in ("Makefile", "pyproject.toml", "requirements.lock", "requirements-lab.lock", "README.md"):
-        shutil.copy2(paths.ROOT / name, raw_run / name)
-    for folder in ("scripts", "docs"):
-        shutil.copytree(paths.ROOT / folder, raw_run / folder, dirs_exist_ok=True,
-                        ignore=shutil.ignore_patterns("__pycache__"))
-    shutil.copytree(paths.ROOT / "tests" / "reference", raw_run / "tests" / "reference", dirs_exist_ok=True,
-                    ignore=shutil.ignore_patterns("__pycache__"))
-    (raw_run / ".venv").symlink_to(paths.ROOT / ".venv")
-    (raw_run / "scratch").mkdir()
-    return raw_run
+        shutil.copy2(paths.ROOT / name, root / name)
+    for folder in ("scripts", "docs", "tests/reference"):
+        shutil.copytree(paths.ROOT / folder, root / folder, dirs_exist_ok=True, ignore=shutil.ignore_patterns("__pycache__"))
+    (root / ".venv").symlink_to(paths.ROOT / ".venv")
+    (root / "scratch").mkdir()
+    return root
 
 
-def run(box, command: str, resolve_only: bool = False) -> subprocess.CompletedProcess:
+def run(box, command: str) -> subprocess.CompletedProcess:
     for heavy, light in LIGHTER.items():
         command = re.sub(heavy, light, command)
     command = command.replace("/tmp/trustlib-scratch", str(box / "scratch"))
-    if resolve_only:
+    if _target(command) in RESOLVED_ONLY:
         command = command.replace("make ", "make -n ", 1)
     env = {**os.environ, "PYTHONPATH": str(box), "TRUSTLIB_DRY_RUN": "1"}
     return subprocess.run(["bash", "-c", command], cwd=box, env=env, capture_output=True, text=True, timeout=900)
@@ -93,50 +112,31 @@ def _check(result: subprocess.CompletedProcess, command: str) -> None:
     assert "Traceback" not in result.stderr, result.stderr
 
 
-@pytest.mark.parametrize("doc, command", documented(), ids=[f"{d}: {c}" for d, c in documented()])
-def test_every_documented_command_runs(box, doc, command):
-    target = _make_target(command)
-    if target in DESTRUCTIVE:
-        pytest.skip("a destructive target: test_destructive_targets runs it on a copy")
+@pytest.mark.parametrize("command", [c for c in commands() if _target(c) not in DESTRUCTIVE],
+                         ids=lambda c: f"{commands()[c]}: {c}")
+def test_every_documented_command_and_make_target_runs(box, command):
     if command.startswith("Rscript") and shutil.which("Rscript") is None:
         pytest.skip("Rscript is not installed (the command needs R with lme4)")
-    result = run(box, command, resolve_only=target in RESOLVED_ONLY)
+    result = run(box, command)
     _check(result, command)
-    if target in RESOLVED_ONLY:
-        assert result.stdout.strip(), f"`make -n {target}` resolves to nothing"
+    assert (result.stdout + result.stderr).strip(), f"`{command}` printed nothing"
+    if command in SAYS:
+        assert SAYS[command] in result.stdout, result.stdout
 
 
-@pytest.mark.parametrize("target", sorted(set(help_targets()) - DESTRUCTIVE))
-def test_every_make_help_target_runs(box, target):
-    result = run(box, f"make {target}", resolve_only=target in RESOLVED_ONLY)
-    _check(result, f"make {target}")
-
-
-@pytest.mark.parametrize("target", ["validate", "all", "verify", "report", "article"])
-def test_every_pipeline_target_runs_on_raw_data(box, target):
-    result = run(box, f"make {target} DATA=raw")
-    _check(result, f"make {target} DATA=raw")
-
-
-def test_the_commands_do_what_they_say(box):
-    """A few outputs checked, so that an exit status of 0 is not all there is."""
-    assert "valid (34 clinics, 165 clinicians, 1132 patients)" in run(box, "make validate DATA=raw").stdout
-    assert "is up to date" in run(box, "make all DATA=raw").stdout
-    verify = run(box, "make verify DATA=raw")
-    assert re.search(r"scorecard: (\d+) of \1 compared checks pass; \d+ not compared", verify.stdout), verify.stdout
-    assert "dry run: checks passed; would execute" in run(box, "make all").stdout   # the sandbox's small grid differs
-    assert "$(" not in run(box, "make help").stdout
+def test_the_documents_show_the_two_commands_and_the_real_data_steps():
+    shown = _documented()
+    assert {"make all", "make test", "make lab"} <= set(shown)
+    assert {"make validate DATA=raw", "make all DATA=raw", "make verify DATA=raw"} <= set(shown)
 
 
 @pytest.mark.parametrize("target", sorted(DESTRUCTIVE))
 def test_destructive_targets(box, tmp_path, target):
     copy = tmp_path / "copy"
-    shutil.copytree(box, copy, symlinks=True, ignore=shutil.ignore_patterns("results_raw"))
-    (copy / "results_raw").mkdir()
-    (copy / "results_raw" / "kept.csv").write_text("a\n")
+    shutil.copytree(box, copy, symlinks=True)
     result = run(copy, f"make {target}")
     _check(result, f"make {target}")
-    assert not (copy / "results").exists() and (copy / "results_raw" / "kept.csv").exists()
+    assert not (copy / "results").exists() and (copy / "results_raw" / "manifest.json").exists()
     assert (copy / ".venv").exists() == (target != "distclean")
     assert (paths.ROOT / ".venv").exists()                     # the link went, not the environment
     raw = run(copy, "make clean DATA=raw")

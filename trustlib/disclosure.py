@@ -111,15 +111,12 @@ def protect(counts: pd.Series, equations: list[tuple[str, list[str]]], k: int | 
     hidden = sensitive | ~pub
     a = _matrix(cells, equations)
     keep_mask = np.array([c in keep for c in cells])
-    while sensitive.any():
-        exposed = [i for i in np.flatnonzero(sensitive) if largest(a, values, hidden, i) < need[i]]
-        if not exposed:
-            break
-        fixes = (_complement(a, values, hidden, keep_mask, cells, i, need[i]) for i in exposed)
-        choice = next((i for i in fixes if i is not None), None)       # cells whose hiding protects one
-        if choice is None:       # none: hide the cheapest cell near the first, so the search progresses
-            choice = [_cheapest(a, values, hidden, keep_mask, cells, exposed[0])]
-        hidden[list(choice)] = True
+    for i in np.flatnonzero(sensitive):      # hiding more never exposes a protected cell: one pass
+        while largest(a, values, hidden, i) < need[i]:
+            choice = _complement(a, values, hidden, keep_mask, cells, i, need[i])
+            if choice is None:   # no cell or pair protects it: hide the nearest, cheapest, and look again
+                choice = [_cheapest(a, values, hidden, keep_mask, cells, i)]
+            hidden[choice] = True
     return pd.DataFrame({"count": values, "published": pub, "sensitive": sensitive, "hidden": hidden,
                          "shown": np.where(hidden, np.nan, values)}, index=pd.Index(cells, name="cell"))
 
