@@ -100,12 +100,37 @@ def test_licence_states_the_code_and_the_data_terms():
     assert tomllib.loads((paths.ROOT / "pyproject.toml").read_text())["project"]["license"]["text"] == "MIT"
 
 
-def test_citation_file_cites_the_repository_and_the_original_article():
-    cff = yaml.safe_load((paths.ROOT / "CITATION.cff").read_text())
-    assert cff["cff-version"] == "1.2.0" and cff["type"] == "software" and cff["authors"]
+def test_citation_file_validates_and_cites_the_repository_and_the_original_article():
+    """CITATION.cff validates against the Citation File Format 1.2.0 schema, the file cffconvert
+    validates with (tests/reference/citation-cff-1.2.0.schema.json, from cffconvert 2.0.0, whose
+    own pin of jsonschema < 4 cannot live beside JupyterLab 4; `cffconvert --validate` in a venv of
+    its own accepts the file too). Its version and date are the package's and the changelog's."""
+    import datetime
+    import json
+    import tomllib
+
+    import jsonschema
+
+    import trustlib
+
+    text = (paths.ROOT / "CITATION.cff").read_text()
+    cff = yaml.safe_load(text)
+    cff["date-released"] = str(cff["date-released"])            # YAML reads a date; the schema wants text
+    schema = json.loads((paths.ROOT / "tests" / "reference" / "citation-cff-1.2.0.schema.json").read_text())
+    jsonschema.Draft7Validator(schema, format_checker=jsonschema.FormatChecker()).validate(cff)
+    assert cff["type"] == "software" and cff["authors"]
+    everyone = cff["authors"] + [a for r in cff["references"] for a in r["authors"]]
+    assert not [a for a in everyone if "et al" in str(a)], "an author entry reads 'et al.'"
+    version = tomllib.loads((paths.ROOT / "pyproject.toml").read_text())["project"]["version"]
+    assert cff["version"] == version == trustlib.__version__
+    datetime.date.fromisoformat(cff["date-released"])
+    latest = re.search(r"^## \[(\d+\.\d+\.\d+)\] - (\d{4}-\d{2}-\d{2})$", (paths.ROOT / "CHANGELOG.md").read_text(), re.M)
+    assert latest.groups() == (version, cff["date-released"]), "CHANGELOG.md's latest entry is not this version"
     article = [r for r in cff["references"] if r["type"] == "article"]
     assert [a["doi"] for a in article] == ["10.1370/afm.2732"]
     assert article[0]["journal"] == "Annals of Family Medicine" and article[0]["year"] == 2021
+    assert [a.get("family-names") for a in article[0]["authors"][:8]] == [
+        "Linzer", "Neprash", "Brown", "Williams", "Audi", "Poplau", "Prasad", "Khullar"]
 
 
 def test_binder_and_devcontainer_run_the_same_set_up():
@@ -128,3 +153,11 @@ def test_readme_has_a_data_availability_section():
     readme = (paths.ROOT / "README.md").read_text()
     section = readme.split("## Data availability", 1)[1].split("\n## ", 1)[0]
     assert "synthetic" in section and "not public" in section and "CITATION.cff" in section
+
+
+def test_readme_starts_with_what_this_is_and_the_two_commands():
+    lines = (paths.ROOT / "README.md").read_text().splitlines()
+    head = "\n".join(lines[:30])
+    assert head.startswith("# ") and "make all" in head and "make test" in head and "synthetic" in head
+    for link in re.findall(r"\]\((docs/[^)#]+|CONTRIBUTING\.md|CHANGELOG\.md)\)", "\n".join(lines)):
+        assert (paths.ROOT / link).exists(), link

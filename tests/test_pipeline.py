@@ -8,6 +8,7 @@ guard in ``conftest.py`` checks them byte for byte after the suite)."""
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
@@ -183,3 +184,30 @@ def test_private_paths_are_git_ignored():
         assert check.returncode == 0, f"{rel} is not git-ignored"
     tracked = subprocess.run(["git", "ls-files", "data/raw"], cwd=paths.ROOT, capture_output=True, text=True)
     assert [f for f in tracked.stdout.split() if not f.endswith("README.md")] == []
+
+
+def _executed(root) -> set[str]:
+    man = json.loads((root / "results_raw" / "manifest.json").read_text())
+    return {name for name, step in man["steps"].items() if step["run"] == "executed"}
+
+
+def test_only_the_steps_whose_inputs_changed_run_again(raw_run):
+    """A parameter that one notebook declares reruns that notebook only; a sentence edited in a
+    notebook reruns it only; the others are carried from the previous results, unchanged."""
+    import nbformat
+
+    before = _snapshot(raw_run / "results_raw")
+    run = _cli("run", "--data", "raw", "--set", "sim_replicates=3", root=raw_run)
+    assert run.returncode == 0, run.stderr
+    assert _executed(raw_run) == {"07_simulation_check"}, run.stdout
+    after = _snapshot(raw_run / "results_raw")
+    carried = [f for f in before if f.startswith(("tables/table2", "private/", "figures/figure"))]
+    assert carried and all(after[f] == before[f] for f in carried)
+    path = raw_run / "notebooks" / "04_figures.ipynb"
+    nb = nbformat.read(path, as_version=4)
+    nb.cells[0].source += "\n\nAn edited sentence."
+    nbformat.write(nb, path)
+    again = _cli("run", "--data", "raw", "--set", "sim_replicates=3", root=raw_run)
+    assert again.returncode == 0, again.stderr
+    assert _executed(raw_run) == {"04_figures"}, again.stdout
+    assert "An edited sentence." in (raw_run / "results_raw" / "report" / "04_figures.html").read_text()

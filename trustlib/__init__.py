@@ -37,7 +37,7 @@ Modules (each small, each pure functions over DataFrames unless stated):
 - ``environment`` reading the pinned lock (keeps ``environment.yml`` in step)
 """
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 
 class TrustlibError(Exception):
