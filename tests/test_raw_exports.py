@@ -175,6 +175,19 @@ def _second_sheet(repo):
     (_raw(repo) / "clinicians.csv").unlink()
 
 
+def _second_sheet_named(name: str):
+    def breaker(repo):
+        _second_sheet(repo)
+        (_raw(repo) / "column_map.yml").write_text(f"clinicians:\n  sheet: {name}\n")
+    return breaker
+
+
+def _set_cell(repo, table, column, row, value):
+    df = read_text_table(_raw(repo), table)
+    df.loc[row, column] = value
+    write_text_table(_raw(repo), table, df)
+
+
 def _unnamed_column(repo):
     lines = _clinicians_csv(repo).decode().splitlines()
     lines = [lines[0].replace(",age,", ",,", 1)] + lines[1:]
@@ -239,6 +252,24 @@ CASES = [
     ("an unknown estimator", lambda r: None, ["--set", "sim_estimators=[bayes]"], ["sim_estimators must be"]),
     ("a parameter file that is a folder", lambda r: (r / "p.yml").mkdir(exist_ok=True), ["--params", "p.yml"],
      ["p.yml", "not a regular file"]),
+    ("an alias bomb in a parameter file", lambda r: (r / "bomb.yml").write_text(ALIAS_BOMB), ["--params", "bomb.yml"],
+     ["bomb.yml", "aliases (*name)"]),
+    ("an unknown key in a parameter file", lambda r: (r / "typo.yml").write_text("nagg: 5\n"), ["--params", "typo.yml"],
+     ["typo.yml", "unknown parameter(s) ['nagg']"]),
+    ("allow_small_cells that is not true or false", lambda r: None, ["--set", "allow_small_cells=maybe"],
+     ["allow_small_cells must be true or false"]),
+    ("a robustness grid with a value twice", lambda r: None, ["--set", "robust_min_surveys=[1, 1]"],
+     ["robust_min_surveys must be"]),
+    # more files that cannot be read
+    ("the patients as a named pipe", lambda r: (_raw(r) / "patients.csv").unlink() or os.mkfifo(_raw(r) / "patients.csv"),
+     [], ["patients.csv", "not a regular file"]),
+    ("a symlink to a folder outside", _symlink("/tmp"), [], ["clinicians.csv", "outside the data folder"]),
+    ("a sheet that does not exist", _second_sheet_named("Nope"), [], ["clinicians.xlsx", "has no sheet 'Nope'", "'Data'"]),
+    ("a header line past the end", _map("clinicians:\n  header_row: 999\n"), [], ["clinicians.csv", "fewer than 999 lines"]),
+    ("invalid UTF-16 after its byte-order mark", lambda r: _replace(r, "clinicians", codecs.BOM_UTF16_LE + b"a\x00b"),
+     [], ["clinicians.csv", "not valid UTF-16"]),
+    ("Stata's missing code in a category column", lambda r: _set_cell(r, "clinicians", "sex", 2, ".a"), [],
+     ["clinicians.csv", "'sex'", "not one of the allowed codes", "lines 4"]),
 ]
 
 
