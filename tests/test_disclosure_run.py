@@ -108,3 +108,71 @@ def test_the_runs_suppression_passes_the_independent_audit(raw_run):
     assert counts["sensitive"].any() and (counts["hidden"] & counts["published"]).any()
     table, equations = cohort_equations(counts)
     assert_protected(table, equations)
+
+
+def _cell_of(key: str) -> str | None:
+    """The cell of the protected counts a count in numbers.json states (None for a non-count)."""
+    from trustlib import describe
+
+    groups = {describe.group_slug(g): g for g in ["all modelled", *cohort.QUADRANTS]}
+    fixed = {"input.clinicians": "surveyed|clinicians", "input.patients": "surveyed|patient_surveys",
+             "cohort.excluded": "excluded|clinicians", "cohort.modelled": "all modelled|clinicians",
+             "cohort.modelled_clinics": "all modelled|clinics", "cohort.n_high_high": f"{cohort.QUADRANTS[0]}|clinicians",
+             "outcome.n_high_high": f"{cohort.QUADRANTS[0]}|clinicians", "flow.n_clinicians": "surveyed|clinicians",
+             "flow.n_patients": "surveyed|patient_surveys", "flow.n_modelled": "all modelled|clinicians",
+             "flow.n_clinics": "surveyed|clinics", "flow.n_modelled_clinics": "all modelled|clinics",
+             "sample.n_women": "surveyed|women", "sample.n_physicians": "surveyed|physicians",
+             "sample.n_family": "surveyed|family medicine"}
+    if key in fixed:
+        return fixed[key]
+    if key.startswith(("quadrant.", "figure1.n.")):
+        slug = key.split(".")[-1]
+        return next(f"{q}|clinicians" for q in cohort.QUADRANTS if q.replace(" ", "") == slug)
+    m = re.fullmatch(r"table1\.(\w+)\.(clinicians|women|physicians|family_medicine)\.count", key)
+    if m:
+        return f"{groups[m.group(1)]}|{m.group(2).replace('_', ' ')}"
+    return None
+
+
+def test_every_count_a_shareable_output_states_is_in_the_audited_system(raw_run):
+    """The flow, Table 1, the sample statistics, the clinic counts, the quadrants and Figure 1's
+    counts in numbers.json are cells of the one protected system (their value is the cell's
+    shown value, or "suppressed"); the audit above covers them all; and the count columns of the
+    shareable tables state only those values."""
+    results = raw_run / "results_raw"
+    numbers = json.loads((results / "numbers.json").read_text())
+    counts = pd.read_csv(results / "private" / "disclosure_counts.csv").set_index("cell")
+    stated = {k: v for k, v in numbers.items() if _cell_of(k)}
+    assert len(stated) > 40
+    for key, value in stated.items():
+        cell = counts.loc[_cell_of(key)]
+        assert value == ("suppressed" if cell["hidden"] else int(cell["count"])), (key, value)
+    flow = pd.read_csv(results / "tables" / "flow.csv", dtype=str, keep_default_na=False)
+    shown = {str(int(v)) for v in counts.loc[~counts["hidden"], "count"]} | {"suppressed", ""}
+    for col in ("clinics", "clinicians", "patient_surveys"):
+        assert set(flow[col].str.lstrip("-")) <= shown, col
+
+
+def test_the_differences_a_reader_could_take_are_closed(raw_run):
+    """Each difference found by differencing outputs, shown closed on the raw run of the cohort."""
+    from test_disclosure import K, lp_bounds
+
+    results = raw_run / "results_raw"
+    counts = pd.read_csv(results / "private" / "disclosure_counts.csv")
+    from test_disclosure import cohort_equations
+
+    table, eqs = cohort_equations(counts)
+    # surveyed minus modelled patient surveys no longer bounds the excluded clinicians' surveys below k
+    assert lp_bounds(table, eqs, "excluded|patient_surveys")[1] >= K
+    # the sample's women and Table 1's modelled women no longer say the excluded are all men (or women)
+    for v in ("women", "not women"):
+        lo, hi = lp_bounds(table, eqs, f"excluded|{v}")
+        assert hi - lo >= 1, v
+    # every page and every executed notebook carries the banner
+    for page in list((results / "report").glob("*.html")) + list((results / "notebooks").glob("*.ipynb")) + \
+            [results / "article" / "index.html", results / "article" / "index.md"]:
+        assert "Confidential: contains aggregate trial results" in page.read_text(), page.name
+    from pypdf import PdfReader
+
+    pdf = " ".join(p.extract_text() for p in PdfReader(results / "article" / "article.pdf").pages)
+    assert "Confidential" in pdf
