@@ -3,13 +3,18 @@
 * full reproduction: `make clean all` (every notebook runs, two at a time), median of three;
 * its floor: starting the notebooks' kernels and importing what notebook 06 imports, two at a
   time, as the runner does (a run cannot be faster than this), timed in turn with the full runs;
+* a partial rerun: a sentence edited in notebook 04, then `make all` (notebook 04 runs again, the
+  others are carried; the report and the article are rebuilt), against the full reproduction;
 * no-op: `make all` again with nothing changed;
 * set-up: a fresh environment in a temporary folder, the lock installed with pip and with uv
-  (the two ways `make env` can bootstrap; both with their download caches as they are);
-* one adjusted GLMM fit next to one GEE fit on the shipped analysis table (median of repeats),
-  and, where Rscript with lme4 is installed, next to one lme4 ``glmer`` fit of the same model
-  (median of repeats inside one R process, so R's start-up is not counted);
-* Monte Carlo throughput (replicates per second) on 1 core and on all cores;
+  (the two ways `make env` can bootstrap; both with their download caches as they are), and
+  JupyterLab added from requirements-lab.lock (what `make lab` installs the first time);
+* one adjusted GLMM fit and one GEE fit on the shipped analysis table, and where Rscript is
+  installed one lme4 ``glmer`` fit of the same model (medians of repeats, R's start-up not counted);
+* the GEE on VerbAgg (7,584 rows, 316 clusters; tests/reference/cases/verbagg.csv): trustlib's
+  vectorised GEE against statsmodels' GEE (what the models used before) and R geepack ``geeglm``;
+* the article's PDF (Typst) against its HTML;
+* Monte Carlo throughput (replicates per second) on 1 core and on all cores, and through Dask;
 * the multiverse (notebook 06's grid) in total.
 
 Times depend on the machine; the ratios are what to compare between machines.
@@ -21,15 +26,17 @@ import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from trustlib import contract, models, params, paths, pipeline, robustness, simulation  # noqa: E402
+from trustlib import codebook, config, contract, models, outputs, paths, robustness, simulation, steps  # noqa: E402
 
 
 def clock(fn, repeat: int = 1) -> float:
@@ -45,33 +52,34 @@ def make(*args: str) -> None:
     subprocess.run(["make", *args], cwd=ROOT, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
-GLMER_TIMING = """
-suppressPackageStartupMessages(library(lme4))
+def rscript_seconds(code: str) -> float | None:
+    """The number an R snippet prints (a median of timings), or None without R and its packages."""
+    try:
+        out = subprocess.run(["Rscript", "-e", code], capture_output=True, text=True, check=True)
+        return float(out.stdout.strip().split()[-1])
+    except (OSError, subprocess.CalledProcessError, ValueError, IndexError):
+        return None
+
+
+GLMER = """suppressPackageStartupMessages(library(lme4))
 d <- read.csv("{file}")
 f <- high_high ~ quality + age + female + internal_medicine + apc + (1 | clinic_id)
 t <- replicate(15, system.time(glmer(f, data = d, family = binomial, nAGQ = {nagq}))[["elapsed"]])
-cat(median(t))
-"""
-
-
-def glmer_seconds(nagq: int) -> float | None:
-    """Median seconds of one lme4 glmer fit of the adjusted quality model, or None without R."""
-    try:
-        out = subprocess.run(["Rscript", "-e", GLMER_TIMING.format(file=paths.analysis_table("synthetic"),
-                                                                   nagq=nagq)],
-                             capture_output=True, text=True, check=True)
-    except (OSError, subprocess.CalledProcessError):
-        return None
-    return float(out.stdout.strip())
+cat(median(t))"""
+GEEGLM = """suppressPackageStartupMessages(library(geepack))
+d <- read.csv("{file}"); d <- d[order(d$g), ]
+f <- y ~ anger + male + scold + shout + self + do
+t <- replicate(7, system.time(geeglm(f, data = d, id = factor(d$g), family = binomial,
+     corstr = "exchangeable", control = geese.control(epsilon = 1e-12, maxit = 500)))[["elapsed"]])
+cat(median(t))"""
 
 
 FLOOR_CELL = "import pandas\nimport trustlib.contract, trustlib.figures, trustlib.robustness"   # notebook 06's imports
 
 
 def kernel_floor() -> float:
-    """Seconds to execute one one-cell notebook per analysis notebook that only import the notebooks' libraries,
-    two at a time through papermill (kernel start-up and imports: what every run pays)."""
-    import tempfile
+    """Seconds to execute one one-cell notebook per analysis notebook that only import the notebooks'
+    libraries, two at a time through papermill (kernel start-up and imports: what every run pays)."""
     from concurrent.futures import ThreadPoolExecutor
 
     import nbformat
@@ -87,22 +95,39 @@ def kernel_floor() -> float:
             pm.execute_notebook(str(src), str(Path(tmp) / f"out{i}.ipynb"), kernel_name="trustlib",
                                 language="python", progress_bar=False)
 
-        def all_seven():
+        def all_kernels():
             with ThreadPoolExecutor(2) as pool:
-                list(pool.map(one, range(len(pipeline.ANALYSIS))))
+                list(pool.map(one, range(len(steps.ANALYSIS))))
 
-        return clock(all_seven)
+        return clock(all_kernels)
 
 
-def setup_seconds(tool: str) -> float:
+def partial_rerun() -> float:
+    """Seconds of `make all` after a sentence was added to notebook 04 (then put back, and the
+    results made current again, untimed)."""
+    import nbformat
+
+    path = paths.notebook("04_figures")
+    original = path.read_bytes()
+    try:
+        nb = nbformat.read(path, as_version=4)
+        nb.cells[0].source += "\n\nA sentence added for the benchmark."
+        nbformat.write(nb, path)
+        return clock(lambda: make("all"))
+    finally:
+        path.write_bytes(original)
+        make("all")
+
+
+def setup_seconds(tool: str, lab: bool = False) -> float:
     """Seconds to create a fresh venv in a temporary folder and install requirements.lock with
-    ``tool`` (``pip``, or ``uv`` installed from PyPI into the venv first, as the Makefile does)."""
-    import tempfile
-
+    ``tool`` (``pip``, or ``uv`` installed from PyPI into the venv first, as the Makefile does);
+    with ``lab``, the seconds to add requirements-lab.lock to it afterwards (`make lab`)."""
     uv_version = next(line.split(":=")[1].strip() for line in (ROOT / "Makefile").read_text().splitlines()
                       if line.startswith("UV_VERSION"))
     with tempfile.TemporaryDirectory() as tmp:
         py = Path(tmp) / "bin" / "python"
+        uv = Path(tmp) / "bin" / "uv"
         pip = [str(py), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
         quiet = {"check": True, "stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
 
@@ -110,15 +135,55 @@ def setup_seconds(tool: str) -> float:
             subprocess.run([sys.executable, "-m", "venv", tmp], **quiet)
             if tool == "uv":
                 subprocess.run(pip + [f"uv=={uv_version}"], **quiet)
-                subprocess.run([str(Path(tmp) / "bin" / "uv"), "pip", "sync", "--quiet", "--compile-bytecode",
-                                "--python", str(py), str(ROOT / "requirements.lock")], **quiet)
+                subprocess.run([str(uv), "pip", "sync", "--quiet", "--compile-bytecode", "--python", str(py),
+                                str(ROOT / "requirements.lock")], **quiet)
             else:
                 subprocess.run(pip + ["-r", str(ROOT / "requirements.lock")], **quiet)
 
-        return clock(install)
+        base = clock(install)
+        if not lab:
+            return base
+        return clock(lambda: subprocess.run([str(uv), "pip", "install", "--quiet", "--compile-bytecode", "--python",
+                                             str(py), "-r", str(ROOT / "requirements-lab.lock")], **quiet))
 
 
-def dask_seconds(analysis, reps: int, nagq: int) -> float | None:
+def gee_on_verbagg() -> tuple[float, float, float | None]:
+    """Seconds of one GEE fit on VerbAgg: trustlib's, statsmodels', geepack's (None without R)."""
+    from statsmodels.genmod import cov_struct, families
+    from statsmodels.genmod.generalized_estimating_equations import GEE
+
+    from trustlib import gee
+
+    file = ROOT / "tests" / "reference" / "cases" / "verbagg.csv"
+    d = pd.read_csv(file)
+    X = np.column_stack([np.ones(len(d))] + [d[c].to_numpy(float) for c in
+                                             ("anger", "male", "scold", "shout", "self", "do")])
+    y, g = d["y"].to_numpy(float), d["g"].to_numpy()
+    ours = clock(lambda: gee.fit_gee(X, y, g), repeat=7)
+    theirs = clock(lambda: GEE(y, X, groups=g, family=families.Binomial(), cov_struct=cov_struct.Exchangeable())
+                   .fit(maxiter=100, ddof_scale=0), repeat=3)
+    return ours, theirs, rscript_seconds(GEEGLM.format(file=file))
+
+
+def article_seconds() -> tuple[float, float]:
+    """Seconds to build the article's HTML and Markdown, and its PDF (from the run's numbers)."""
+    from trustlib import article, typeset
+
+    results = paths.results_dir("synthetic")
+    cfg = config.RunConfig.load("synthetic")
+    numbers = outputs.read_numbers(results)
+    card = outputs.read_table(results / "scorecard.csv")
+    with tempfile.TemporaryDirectory() as tmp:
+        (Path(tmp) / "figures").symlink_to(results / "figures")          # the article shows ../figures/*.png
+        html = clock(lambda: article.render(article.to_markdown(article.blocks(cfg, article._links(results), numbers,
+                                                                               card)), numbers, True), repeat=3)
+        blocks = article.blocks(cfg, article._links(results), numbers, card)
+        pdf = clock(lambda: typeset.write_pdf(blocks, numbers, Path(tmp) / "article" / "article.pdf", Path(tmp)),
+                    repeat=3)
+    return html, pdf
+
+
+def dask_seconds(analysis, reps: int, args: dict) -> float | None:
     """Seconds for ``reps`` Monte Carlo replicates through a local Dask cluster (one worker per
     core, started beforehand and warmed up), or None without the dask extra."""
     try:
@@ -128,12 +193,12 @@ def dask_seconds(analysis, reps: int, nagq: int) -> float | None:
     cores = os.cpu_count() or 1
     with LocalCluster(n_workers=cores, threads_per_worker=1, dashboard_address=None) as cluster:
         addr = cluster.scheduler_address
-        simulation.run(analysis, 2, 0, ["quality"], nagq, backend="dask", scheduler=addr)
-        return clock(lambda: simulation.run(analysis, reps, 1, ["quality"], nagq, backend="dask", scheduler=addr))
+        simulation.run(analysis, 2, 0, ["quality"], backend="dask", scheduler=addr, **args)
+        return clock(lambda: simulation.run(analysis, reps, 1, ["quality"], backend="dask", scheduler=addr, **args))
 
 
 def main() -> int:
-    pp = params.pipeline_params()
+    cfg = config.RunConfig.load("synthetic")
     cores = os.cpu_count() or 1
     print(f"machine: {cores} cores; python {sys.version.split()[0]}", flush=True)
     # this kind of machine (a shared VM) runs the same work 10-20% faster or slower from one minute to
@@ -143,34 +208,47 @@ def main() -> int:
         full_times.append(clock(lambda: make("clean", "all")))
         floor_times.append(kernel_floor())
     full, floor = statistics.median(full_times), statistics.median(floor_times)
+    partial = partial_rerun()
     noop = clock(lambda: make("all"), repeat=3)
-    setup_pip, setup_uv = setup_seconds("pip"), setup_seconds("uv")
-    analysis = pd.read_csv(paths.analysis_table("synthetic"))
-    glmm = clock(lambda: models.fit_one(analysis, "quality", "glmm", True, nagq=pp["nagq"]), repeat=15)
-    gee = clock(lambda: (models.forget_fits(), models.fit_one(analysis, "quality", "gee", True)), repeat=15)
-    glmer = glmer_seconds(pp["nagq"])
-    reps = 48
-    simulation.run(analysis, 2, 0, ["quality"], pp["nagq"], n_jobs=cores, progress=False)   # start the workers
-    mc1 = clock(lambda: simulation.run(analysis, reps, 1, ["quality"], pp["nagq"], n_jobs=1, progress=False))
-    mcn = clock(lambda: simulation.run(analysis, reps, 1, ["quality"], pp["nagq"], n_jobs=cores, progress=False))
-    mcd = dask_seconds(analysis, reps, pp["nagq"])
+    setup_pip, setup_uv, setup_lab = setup_seconds("pip"), setup_seconds("uv"), setup_seconds("uv", lab=True)
+    analysis = outputs.read_table(paths.analysis_table("synthetic"))
+    kw = {"nagq": cfg.nagq, "covariates": list(cfg.covariates)}
+    glmm = clock(lambda: models.fit_one(analysis, "quality", "glmm", True, **kw), repeat=15)
+    gee = clock(lambda: models.fit_one(analysis, "quality", "gee", True, **kw), repeat=15)
+    glmer = rscript_seconds(GLMER.format(file=paths.analysis_table("synthetic"), nagq=cfg.nagq))
+    gee_ours, gee_sm, geeglm = gee_on_verbagg()
+    html, pdf = article_seconds()
+    reps, sim = 48, {"estimators": cfg.sim_estimators, **kw}
+    simulation.run(analysis, 2, 0, ["quality"], n_jobs=cores, progress=False, **sim)   # start the workers
+    mc1 = clock(lambda: simulation.run(analysis, reps, 1, ["quality"], n_jobs=1, progress=False, **sim))
+    mcn = clock(lambda: simulation.run(analysis, reps, 1, ["quality"], n_jobs=cores, progress=False, **sim))
+    mcd = dask_seconds(analysis, reps, sim)
     tables = contract.load_folder(paths.data_dir("synthetic"))
-    main_spec = {k: pp[k] for k in ("org_trust_cutoff", "patient_trust_cutoff", "min_patient_surveys")}
+    grid = {"org_trust_cutoff": cfg.robust_org_cutoffs, "patient_trust_cutoff": cfg.robust_patient_cutoffs,
+            "cutoff_rule": cfg.robust_cutoff_rules, "min_patient_surveys": cfg.robust_min_surveys}
     multiverse = clock(lambda: robustness.specification_curve(
-        tables, pp["robust_org_cutoffs"], pp["robust_patient_cutoffs"], pp["robust_min_surveys"], main_spec,
-        nagq=pp["nagq"], n_jobs=cores, cutoff_rules=pp["robust_cutoff_rules"]))
+        tables, cfg.rules, grid, codebook.scales_with_role("exposure"), estimators=cfg.estimators, n_jobs=cores, **kw))
     spread = lambda xs: f"(runs {min(xs):.1f}-{max(xs):.1f} s)"  # noqa: E731
+    ms = lambda s: f"{1000 * s:.1f} ms"  # noqa: E731
     rows = [("full reproduction (make clean all), median of 3", f"{full:.1f} s",
-             f"{full / floor:.1f} x kernel floor {spread(full_times)}"),
-            (f"kernel floor ({len(pipeline.ANALYSIS)} kernels + imports, 2 at a time), median of 3", f"{floor:.1f} s",
+             f"{full / floor:.2f} x kernel floor {spread(full_times)}"),
+            (f"kernel floor ({len(steps.ANALYSIS)} kernels + imports, 2 at a time), median of 3", f"{floor:.1f} s",
              f"1.00 {spread(floor_times)}"),
-            ("no-op make all", f"{noop:.2f} s", f"{noop / full:.4f} x full"),
+            ("a sentence edited in notebook 04, then make all", f"{partial:.1f} s", f"{partial / full:.2f} x full"),
+            ("no-op make all", f"{noop:.2f} s", f"{noop / full:.3f} x full"),
             ("set-up of a fresh environment with pip", f"{setup_pip:.1f} s", "1.00"),
             ("set-up of a fresh environment with uv", f"{setup_uv:.1f} s", f"{setup_pip / setup_uv:.1f} x faster than pip"),
-            ("one adjusted GLMM fit (nagq %d)" % pp["nagq"], f"{1000 * glmm:.1f} ms", "1.00"),
-            ("one adjusted GEE fit", f"{1000 * gee:.1f} ms", f"{gee / glmm:.2f} x GLMM"),
-            ("one adjusted lme4 glmer fit (R)", f"{1000 * glmer:.1f} ms" if glmer else "no Rscript",
+            ("JupyterLab added (make lab, first time)", f"{setup_lab:.1f} s", f"{setup_lab / setup_uv:.2f} x uv set-up"),
+            (f"one adjusted GLMM fit (nagq {cfg.nagq})", ms(glmm), "1.00"),
+            ("one adjusted GEE fit", ms(gee), f"{gee / glmm:.2f} x GLMM"),
+            ("one adjusted lme4 glmer fit (R)", ms(glmer) if glmer else "no Rscript",
              f"{glmer / glmm:.1f} x GLMM" if glmer else "--"),
+            ("GEE on VerbAgg: trustlib", ms(gee_ours), "1.00"),
+            ("GEE on VerbAgg: statsmodels (the models' GEE before)", ms(gee_sm), f"{gee_ours / gee_sm:.3f} x: trustlib's"),
+            ("GEE on VerbAgg: R geepack geeglm", ms(geeglm) if geeglm else "no Rscript",
+             f"{gee_ours / geeglm:.2f} x: trustlib's" if geeglm else "--"),
+            ("article: HTML and Markdown", ms(html), "1.00"),
+            ("article: PDF (Typst)", ms(pdf), f"{pdf:.2f} s beyond the HTML"),
             ("Monte Carlo, 1 core", f"{reps / mc1:.1f} replicates/s", "1.00"),
             (f"Monte Carlo, {cores} cores", f"{reps / mcn:.1f} replicates/s", f"{mc1 / mcn:.2f} x 1 core"),
             (f"Monte Carlo, Dask LocalCluster ({cores} workers)",
@@ -178,7 +256,7 @@ def main() -> int:
             (f"multiverse ({cores} cores)", f"{multiverse:.1f} s", f"{multiverse / full:.2f} x full")]
     width = max(len(r[0]) for r in rows)
     for name, value, ratio in rows:
-        print(f"{name:<{width}}  {value:>20}  {ratio}")
+        print(f"{name:<{width}}  {value:>22}  {ratio}")
     return 0
 
 

@@ -15,7 +15,7 @@ from . import outputs
 INLINE = re.compile(r"\*\*(?P<b>.+?)\*\*|\*(?P<i>.+?)\*|\[(?P<lt>[^\]]+)\]\((?P<lu>[^)]*)\)|`(?P<c>[^`]+)`")
 SPECIAL = re.compile(r"([\\#$*_`@<>\[\]~/\"'=+-])")
 
-PREAMBLE = """#set document(title: "[Re] Where Trust Flourishes")
+PREAMBLE = """#set document(title: "[Re] Where Trust Flourishes", date: none)
 #set page(paper: "a4", margin: (x: 2cm, y: 2.2cm), numbering: "1")
 #set text(size: 10pt)
 #set par(justify: true)
@@ -23,6 +23,9 @@ PREAMBLE = """#set document(title: "[Re] Where Trust Flourishes")
 #show link: set text(fill: rgb("#1b5e9e"))
 #set table(stroke: (x: none, y: 0.5pt + luma(200)), inset: 4pt)
 #show table: set text(size: 8.5pt)
+#show table: set par(justify: false)
+#show figure.caption: it => it.body
+#show figure: set block(spacing: 1.2em)
 #show figure: set block(breakable: true)
 """
 
