@@ -5,6 +5,8 @@ values are checked in test_reference.py."""
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 from statsmodels.genmod import cov_struct, families
@@ -76,3 +78,15 @@ def test_no_convergence_is_a_note_not_a_number():
     y = (rng.random(50) < 0.5).astype(float)
     fit = gee.fit_gee(X, y, g, maxiter=1)
     assert not fit.converged and "did not converge" in fit.notes[0]
+
+
+@pytest.mark.parametrize("outcome", ["separated", "constant"])
+def test_degenerate_outcomes_are_a_note_without_warnings(outcome):
+    rng = np.random.default_rng(2)
+    g = np.repeat(np.arange(12), 5)
+    X = np.column_stack([np.ones(60), rng.normal(size=60)])
+    y = (X[:, 1] > 0).astype(float) if outcome == "separated" else np.ones(60)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")                   # a RuntimeWarning would fail here
+        fit = gee.fit_gee(X, y, g)
+    assert not fit.converged and fit.notes and np.all(np.isnan(fit.params))

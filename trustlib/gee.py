@@ -127,33 +127,37 @@ def fit_gee(X, y, groups, tol: float = 1e-10, maxiter: int = 100) -> GEEResult:
     X, y = np.asarray(X, dtype=float), np.asarray(y, dtype=float)
     c = _Clusters(X, y, np.asarray(groups))
     notes: list[str] = []
-    beta, rho, converged, it = _logistic_start(c.X, c.y), 0.0, False, 0
-    try:
-        for it in range(1, maxiter + 1):
+    rho, converged, it = 0.0, False, 0
+    # degenerate data (a cluster all 0 or all 1, separation) overflow the logit on the way; the
+    # result is checked for finiteness below, so numpy's warnings would only be noise
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        try:
+            beta = _logistic_start(c.X, c.y)
+            for it in range(1, maxiter + 1):
+                _, _, W, r, s, t = c.parts(beta)
+                B, U = _bread_and_scores(c, W, r, s, t, rho)
+                step = np.linalg.solve(B, U.sum(axis=0))
+                beta = beta + step
+                _, _, W, r, s, t = c.parts(beta)
+                phi, new_rho = _moments(c, r, t)
+                done = np.max(np.abs(step)) < tol and abs(new_rho - rho) < tol
+                rho = new_rho
+                if done:
+                    converged = True
+                    break
+            else:
+                notes.append(f"GEE did not converge in {maxiter} iterations")
             _, _, W, r, s, t = c.parts(beta)
+            phi, _ = _moments(c, r, t)
             B, U = _bread_and_scores(c, W, r, s, t, rho)
-            step = np.linalg.solve(B, U.sum(axis=0))
-            beta = beta + step
-            _, _, W, r, s, t = c.parts(beta)
-            phi, new_rho = _moments(c, r, t)
-            done = np.max(np.abs(step)) < tol and abs(new_rho - rho) < tol
-            rho = new_rho
-            if done:
-                converged = True
-                break
-        else:
-            notes.append(f"GEE did not converge in {maxiter} iterations")
-        _, _, W, r, s, t = c.parts(beta)
-        phi, _ = _moments(c, r, t)
-        B, U = _bread_and_scores(c, W, r, s, t, rho)
-        Binv = np.linalg.inv(B)
-        cov_robust = Binv @ (U.T @ U) @ Binv
-        cov_bc = Binv @ _bias_reduced_meat(c, beta, rho, Binv) @ Binv
-    except (np.linalg.LinAlgError, FloatingPointError, ZeroDivisionError) as err:
-        p = X.shape[1]
-        nan = np.full((p, p), np.nan)
-        return GEEResult(np.full(p, np.nan), nan, nan, nan, np.nan, np.nan, False, it, len(y), len(c.starts),
-                         notes + [f"GEE failed: {err}"])
+            Binv = np.linalg.inv(B)
+            cov_robust = Binv @ (U.T @ U) @ Binv
+            cov_bc = Binv @ _bias_reduced_meat(c, beta, rho, Binv) @ Binv
+        except (np.linalg.LinAlgError, FloatingPointError, ZeroDivisionError) as err:
+            p = X.shape[1]
+            nan = np.full((p, p), np.nan)
+            return GEEResult(np.full(p, np.nan), nan, nan, nan, np.nan, np.nan, False, it, len(y), len(c.starts),
+                             notes + [f"GEE failed: {err}"])
     if not (np.all(np.isfinite(beta)) and np.all(np.isfinite(cov_robust))):
         converged = False
         notes.append("GEE estimates are not finite")

@@ -316,61 +316,19 @@ def fit_glmm(X, y, groups, names: list[str] | None = None, nagq: int = 15,
         separated = separation(X, y)
     if separated:
         notes.append("separation: the outcome is (quasi-)perfectly predicted by the covariates; no finite estimate")
-
-    def objective(theta):
-        ll, g = prob.evaluate(theta)
-        return -ll, -g
-
-    def information(theta, free):
-        def gradient(t_free):
-            t = theta.copy()
-            t[free] = t_free
-            return -prob.evaluate(t)[1][free]
-        H = approx_fprime(theta[free], gradient, centered=True)
-        return 0.5 * (H + H.T)
-
-    theta0 = np.append(_start(Xs, y), 0.5)
-    bounds = [(None, None)] * p + [(0.0, None)]
     try:
-        res = optimize.minimize(objective, theta0, jac=True, method="L-BFGS-B", bounds=bounds,
-                                options={"maxiter": maxiter, "gtol": 1e-6, "ftol": 1e-13})
-        theta, success, message = res.x, bool(res.success), str(res.message)
-        boundary = theta[-1] < BOUNDARY_SIGMA
-        free = slice(0, p) if boundary else slice(None)
-        H = information(theta, free)
-        # polish: Newton steps on the exact gradient with that information matrix; the steps are
-        # tiny (below 1e-4), so the matrix is not recomputed for the standard errors
-        llf, grad = prob.evaluate(theta)
-        for _ in range(4):
-            g = -grad[free]
-            if not np.all(np.isfinite(H)) or np.max(np.abs(g)) < 1e-9:
-                break
-            trial = theta.copy()
-            trial[free] -= np.linalg.lstsq(H, g, rcond=None)[0]
-            if trial[-1] < 0:
-                break
-            ll_trial, grad_trial = prob.evaluate(trial)
-            if ll_trial < llf - 1e-12:
-                break
-            theta, llf, grad = trial, ll_trial, grad_trial
+        theta, success, message, H, llf = _maximize(prob, np.append(_start(Xs, y), 0.5), p, maxiter)
     except ModeSearchError as err:
         nan = np.full(p, np.nan)
         return GLMMResult(exog_names=names, params=nan, sigma=float("nan"), cov=np.full((p, p), np.nan),
                           sigma_se=float("nan"), llf=float("nan"), converged=False, nobs=len(y),
                           n_groups=prob.G, nagq=nagq, message=str(err), notes=notes + [str(err)])
-    beta, sigma = theta[:-1], float(theta[-1])
-    if boundary:        # reported as 0: the optimizer stops anywhere below the threshold (1e-8, 1e-16, ...)
-        sigma = 0.0
+    boundary = theta[-1] < BOUNDARY_SIGMA
+    beta, sigma = theta[:-1], 0.0 if boundary else float(theta[-1])   # the optimizer stops anywhere below it
+    if boundary:
         notes.append("clinic variance estimated at the boundary (0); SEs are those of the fixed effects given sigma = 0")
-    converged = success and not separated and np.all(np.isfinite(H))
-    try:
-        cov_full = np.linalg.inv(H)
-        if np.any(np.diag(cov_full) <= 0):
-            raise np.linalg.LinAlgError
-    except np.linalg.LinAlgError:
-        cov_full = np.full(H.shape, np.nan)
-        converged = False
-        notes.append("information matrix not positive definite")
+    cov_full, ok = _inverse(H, notes)
+    converged = success and not separated and ok
     if not success:
         notes.append(f"optimizer did not converge: {message}")
     se_std = np.sqrt(np.diag(cov_full))[:p]
@@ -379,8 +337,58 @@ def fit_glmm(X, y, groups, names: list[str] | None = None, nagq: int = 15,
         converged = False
         notes.append("near-separation: a coefficient above 15 log-odds per SD of a covariate, or an SE above 1000; "
                      "the estimate is not usable")
-    cov = T @ cov_full[:p, :p] @ T.T
     sigma_se = float(np.sqrt(cov_full[p, p])) if not boundary and np.isfinite(cov_full[p, p]) else float("nan")
-    return GLMMResult(exog_names=names, params=T @ beta, sigma=sigma, cov=cov, sigma_se=sigma_se,
-                      llf=llf, converged=bool(converged), nobs=len(y), n_groups=prob.G,
+    return GLMMResult(exog_names=names, params=T @ beta, sigma=sigma, cov=T @ cov_full[:p, :p] @ T.T,
+                      sigma_se=sigma_se, llf=llf, converged=bool(converged), nobs=len(y), n_groups=prob.G,
                       nagq=nagq, message=message, notes=notes)
+
+
+def _information(prob: _Problem, theta: np.ndarray, free: slice) -> np.ndarray:
+    """Observed information of the free parameters: the exact gradient differentiated numerically."""
+    def gradient(t_free):
+        t = theta.copy()
+        t[free] = t_free
+        return -prob.evaluate(t)[1][free]
+    H = approx_fprime(theta[free], gradient, centered=True)
+    return 0.5 * (H + H.T)
+
+
+def _maximize(prob: _Problem, theta0: np.ndarray, p: int, maxiter: int):
+    """Maximize the quadrature likelihood: L-BFGS-B on the exact gradient (sigma bounded at 0),
+    then up to four Newton steps with the observed information, which are tiny (below 1e-4), so
+    the matrix is not recomputed for the standard errors. At the boundary (sigma below
+    :data:`BOUNDARY_SIGMA`) only the fixed effects are free. Returns ``(theta, success, message,
+    information, loglik)``."""
+    res = optimize.minimize(lambda t: tuple(-v for v in prob.evaluate(t)), theta0, jac=True, method="L-BFGS-B",
+                            bounds=[(None, None)] * p + [(0.0, None)],
+                            options={"maxiter": maxiter, "gtol": 1e-6, "ftol": 1e-13})
+    theta, success, message = res.x, bool(res.success), str(res.message)
+    free = slice(0, p) if theta[-1] < BOUNDARY_SIGMA else slice(None)
+    H = _information(prob, theta, free)
+    llf, grad = prob.evaluate(theta)
+    for _ in range(4):
+        g = -grad[free]
+        if not np.all(np.isfinite(H)) or np.max(np.abs(g)) < 1e-9:
+            break
+        trial = theta.copy()
+        trial[free] -= np.linalg.lstsq(H, g, rcond=None)[0]
+        if trial[-1] < 0:
+            break
+        ll_trial, grad_trial = prob.evaluate(trial)
+        if ll_trial < llf - 1e-12:
+            break
+        theta, llf, grad = trial, ll_trial, grad_trial
+    return theta, success, message, H, llf
+
+
+def _inverse(H: np.ndarray, notes: list[str]) -> tuple[np.ndarray, bool]:
+    """The covariance (inverse information), or NaNs and a note when it is not positive definite."""
+    ok = bool(np.all(np.isfinite(H)))
+    try:
+        cov = np.linalg.inv(H)
+        if np.any(np.diag(cov) <= 0):
+            raise np.linalg.LinAlgError
+    except np.linalg.LinAlgError:
+        notes.append("information matrix not positive definite")
+        return np.full(H.shape, np.nan), False
+    return cov, ok
