@@ -87,6 +87,17 @@ def test_committed_notebooks_carry_executed_outputs(name):
     assert not any(o.get("output_type") == "error" for c in code for o in c.outputs)
 
 
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_committed_outputs_are_for_a_reader(name):
+    """No warnings on stderr, no path of the machine that ran them, no value cut short by "..."."""
+    nb = _nb(name)
+    outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
+    assert not [o for o in outputs if o.get("name") == "stderr"]
+    text = "\n".join(o.get("text", "") + str(o.get("data", {}).get("text/plain", "")) for o in outputs)
+    assert str(paths.ROOT) not in text and "/home/" not in text and "/tmp/" not in text
+    assert not re.search(r"\S\.\.\.(\s|$)", text), re.search(r".{40}\S\.\.\.", text)
+
+
 @pytest.mark.parametrize("name", ["04_figures", "06_robustness", "07_simulation_check", "09_clinic_influence"])
 def test_committed_notebooks_show_every_figure_they_write(name):
     """A cell that writes a figure to results/figures/ also shows it (an image output), so a
