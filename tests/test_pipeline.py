@@ -191,11 +191,14 @@ def _executed(root) -> set[str]:
     return {name for name, step in man["steps"].items() if step["run"] == "executed"}
 
 
-def test_only_the_steps_whose_inputs_changed_run_again(raw_run):
+def test_only_the_steps_whose_inputs_changed_run_again(full_raw_run_once, tmp_path):
     """A parameter that one notebook declares reruns that notebook only; a sentence edited in a
-    notebook reruns it only; the others are carried from the previous results, unchanged."""
+    notebook reruns it only; the others are carried from the previous results, unchanged. (On its
+    own copy of the complete run: the module's copy is changed by the tests above.)"""
     import nbformat
 
+    raw_run = tmp_path / "repo"
+    shutil.copytree(full_raw_run_once, raw_run, symlinks=True)
     before = _snapshot(raw_run / "results_raw")
     run = _cli("run", "--data", "raw", "--set", "sim_replicates=3", root=raw_run)
     assert run.returncode == 0, run.stderr
