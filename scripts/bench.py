@@ -49,7 +49,11 @@ def clock(fn, repeat: int = 1) -> float:
 
 
 def make(*args: str) -> None:
-    subprocess.run(["make", *args], cwd=ROOT, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    """Run a make target quietly; if it fails, say which and show what it printed."""
+    done = subprocess.run(["make", *args], cwd=ROOT, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise SystemExit(f"bench: `make {' '.join(args)}` failed (exit {done.returncode}):\n"
+                         f"{done.stdout[-3000:]}{done.stderr[-3000:]}")
 
 
 def rscript_seconds(code: str) -> float | None:

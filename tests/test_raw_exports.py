@@ -26,7 +26,7 @@ from test_formats import _labelled, _text_table, write
 from test_hostile_runs import _check, repo, root  # noqa: F401 (fixtures)
 from trustlib import contract, extract, paths
 
-pytestmark = pytest.mark.xdist_group("hostile")
+# no xdist group: each test process makes its own copy of the results (the `root` fixture)
 
 
 @contextlib.contextmanager
