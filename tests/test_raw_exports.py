@@ -464,7 +464,10 @@ def _read_only_run(base):
     os.chmod(repo_copy, 0o777)
     os.chmod(repo_copy / "results_raw", 0o555)                          # owned by root, read-only to others
     env = {"PYTHONPATH": str(repo_copy), "HOME": str(base), "PATH": os.environ["PATH"]}
-    run = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", sys.executable, "-m",
+    # the user may read everything (CAP_DAC_READ_SEARCH: the environment may sit in a folder only its
+    # owner can enter, as a clone in `mktemp -d` does) but write only where permissions allow
+    run = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                          "--inh-caps=+dac_read_search", "--ambient-caps=+dac_read_search", sys.executable, "-m",
                           "trustlib", "run", "--data", "raw"], cwd=repo_copy, env=env, capture_output=True,
                          text=True, timeout=120)
     assert run.returncode == 2, run.stderr

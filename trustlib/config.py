@@ -26,6 +26,7 @@ SAFE_CELL_SIZE = 11     # below this, raw data need allow_small_cells: true (and
 
 ParameterError = params.ParameterError
 
+
 @dataclass(frozen=True)
 class RunConfig:
     """Every choice of one run (meanings in ``params/pipeline.yml``)."""
