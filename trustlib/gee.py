@@ -120,10 +120,17 @@ def _bias_reduced_meat(c: _Clusters, beta, rho, Binv) -> np.ndarray:
     return meat
 
 
+def _no_estimate(p: int, iterations: int, nobs: int, n_groups: int, notes: list[str]) -> GEEResult:
+    """A result without estimates (NaN), ``converged=False``, with the notes saying why."""
+    nan = np.full((p, p), np.nan)
+    return GEEResult(np.full(p, np.nan), nan, nan, nan, np.nan, np.nan, False, iterations, nobs, n_groups, notes)
+
+
 def fit_gee(X, y, groups, tol: float = 1e-10, maxiter: int = 100) -> GEEResult:
     """Fit the exchangeable logistic GEE of ``y`` (0/1) on ``X`` (with its intercept column)
     within ``groups``; see the module docstring. Never silently wrong: no convergence in
-    ``maxiter`` steps, or a singular information matrix, set ``converged=False`` with a note."""
+    ``maxiter`` steps, or a singular information matrix, give NaN estimates, ``converged=False``
+    and a note."""
     X, y = np.asarray(X, dtype=float), np.asarray(y, dtype=float)
     c = _Clusters(X, y, np.asarray(groups))
     notes: list[str] = []
@@ -154,11 +161,10 @@ def fit_gee(X, y, groups, tol: float = 1e-10, maxiter: int = 100) -> GEEResult:
             cov_robust = Binv @ (U.T @ U) @ Binv
             cov_bc = Binv @ _bias_reduced_meat(c, beta, rho, Binv) @ Binv
         except (np.linalg.LinAlgError, FloatingPointError, ZeroDivisionError) as err:
-            p = X.shape[1]
-            nan = np.full((p, p), np.nan)
-            return GEEResult(np.full(p, np.nan), nan, nan, nan, np.nan, np.nan, False, it, len(y), len(c.starts),
-                             notes + [f"GEE failed: {err}"])
-    if not (np.all(np.isfinite(beta)) and np.all(np.isfinite(cov_robust))):
+            return _no_estimate(X.shape[1], it, len(y), len(c.starts), notes + [f"GEE failed: {err}"])
+    if converged and not (np.all(np.isfinite(beta)) and np.all(np.isfinite(cov_robust))):
         converged = False
         notes.append("GEE estimates are not finite")
+    if not converged:   # where an iteration that did not settle stopped is no estimate (and its digits,
+        return _no_estimate(X.shape[1], it, len(y), len(c.starts), notes)   # even finiteness, move with BLAS)
     return GEEResult(beta, cov_robust, cov_bc, Binv, phi, rho, converged, it, len(y), len(c.starts), notes)
