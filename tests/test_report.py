@@ -68,7 +68,7 @@ def test_scorecard_comes_first_and_provenance_last(index):
     assert text.index("Scorecard") < text.index("Figures") < text.index("Provenance")
     card = pd.read_csv(paths.result("synthetic", "scorecard.csv"))
     passed, compared = int((card["verdict"] == "pass").sum()), int((card["verdict"] != "not compared").sum())
-    assert f"Scorecard: {passed} of {compared} compared published numbers reproduced" in text
+    assert f"Scorecard: {passed} of {compared} compared published numbers consistent with the paper" in text
     assert "synthetic" in text and "selected to match these numbers" in text
 
 
@@ -79,3 +79,24 @@ def test_every_figure_is_a_thumbnail_linked_to_its_notebook_cell(index):
     assert sorted(Path(i).name for i in images) == figures
     cell_links = [ref for tag, ref in parsed.refs if tag == "a" and "#cell-id=" in ref]
     assert len(cell_links) >= len(figures)
+
+
+def test_each_table_and_figure_links_to_the_cell_that_writes_it():
+    """The cell a link names writes the file: its source names the table or figure (a figure
+    named per measure by its stem without the measure)."""
+    import nbformat
+
+    from trustlib import report
+
+    results = paths.results_dir("synthetic")
+    links = report.Links(results)
+    checked = 0
+    for f, (notebook, cell_id) in links.files.items():
+        if not f.startswith(("tables/", "figures/")):
+            continue
+        cells = {c.get("id"): c.source for c in nbformat.read(results / "notebooks" / f"{notebook}.ipynb",
+                                                              as_version=4).cells}
+        source, stem = cells.get(cell_id, ""), Path(f).stem
+        assert f'"{stem}' in source or f'"{stem.rsplit("_", 1)[0]}_' in source, f"{f} links to cell {cell_id}"
+        checked += 1
+    assert checked >= 30

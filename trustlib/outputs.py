@@ -150,15 +150,25 @@ def read_table(path: Path) -> pd.DataFrame:
                        na_values={c: [""] for c in header if c not in TEXT_COLUMNS})
 
 
-def _cell() -> int | None:
-    """The execution count of the notebook cell running now (None outside a kernel): the
-    report links each output to the cell that wrote it."""
+def _cell() -> str | None:
+    """The digest (:func:`cell_digest`) of the notebook cell running now, from the kernel's
+    execute request (None outside a kernel): the report links each output to the cell that wrote
+    it. (IPython's execution count is no help: whether it is raised before or after a cell runs
+    changed between versions.)"""
     try:
         from IPython import get_ipython
     except ImportError:
         return None
     shell = get_ipython()
-    return getattr(shell, "execution_count", None) if shell is not None else None
+    try:
+        return cell_digest(shell.kernel.get_parent()["content"]["code"])
+    except (AttributeError, KeyError, TypeError):
+        return None
+
+
+def cell_digest(source: str) -> str:
+    """A short SHA-256 of a cell's source, which names the cell in ``provenance/<notebook>.json``."""
+    return hashlib.sha256(source.encode("utf-8")).hexdigest()[:16]
 
 
 class Writer:
@@ -183,8 +193,8 @@ class Writer:
         self.step = steps.STEPS.get(notebook)
         self._numbers: dict[str, object] = {}
         self._written: set[str] = set()
-        self._cells: dict[str, int | None] = {}
-        self._number_cells: dict[str, int | None] = {}
+        self._cells: dict[str, str | None] = {}
+        self._number_cells: dict[str, str | None] = {}
         self._titles: dict[str, str] = {}
 
     def path(self, *parts: str) -> Path:
@@ -268,7 +278,7 @@ class Writer:
 
     def save(self) -> Path:
         """Write this notebook's numbers, the merged ``numbers.json`` and its provenance: the
-        files written, and the execution count of the cell that wrote each file and number."""
+        files written, and the digest of the cell (:func:`cell_digest`) that wrote each file and number."""
         frag = self._write((json.dumps(self._numbers, indent=1, sort_keys=True) + "\n").encode(),
                            "numbers", f"{self.notebook}.json")
         merge_numbers(self.root)

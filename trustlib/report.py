@@ -92,7 +92,7 @@ def render_notebooks(results: Path, report_dir: Path, rendered=(), source: str =
 
 class Links:
     """Where each output and each number of a results folder was made: the notebook and the id of
-    the cell, from the execution counts each notebook's provenance records."""
+    the cell, from the digests of the cells' sources each notebook's provenance records."""
 
     def __init__(self, results: Path):
         self.files: dict[str, tuple[str, str]] = {}
@@ -103,12 +103,12 @@ class Links:
             nb_path = Path(results, "notebooks", f"{prov.stem}.ipynb")
             if "notebook" not in record or not nb_path.exists():
                 continue
-            ids = {c.get("execution_count"): c.get("id", "") for c in nbformat.read(nb_path, as_version=4).cells
+            ids = {outputs.cell_digest(c.source): c.get("id", "") for c in nbformat.read(nb_path, as_version=4).cells
                    if c.cell_type == "code"}
-            for f, count in record.get("cells", {}).items():
-                self.files[f] = (prov.stem, ids.get(count, ""))
-            for k, count in record.get("number_cells", {}).items():
-                self.numbers[k] = (prov.stem, ids.get(count, ""))
+            for f, digest in record.get("cells", {}).items():
+                self.files[f] = (prov.stem, ids.get(digest, ""))
+            for k, digest in record.get("number_cells", {}).items():
+                self.numbers[k] = (prov.stem, ids.get(digest, ""))
             self.titles.update(record.get("titles", {}))
 
     @staticmethod
@@ -152,14 +152,14 @@ def headline(source: str, card: pd.DataFrame, numbers: dict) -> str:
     c = scorecard.counts(card)
     fails = ", ".join(scorecard.label(r.key, r.measure, r.quantity) for r in scorecard.failures(card).itertuples())
     hidden = f" ({c['n_not_compared']} suppressed, not compared)" if c["n_not_compared"] else ""
-    parts = [f"<h2>Scorecard: {c['n_passed']} of {c['n_compared']} compared published numbers reproduced{hidden}</h2>"]
+    parts = [f"<h2>Scorecard: {c['n_passed']} of {c['n_compared']} compared published numbers consistent with the paper{hidden}</h2>"]
     if fails:
         parts.append(f"<p>Not consistent with the paper: {html.escape(fails)}.</p>")
     if source == "synthetic":
         searched = numbers.get("unselected.searched_seeds")
         seeds, joint = numbers.get("unselected.seeds"), numbers.get("unselected.all_rows.pass_rate")
-        selection = (f"Its seed is the first of the {searched:,} the calibration tried whose cohort met every row "
-                     "under the rules the scorecard applies now" if searched else "Its seed was selected")
+        selection = (f"its seed is the first of the {searched:,} the calibration tried whose cohort met every row "
+                     "under the rules the scorecard applies now" if searched else "its seed was selected")
         parts.append(f"<p><strong>The data behind this report are synthetic.</strong> The cohort was selected to "
                      f"match these numbers: its generator was tuned to the published marginals, and {selection} "
                      "(data/synthetic/CALIBRATION.md). So on these data the scorecard shows that the selection holds "
@@ -168,9 +168,9 @@ def headline(source: str, card: pd.DataFrame, numbers: dict) -> str:
                      + (f" Of {seeds} fresh, unselected cohorts of the same generator, {round(joint * seeds)} met "
                         "every row (last column: each row's rate; notebook 08)." if seeds and joint is not None
                         else "") + "</p>")
-    parts.append(f"<p>{c['n_agree_to_print']} of {c['n_compared']} reproduced numbers also round to the published "
-                 "value at its printed precision (column <em>to print</em>): what a run on the trial's own data "
-                 "should show.</p>")
+    parts.append(f"<p>Consistent means within each row's stated rule (column <em>rule</em>). The stricter test, "
+                 f"rounding to the published value at its printed precision (column <em>to print</em>), is met by "
+                 f"{c['n_agree_to_print']} of {c['n_compared']}: what a run on the trial's own data should show.</p>")
     return "".join(parts)
 
 
