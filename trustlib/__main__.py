@@ -44,10 +44,9 @@ def _overrides(items: list[str] | None) -> dict:
 def _run(args, project: paths.RunPaths) -> int:
     from . import pipeline
 
-    results = pipeline.run(args.data, Path(args.params) if args.params else None, _overrides(args.set),
-                           force=args.force, jobs=args.jobs, names=args.only,
-                           project=paths.RunPaths(args.data, project.root), dry_run=args.dry_run or None)
-    print(f"outputs in {project.relative(results)}/")
+    pipeline.run(args.data, Path(args.params) if args.params else None, _overrides(args.set),
+                 force=args.force, jobs=args.jobs, names=args.only,
+                 project=paths.RunPaths(args.data, project.root), dry_run=args.dry_run or None)
     return 0
 
 
@@ -68,7 +67,7 @@ def _refresh(args, project: paths.RunPaths) -> int:
 
 
 def _verify(args, project: paths.RunPaths) -> int:
-    from . import outputs, scorecard
+    from . import manifest, outputs, scorecard
 
     run = paths.RunPaths(args.data, project.root)
     path = run.results / "scorecard.csv"
@@ -76,6 +75,10 @@ def _verify(args, project: paths.RunPaths) -> int:
         print(f"error: {run.relative(path)} not found; run `make all` first", file=sys.stderr)
         return 1
     card = outputs.read_table(path)
+    changed = manifest.non_default_parameters(run.results)
+    if changed:
+        print(f"{run.relative(run.results)}/ holds a run with " + ", ".join(f"{k}={v}" for k, v in changed.items())
+              + f" (not the defaults of {paths.relative(paths.PIPELINE_PARAMS)})")
     for r in scorecard.failures(card).itertuples():
         print(f"FAIL {r.key}: published {r.comparator if r.comparator == '<' else ''}{r.published:g}, "
               f"reproduced {r.reproduced:.4g} ({r.tolerance})", file=sys.stderr)

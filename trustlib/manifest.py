@@ -35,6 +35,16 @@ def read(results: Path) -> dict | None:
         return None
 
 
+def non_default_parameters(results: Path) -> dict:
+    """The parameters of the run in ``results`` that differ from ``params/pipeline.yml`` (empty
+    when it ran with the defaults, or has no manifest)."""
+    from . import params
+
+    ran = (read(results) or {}).get("parameters", {})
+    defaults = params.load_yaml(paths.PIPELINE_PARAMS)
+    return {k: v for k, v in sorted(ran.items()) if k in defaults and defaults[k] != v}
+
+
 def step_files(results: Path, name: str) -> dict[str, str]:
     """SHA-256 of every file step ``name`` wrote below ``results`` (its provenance, report page
     and executed notebook included)."""

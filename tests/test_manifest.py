@@ -1,0 +1,26 @@
+"""manifest.json: what `verify` says of a run made with other parameters than the defaults."""
+
+from __future__ import annotations
+
+import json
+
+from trustlib import config, manifest
+
+
+def _results(tmp_path, **changes):
+    params = config.RunConfig.load("synthetic").replace(**changes).parameters()
+    (tmp_path / "manifest.json").write_text(json.dumps({"parameters": params}))
+    return tmp_path
+
+
+def test_a_default_run_has_no_non_default_parameters(tmp_path):
+    assert manifest.non_default_parameters(_results(tmp_path)) == {}
+
+
+def test_a_run_with_set_values_names_them(tmp_path):
+    results = _results(tmp_path, cutoff_rule="above", sim_replicates=200)
+    assert manifest.non_default_parameters(results) == {"cutoff_rule": "above", "sim_replicates": 200}
+
+
+def test_no_manifest_means_nothing_to_say(tmp_path):
+    assert manifest.non_default_parameters(tmp_path) == {}
