@@ -6,7 +6,7 @@
 * Notebooks executed by nbval write into a throw-away folder, never into `results/` or
   `data/synthetic/`: the folder is appended to each notebook's `parameters` cell as its output
   folder (`results_dir`, or `data_dir` for notebook 00), exactly as the runner passes its stage.
-* Notebooks run in an order that puts each after those it reads from (`pipeline.STEPS`).
+* Notebooks run in an order that puts each after those it reads from (`trustlib.steps`).
 """
 
 import shutil
@@ -33,9 +33,9 @@ def pytest_collection_modifyitems(session, config, items):
     folder = getattr(config, "_trustlib_folder", None)
     if not folder:
         return
-    from trustlib import pipeline
+    from trustlib import steps
 
-    order = [pipeline.SYNTHESIZE] + pipeline.sequential_order()   # 05 reads 08's output
+    order = [steps.SYNTHESIZE] + steps.sequential_order()   # 05 reads 08's output
     items.sort(key=lambda item: order.index(item.fspath.purebasename) if item.fspath.purebasename in order else -1)
     for item in items:
         cell = getattr(item, "cell", None)

@@ -199,6 +199,22 @@ def test_sequential_order_runs_every_notebook_after_its_inputs():
         assert all(order.index(r) < order.index(name) for r in step.reads), name
 
 
+def test_make_nbval_collects_every_notebook_in_that_order():
+    """`make nbval`'s set-up (notebooks/conftest.py) runs, and collects the notebooks each after
+    the ones it reads (`make test` runs strict nbval itself only when notebooks/ has changes)."""
+    import subprocess
+    import sys
+
+    make = (paths.ROOT / "Makefile").read_text()
+    nbval = re.search(r"^NBVAL := (.*)$", make, re.M).group(1).replace("$(KERNEL)", scheduler.KERNEL).split()
+    run = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *nbval, "--collect-only", "-q",
+                          "notebooks"], cwd=paths.ROOT, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
+    collected = list(dict.fromkeys(line.split("::")[0].rsplit("/", 1)[-1].removesuffix(".ipynb")
+                                   for line in run.stdout.splitlines() if "::" in line))
+    assert collected == [steps.SYNTHESIZE] + steps.sequential_order()
+
+
 @pytest.mark.parametrize("name", NOTEBOOKS)
 def test_papermill_sees_every_parameter(name):
     """Papermill injects only the parameters it can parse (it skips a line holding two '='),
