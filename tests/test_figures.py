@@ -77,6 +77,33 @@ def test_no_text_is_smaller_than_9_points(drawn):
         assert not small, f"{name}: text under {figures.MIN_FONT} pt: {small[:5]}"
 
 
+def test_no_legend_covers_a_plotted_point(drawn):
+    """Every plotted point and error-bar end lies outside every legend's box (on screen)."""
+    from matplotlib.collections import LineCollection, PathCollection
+    from matplotlib.lines import Line2D
+
+    for name, fig in drawn.items():
+        renderer = fig.canvas.get_renderer()
+        for ax in fig.axes:
+            legend = ax.get_legend()
+            if legend is None:
+                continue
+            box = legend.get_window_extent(renderer)
+            points = []
+            for artist in ax.get_children():
+                if isinstance(artist, PathCollection):
+                    points.append(artist.get_offset_transform().transform(artist.get_offsets()))
+                elif isinstance(artist, Line2D) and artist.get_marker() not in (None, "None", ""):
+                    points.append(artist.get_transform().transform(artist.get_xydata()))
+                elif isinstance(artist, LineCollection):
+                    for seg in artist.get_segments():
+                        points.append(artist.get_transform().transform(seg))
+            xy = np.concatenate([p for p in points if len(p)]) if points else np.empty((0, 2))
+            xy = xy[np.isfinite(xy).all(axis=1)]
+            inside = (xy[:, 0] > box.x0) & (xy[:, 0] < box.x1) & (xy[:, 1] > box.y0) & (xy[:, 1] < box.y1)
+            assert not inside.any(), f"{name}: the legend covers {int(inside.sum())} plotted point(s)"
+
+
 @pytest.mark.parametrize("name, axis", [("figure2", "x"), ("spec_curve", "y"), ("influence", "x")])
 def test_odds_ratio_axes_tick_in_plain_numbers(drawn, name, axis):
     ax = drawn[name].axes[0]

@@ -54,6 +54,11 @@ def _plotted(fig: plt.Figure, data: pd.DataFrame) -> plt.Figure:
     return fig
 
 
+def legend_outside(ax: plt.Axes) -> None:
+    """The legend to the right of the plot, where it can cover no data point or interval."""
+    ax.legend(title=None, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0, frameon=False)
+
+
 def or_axis(ax, axis: str, values) -> None:
     """Make ``axis`` ("x" or "y") a log odds-ratio axis spanning ``values`` and 1, ticked in plain
     numbers from :data:`OR_TICKS` (the outermost ticks frame the data)."""
@@ -94,7 +99,7 @@ def trust_scatter(analysis: pd.DataFrame, cutoffs: dict) -> plt.Figure:
     ax.axhline(cutoffs["patient_trust_cutoff"], color="black", lw=0.8, ls="--")
     ax.set(xlabel="Clinician trust in the organization (1-4)", ylabel="Patients' trust in the clinician (mean, 0-100)",
            title=f"Figure 1. Clinicians by trust quadrant (n = {len(d)})")
-    ax.legend(title=None, loc="lower left")
+    legend_outside(ax)
     return _plotted(fig, d)
 
 
@@ -161,7 +166,7 @@ def forest(reproduced: pd.DataFrame, published: pd.DataFrame) -> plt.Figure:
     ax.invert_yaxis()
     ax.set(xlabel="Odds ratio per 1-point increase (log scale)",
            title="Figure 2. Culture and high-high trust: adjusted two-level ORs")
-    ax.legend(loc="lower right")
+    legend_outside(ax)
     return _plotted(fig, d[["source"] + cols])
 
 
@@ -202,7 +207,7 @@ def culture_by_outcome(analysis: pd.DataFrame, measures: list[str]) -> plt.Figur
     ax.set_xticks(range(len(measures)), [_wrap(codebook.scale_label(m), 18) for m in measures])
     ax.set(xlabel=None, ylabel="Scale score (1-4; points: clinicians, jittered)", ylim=(0.85, 4.15),
            title="Figure 3. Perceived culture by outcome group")
-    ax.legend(loc="lower right")
+    legend_outside(ax)
     return _plotted(fig, summary)
 
 
@@ -224,7 +229,7 @@ def culture_means(means: pd.DataFrame, measures: list[str], k: int) -> plt.Figur
     ax.set_xticks(x, [_wrap(codebook.scale_label(m), 18) for m in measures])
     ax.set(ylabel="Mean scale score (1-4)", ylim=(0.9, 4.1),
            title=f"Figure 3 (aggregate, real data). Mean culture scores by outcome group; groups under {k} suppressed")
-    ax.legend()
+    legend_outside(ax)
     return _plotted(fig, pd.DataFrame(plotted).astype({"n": object}))
 
 
@@ -326,7 +331,7 @@ def influence(loo: pd.DataFrame) -> plt.Figure:
     ax.invert_yaxis()
     ax.set(xlabel="Adjusted OR with one clinic left out (log scale)", ylabel=None,
            title="Leave-one-clinic-out influence")
-    ax.legend(loc="lower right")
+    legend_outside(ax)
     return _plotted(fig, d)
 
 
@@ -348,5 +353,5 @@ def coverage(summary: pd.DataFrame) -> plt.Figure:
     ax.set_yticks(range(len(measures)), [codebook.scale_label(m) for m in measures])
     ax.invert_yaxis()
     ax.set(xlabel="95% CI coverage of the true OR (%)", title="Monte Carlo check of the estimators")
-    ax.legend(loc="lower left")
+    legend_outside(ax)
     return _plotted(fig, d)
