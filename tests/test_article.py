@@ -54,6 +54,12 @@ def test_placeholders_are_filled_from_numbers_and_marked_with_their_key():
     assert marked.count('<span class="n" data-key=') == 4 and 'data-key="a.or">4.74</span>' in marked
 
 
+@pytest.mark.parametrize("share,spec,text", [(0.998957, "%", "> 99%"), (0.004, "%", "< 1%"), (1.0, "%", "100%"),
+                                              (0.0, "%", "0%"), (0.9996, ".1%", "> 99.9%"), (0.885714, ".1%", "88.6%")])
+def test_a_share_is_never_rounded_to_all_or_none(share, spec, text):
+    assert article.render(f"[[a.share|{spec}]]", {"a.share": share}, markup=False) == text
+
+
 def test_a_missing_key_stops_the_build_and_names_it():
     with pytest.raises(article.MissingNumber, match=r"\['b\.missing'\]"):
         article.render("[[a.n|d]] and [[b.missing|.2f]]", {"a.n": 1}, markup=False)

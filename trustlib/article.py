@@ -45,10 +45,15 @@ def _fmt(value, spec: str) -> str:
         return value
     if spec.endswith("d") and float(value).is_integer():
         value = int(value)
-    if spec == "%":
-        return f"{100 * value:.0f}%"
-    if spec.endswith("%"):                        # e.g. ".1%": a share as a percentage
-        return f"{100 * value:{spec[:-1]}f}%"
+    if spec.endswith("%"):                        # a share as a percentage ("%": whole, ".1%": one decimal)
+        digits = spec[:-1] or ".0"
+        text = f"{100 * value:{digits}f}"
+        unit = 10.0 ** -int(digits[1:])                    # never round a share up to all or down to none
+        if 0 < value < 1 and float(text) == 100:
+            return f"> {100 - unit:{digits}f}%"
+        if 0 < value < 1 and float(text) == 0:
+            return f"< {unit:{digits}f}%"
+        return f"{text}%"
     if spec == "p":                               # P values as journals print them
         return "< .001" if value < 0.001 else f"{value:.3f}".lstrip("0")
     return format(value, spec) if spec else f"{value:g}"
@@ -183,7 +188,8 @@ def _table1(cfg) -> Block:
                                                    f"([[table1.{_group_slug(g)}.{m}.sd|.2f]])" for g in groups])
     header = ["", "All modelled"] + [q.replace("high org", "High trust in org.").replace("low org", "Low trust in org.")
                                      .replace(" / ", ", ").replace("patient", "from patients") for q in QUADRANTS]
-    return Block("table", "**Table 1.** Modelled clinicians overall and by trust quadrant.", header=header, rows=rows)
+    return Block("table", "**Table 1.** Modelled clinicians overall and by trust quadrant (the scorecard's demographic rows, "
+                 "like the paper's, count every clinician surveyed).", header=header, rows=rows)
 
 
 def _or_row(m: str, synthetic: bool, numbers: dict) -> list[str]:
@@ -285,16 +291,18 @@ def blocks(cfg, links: dict[str, str], numbers: dict, card=None) -> list[Block]:
         Block("heading", "Robustness and the Monte Carlo check"),
         Block("paragraph", f"Across the specification grid ([support]({links.get('robustness_support', '')})) and with "
               f"each clinic left out in turn ([influence]({links.get('influence', '')})):"),
-        Block("table", header=["Measure", "Specifications", "OR > 1", "OR > 1 and P < .05", "Median OR",
+        Block("table", header=["Measure", "Specifications estimable", "OR > 1", "OR > 1 and P < .05", "Median OR",
                                "OR without one clinic"],
-              rows=[[_short(m), f"[[robustness.{m}.specifications|d]]", f"[[robustness.{m}.share_or_above_1|%]]",
+              rows=[[_short(m), f"[[robustness.{m}.estimable|d]] of [[robustness.{m}.specifications|d]]",
+                     f"[[robustness.{m}.share_or_above_1|%]]",
                      f"[[robustness.{m}.share_or_above_1_p_below_05|%]]", f"[[robustness.{m}.or_median|.2f]]",
                      f"[[influence.{m}.loo_or_min|.2f]]-[[influence.{m}.loo_or_max|.2f]]"] for m in measures]),
         Block("paragraph", "A parametric bootstrap of [[simulation.replicates|d]] replicates per measure, simulated "
               f"from each fitted model ([summary]({links.get('simulation_summary', '')})), gives the bias of each "
               "estimator's log odds ratio and the coverage of its 95% interval (exact binomial interval in brackets):"),
-        Block("table", header=["Measure", "Estimator", "Bias", "Coverage"],
-              rows=[[_short(m), estimators.label(e), f"[[simulation.{m}.{e}.bias|+.3f]]",
+        Block("table", header=["Measure", "Estimator", "Replicates fitted", "Bias", "Coverage"],
+              rows=[[_short(m), estimators.label(e), f"[[simulation.{m}.{e}.converged|d]] of [[simulation.replicates|d]]",
+                     f"[[simulation.{m}.{e}.bias|+.3f]]",
                      f"[[simulation.{m}.{e}.coverage|.1%]] ([[simulation.{m}.{e}.coverage_ci_low|.1%]]-"
                      f"[[simulation.{m}.{e}.coverage_ci_high|.1%]])"] for m in measures for e in cfg.sim_estimators]),
         *_differs(cfg, card, numbers),

@@ -157,8 +157,9 @@ def selection_summary(card: pd.DataFrame, rates: pd.DataFrame | None) -> pd.Seri
 
 LABELS = {"n_clinics": "clinics", "n_clinicians": "clinicians surveyed", "n_patients": "patient surveys",
           "n_modelled": "clinicians modelled", "n_high_high": "high-high clinicians", "pct_high_high": "high-high, %",
-          "age_mean": "age, mean (years)", "age_sd": "age, SD (years)", "n_women": "women",
-          "n_physicians": "physicians", "n_family": "family medicine", "alpha_org_trust":
+          "age_mean": "age, mean (years), clinicians surveyed", "age_sd": "age, SD (years), clinicians surveyed",
+          "n_women": "women among the clinicians surveyed", "n_physicians": "physicians among the clinicians surveyed",
+          "n_family": "family medicine among the clinicians surveyed", "alpha_org_trust":
           "Cronbach's alpha, trust in the organization"}
 QUANTITY_WORDS = {"or": "odds ratio", "ci_low": "95% CI, lower bound", "ci_high": "95% CI, upper bound",
                   "p": "P value"}
