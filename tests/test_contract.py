@@ -328,6 +328,6 @@ def test_lines_are_physical_lines_and_columns_named_as_in_the_file(data_copy):
     with pytest.raises(contract.DataValidationError) as info:
         contract.load_folder(data_copy)
     message = str(info.value)
-    assert f"column 'pt_trust_02': outside the allowed range 1-5, or -9 for missing (lines {expected_line})" in message
-    assert "column 'age' (in the file: 'AGE_YEARS')" in message and "(lines 5)" in message
+    assert f"column 'pt_trust_02': outside the allowed range 1-5, or -9 for missing (line {expected_line})" in message
+    assert "column 'age' (in the file: 'AGE_YEARS')" in message and "(line 5)" in message
     assert "line one" not in message

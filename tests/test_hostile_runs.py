@@ -133,7 +133,7 @@ def test_bad_data_stops_the_run_and_keeps_the_previous_results(repo, capsys, nam
 def test_an_out_of_range_answer_is_located_not_quoted(repo, capsys):
     _set(repo / "data" / "raw", "clinicians", "quality_1", 3, "7")
     err = _check(repo, capsys, ["run", "--data", "raw"], "outside the allowed range 1-4")
-    assert "column 'quality_1'" in err and "lines 5" in err and "'7'" not in err
+    assert "column 'quality_1'" in err and "line 5" in err and "'7'" not in err
 
 
 def _params_file(repo, text):

@@ -96,7 +96,7 @@ def test_bad_input_stops_with_a_clear_message_and_keeps_results(raw_run):
 
     run, before, after = _break_and_run(raw_run, "patients.csv", out_of_range)
     assert run.returncode == 2, run.stderr
-    assert "data/raw/patients.csv, column 'pt_trust_01'" in run.stderr and "lines 6" in run.stderr
+    assert "data/raw/patients.csv, column 'pt_trust_01'" in run.stderr and "line 6" in run.stderr
     assert "Traceback" not in run.stderr
     assert "nothing was run: results_raw/ is unchanged" in run.stderr
     assert before == after

@@ -199,7 +199,7 @@ CASES = [
     ("a named pipe", _fifo, [], ["clinicians.csv", "not a regular file"]),
     ("a 2 GB sparse file", _sparse, [], ["clinicians.csv", "more than the 100 MB"]),
     ("10 MB of random bytes", _random_bytes, [], ["clinicians.csv", "line"]),
-    ("10 MB of NUL bytes", _nul_bytes, [], ["clinicians.csv", "NUL bytes", "lines 1"]),
+    ("10 MB of NUL bytes", _nul_bytes, [], ["clinicians.csv", "NUL bytes", "line 1"]),
     ("a symlink to /dev/zero", _symlink("/dev/zero"), [], ["clinicians.csv", "outside the data folder"]),
     ("a symlink to a file outside", _symlink("/etc/hostname"), [], ["clinicians.csv", "outside the data folder"]),
     ("a symlink loop", _loop, [], ["clinicians.csv", "leads nowhere"]),
@@ -223,7 +223,7 @@ CASES = [
     ("header_row 0", _map("clinicians:\n  header_row: 0\n"), [], ["column_map.yml", "header_row must be"]),
     ("UTF-16 without a byte-order mark", _utf16_no_bom, [], ["clinicians.csv", "UTF-16", "CSV UTF-8"]),
     ("an Excel 97-2003 workbook", _xls, [], ["clinicians.xls", "Excel 97-2003"]),
-    ("formula cells without values", _formula_workbook, [], ["clinicians.xlsx", "formula cells", "lines 6"]),
+    ("formula cells without values", _formula_workbook, [], ["clinicians.xlsx", "formula cells", "line 6"]),
     ("a title line above the header", _title_row, [], ["clinicians.csv", "required columns are missing",
                                                         "header_row: N"]),
     ("the data on a second sheet", _second_sheet, [], ["clinicians.xlsx", "sheet: NAME", "'Data'"]),
@@ -269,7 +269,7 @@ CASES = [
     ("invalid UTF-16 after its byte-order mark", lambda r: _replace(r, "clinicians", codecs.BOM_UTF16_LE + b"a\x00b"),
      [], ["clinicians.csv", "not valid UTF-16"]),
     ("Stata's missing code in a category column", lambda r: _set_cell(r, "clinicians", "sex", 2, ".a"), [],
-     ["clinicians.csv", "'sex'", "not one of the allowed codes", "lines 4"]),
+     ["clinicians.csv", "'sex'", "not one of the allowed codes", "line 4"]),
 ]
 
 
@@ -357,7 +357,7 @@ def test_header_row_and_sheet_in_the_column_map(data_copy, clean):
     fields[2] = "999"                                # age
     lines[5] = ",".join(fields)
     (data_copy / "clinicians.csv").write_text("\n".join(lines) + "\n")
-    with pytest.raises(contract.DataValidationError, match=r"column 'age'.*\(lines 6\)"):   # physical lines
+    with pytest.raises(contract.DataValidationError, match=r"column 'age'.*\(line 6\)"):   # physical lines
         contract.load_folder(data_copy)
 
 

@@ -47,7 +47,7 @@ class Problem:
         if self.rows:
             shown = ", ".join(map(str, self.rows[:MAX_LISTED]))
             more = f" and {len(self.rows) - MAX_LISTED} more" if len(self.rows) > MAX_LISTED else ""
-            detail += f" (lines {shown}{more})"
+            detail += f" ({'line' if len(self.rows) == 1 else 'lines'} {shown}{more})"
         if self.ids:
             shown = ", ".join(self.ids[:MAX_LISTED])
             more = f" and {len(self.ids) - MAX_LISTED} more" if len(self.ids) > MAX_LISTED else ""
@@ -61,7 +61,7 @@ class DataValidationError(InputError):
     def __init__(self, problems: list[Problem], folder: Path | str | None = None):
         self.problems = list(problems)
         self.folder = folder
-        head = f"{len(self.problems)} problem(s) in the input data"
+        head = f"{len(self.problems)} {'problem' if len(self.problems) == 1 else 'problems'} in the input data"
         if folder is not None:
             head += f" in {paths.relative(Path(folder))}"
         lines = [head + ":"] + [f"  - {p}" for p in self.problems]

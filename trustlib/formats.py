@@ -97,7 +97,8 @@ def _xlsx(raw: bytes, sheet, header_row: int) -> tuple[pd.DataFrame | None, list
         wb.close()
     formulas = _formula_lines(raw, ws.title, header_row, len(header), set(blanks)) if blanks else []
     if formulas:
-        return None, [f"has formula cells whose values Excel never computed (lines {', '.join(map(str, formulas[:10]))}"
+        return None, [f"has formula cells whose values Excel never computed ({'line' if len(formulas) == 1 else 'lines'} "
+                      f"{', '.join(map(str, formulas[:10]))}"
                       f"{' and more' if len(formulas) > 10 else ''}): open the workbook in Excel and save it, or "
                       "paste the values"]
     df = pd.DataFrame(records, columns=header, dtype=str)

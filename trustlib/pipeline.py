@@ -148,6 +148,7 @@ def run(source: str = "synthetic", params_file: Path | None = None, overrides: d
         finally:
             if stage.exists():
                 shutil.rmtree(stage, ignore_errors=True)
+    print(f"outputs in {shown}/")
     return project.results
 
 
