@@ -62,3 +62,25 @@ def test_a_registered_estimator_runs_through_the_tables_and_the_parameter_check(
 def test_the_paper_model_cannot_be_left_out():
     with pytest.raises(config.ParameterError, match="includes glmm"):
         config.RunConfig.load("synthetic", overrides={"estimators": ["gee"]})
+
+
+def test_gee_and_its_bias_reduced_sandwich_come_from_one_fit_per_data_set(monkeypatch):
+    from trustlib import gee
+
+    calls = []
+    real = gee.fit_gee
+    monkeypatch.setattr(gee, "fit_gee", lambda *a, **k: calls.append(1) or real(*a, **k))
+    monkeypatch.setattr(estimators, "GEE_FITS", {})
+    rng = np.random.default_rng(4)
+    g = np.repeat(np.arange(20), 6)
+    X = np.column_stack([np.ones(120), rng.normal(size=120)])
+    y = (rng.random(120) < 0.4).astype(float)
+    plain, reduced = (estimators.get(n).fit(X, y, g, nagq=1) for n in ("gee", "gee_md"))
+    assert len(calls) == 1
+    np.testing.assert_array_equal(plain.params, reduced.params)
+    assert np.all(reduced.bse > plain.bse)                     # the bias-reduced sandwich is wider
+    y2 = y.copy()
+    y2[0] = 1 - y2[0]
+    estimators.get("gee").fit(X, y2, g, nagq=1)                 # other data: fitted anew
+    estimators.get("gee").fit(X, y, g.astype(str), nagq=1)      # other cluster labels: fitted anew
+    assert len(calls) == 3

@@ -68,12 +68,33 @@ def _glmm(X, y, groups, nagq: int) -> Fit:
     return Fit(r.params, r.cov, r.llf, r.converged, r.nobs, r.n_groups, r.clinic_var, list(r.notes))
 
 
-def _gee(X, y, groups, nagq: int, bias_reduced: bool = False) -> Fit:
+GEE_FITS: dict[str, object] = {}   # the last few GEE fits, keyed by the digest of their data (see _gee_fit)
+GEE_FITS_KEPT = 4
+
+
+def _gee_fit(X, y, groups):
+    """One exchangeable GEE fit per data set: ``gee`` and ``gee_md`` are the same fit with two
+    sandwiches, and every caller fits them one after the other on the same data, so the fit is
+    kept under the SHA-256 of ``X``, ``y`` and the cluster labels (the last :data:`GEE_FITS_KEPT`
+    of them) and computed once."""
+    import hashlib
+
     from .gee import fit_gee
 
-    r = fit_gee(X, y, groups)
-    return Fit(r.params, r.cov_robust_bc if bias_reduced else r.cov_robust, float("nan"), r.converged, r.nobs,
-               r.n_groups, notes=list(r.notes))
+    X, y, groups = np.ascontiguousarray(X, float), np.ascontiguousarray(y, float), np.asarray(groups)
+    parts = [str(X.shape).encode(), groups.dtype.str.encode(), X.tobytes(), y.tobytes(), groups.astype(str).tobytes()]
+    key = hashlib.sha256(b"|".join(parts)).hexdigest()     # the labels' type too: 10 sorts after 2, "10" before
+    if key not in GEE_FITS:
+        if len(GEE_FITS) >= GEE_FITS_KEPT:
+            GEE_FITS.pop(next(iter(GEE_FITS)))
+        GEE_FITS[key] = fit_gee(X, y, groups)
+    return GEE_FITS[key]
+
+
+def _gee(X, y, groups, nagq: int, bias_reduced: bool = False) -> Fit:
+    r = _gee_fit(X, y, groups)
+    return Fit(r.params.copy(), (r.cov_robust_bc if bias_reduced else r.cov_robust).copy(), float("nan"), r.converged,
+               r.nobs, r.n_groups, notes=list(r.notes))
 
 
 def _gee_md(X, y, groups, nagq: int) -> Fit:
