@@ -24,11 +24,11 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 from scipy import optimize, special, stats
-from statsmodels.tools.numdiff import approx_fprime
 
 BOUNDARY_SIGMA = 1e-3
 MODE_TOL = 1e-11          # |d/db log integrand| at which a cluster's mode counts as found
 ABSURD_SE = 1e3           # an SE above this (per SD of a covariate, log-odds) means no usable estimate
+BATCH_ELEMENTS = 2_000_000  # points x observations x nodes evaluated at once by _Problem.gradients
 ABSURD_BETA = 15.0        # |log-odds| per SD of a covariate above this is treated as (quasi-)separation
 
 
@@ -102,14 +102,15 @@ class _Problem:
         self.G = int(self.g.max()) + 1
         self.starts = np.flatnonzero(np.r_[True, np.diff(self.g) != 0])
         self.n_g = np.bincount(self.g).astype(float)
-        self.sum_y = self._sum(self.y)
+        self.sum_y = np.add.reduceat(self.y, self.starts)
         self.z, w = np.polynomial.hermite.hermgauss(nagq)
         self.logw = np.log(w) + self.z ** 2          # weights for integrating against exp(-z^2)
         self.warm = np.zeros(self.G)                  # last modes: a warm start for the next search
 
     def _sum(self, v: np.ndarray) -> np.ndarray:
-        """Sum a per-observation vector (or the rows of a matrix) within clusters."""
-        return np.add.reduceat(v, self.starts, axis=0)
+        """Sum a batch of per-observation arrays within clusters: axis 1 (observations) of ``v``,
+        shaped ``(batch, n, ...)``, becomes clusters ``(batch, G, ...)``."""
+        return np.add.reduceat(v, self.starts, axis=1)
 
     def modes(self, eta0: np.ndarray, sigma: float, start: np.ndarray | None = None,
               maxiter: int = 200) -> np.ndarray:
@@ -122,27 +123,32 @@ class _Problem:
         :class:`ModeSearchError`. ``start`` (default: the previous call's modes) changes only
         the number of iterations, not the answer.
         """
-        lo = sigma * (self.sum_y - self.n_g)
-        hi = sigma * self.sum_y
+        return self._modes(np.asarray(eta0, float)[None], np.array([float(sigma)]), start, maxiter)[0]
+
+    def _modes(self, eta0: np.ndarray, sigma: np.ndarray, start: np.ndarray | None = None,
+               maxiter: int = 200) -> np.ndarray:
+        """:meth:`modes` for a batch: ``eta0`` is ``(batch, n)``, ``sigma`` ``(batch,)``; modes ``(batch, G)``."""
+        s = sigma[:, None]
+        lo = s * (self.sum_y - self.n_g)
+        hi = s * self.sum_y
         b = np.clip(self.warm if start is None else np.asarray(start, float), lo, hi)
         for _ in range(maxiter):
-            p = special.expit(eta0 + sigma * b[self.g])
-            d = sigma * self._sum(self.y - p) - b
-            A = sigma ** 2 * self._sum(p * (1 - p)) + 1.0
+            p = special.expit(eta0 + s * b[:, self.g])
+            d = s * self._sum(self.y - p) - b
+            A = s ** 2 * self._sum(p * (1 - p)) + 1.0
             done = (np.abs(d) < MODE_TOL) | (hi - lo <= 4 * np.finfo(float).eps * (1 + np.abs(b)))
             if done.all():
                 # one more Newton step (quadratic: from |h'| < MODE_TOL to rounding level), so the
                 # mode does not depend on where the search started
                 b = np.clip(b + d / A, lo, hi)
-                self.warm = b
+                self.warm = b[0]
                 return b
             lo = np.where(d > 0, b, lo)
             hi = np.where(d > 0, hi, b)
             newton = b + d / A
             inside = (newton > lo) & (newton < hi)
             b = np.where(done, b, np.where(inside, newton, 0.5 * (lo + hi)))
-        bad = np.flatnonzero(~done)
-        raise ModeSearchError(f"mode search did not converge for {len(bad)} cluster(s) "
+        raise ModeSearchError(f"mode search did not converge for {int((~done).sum())} cluster(s) "
                               f"(largest |h'| = {np.max(np.abs(d)):.2e})")
 
     def evaluate(self, theta: np.ndarray, grad: bool = True):
@@ -153,42 +159,58 @@ class _Problem:
         paths (implicit-function theorem), so it is the derivative of the objective itself
         at every node count, Laplace (``nagq = 1``) included.
         """
-        beta, sigma = theta[:-1], float(theta[-1])
-        eta0 = self.X @ beta
-        bhat = self.modes(eta0, sigma)
-        phat = special.expit(eta0 + sigma * bhat[self.g])
+        loglik, gradient = self._evaluate(np.asarray(theta, float)[None, :], grad)
+        return (float(loglik[0]), gradient[0]) if grad else float(loglik[0])
+
+    def gradients(self, thetas: np.ndarray) -> np.ndarray:
+        """The gradient at each row of ``thetas``, evaluated as a batch (in chunks of about
+        :data:`BATCH_ELEMENTS` array elements, so memory stays bounded): one vectorised pass
+        instead of a Python loop over the points of a numerical derivative."""
+        per_point = len(self.y) * len(self.z)
+        size = max(1, BATCH_ELEMENTS // per_point)
+        return np.concatenate([self._evaluate(thetas[i:i + size], True)[1] for i in range(0, len(thetas), size)])
+
+    def _evaluate(self, thetas: np.ndarray, grad: bool):
+        """Log-likelihoods ``(batch,)`` and gradients ``(batch, p + 1)`` at the rows of ``thetas``."""
+        beta, sigma = thetas[:, :-1], thetas[:, -1]
+        S, S3 = sigma[:, None], sigma[:, None, None]                              # per point, broadcast
+        eta0 = beta @ self.X.T                                                    # B x n
+        bhat = self._modes(eta0, sigma)                                           # B x G
+        phat = special.expit(eta0 + S * bhat[:, self.g])
         what = phat * (1 - phat)
-        A = sigma ** 2 * self._sum(what) + 1.0
+        sum_what = self._sum(what)
+        A = S ** 2 * sum_what + 1.0
         s = 1.0 / np.sqrt(A)
-        nodes = bhat[:, None] + np.sqrt(2.0) * s[:, None] * self.z[None, :]      # G x K
-        eta = eta0[:, None] + sigma * nodes[self.g]                               # n x K
+        nodes = bhat[:, :, None] + np.sqrt(2.0) * s[:, :, None] * self.z          # B x G x K
+        eta = eta0[:, :, None] + S3 * nodes[:, self.g]                            # B x n x K
         ll_obs = self.y[:, None] * eta - np.logaddexp(0.0, eta)
-        log_terms = self.logw[None, :] + self._sum(ll_obs) - 0.5 * nodes ** 2 - 0.5 * np.log(2 * np.pi)
-        top = log_terms.max(axis=1)                  # log-sum-exp over the nodes (scipy's adds
-        lse = top + np.log(np.exp(log_terms - top[:, None]).sum(axis=1))  # array-API overhead)
-        loglik = float(np.sum(np.log(np.sqrt(2.0) * s) + lse))
+        log_terms = self.logw + self._sum(ll_obs) - 0.5 * nodes ** 2 - 0.5 * np.log(2 * np.pi)
+        top = log_terms.max(axis=-1)                 # log-sum-exp over the nodes (scipy's adds
+        lse = top + np.log(np.exp(log_terms - top[..., None]).sum(axis=-1))      # array-API overhead)
+        loglik = np.sum(np.log(np.sqrt(2.0) * s) + lse, axis=-1)
         if not grad:
-            return loglik
-        post = np.exp(log_terms - lse[:, None])                                   # G x K node weights
-        resid = self.y[:, None] - special.expit(eta)                              # n x K
-        wobs = post[self.g] * resid
+            return loglik, None
+        post = np.exp(log_terms - lse[..., None])                                 # B x G x K node weights
+        resid = self.y[:, None] - special.expit(eta)                              # B x n x K
+        wobs = post[:, self.g] * resid
         # partial derivatives with the centre and scale held fixed
-        g_beta = self.X.T @ wobs.sum(axis=1)
-        g_sigma = np.sum(wobs * nodes[self.g])
+        g_beta = wobs.sum(axis=-1) @ self.X
+        g_sigma = np.sum(wobs * nodes[:, self.g], axis=(1, 2))
         # ... plus the paths through the mode and the scale
-        d_node = sigma * self._sum(resid) - nodes                                 # h'(node), G x K
-        dL_db = np.sum(post * d_node, axis=1)
-        dL_ds = 1.0 / s + np.sqrt(2.0) * np.sum(post * d_node * self.z[None, :], axis=1)
-        dh_dbeta = -sigma * self._sum(what[:, None] * self.X)                     # G x p
-        dh_dsigma = self._sum(self.y - phat) - sigma * bhat * self._sum(what)     # G
-        db_dbeta, db_dsigma = dh_dbeta / A[:, None], dh_dsigma / A
+        d_node = S3 * self._sum(resid) - nodes                                    # h'(node), B x G x K
+        dL_db = np.sum(post * d_node, axis=-1)
+        dL_ds = 1.0 / s + np.sqrt(2.0) * np.sum(post * d_node * self.z, axis=-1)
+        dh_dbeta = -S3 * self._sum(what[:, :, None] * self.X)                     # B x G x p
+        dh_dsigma = self._sum(self.y - phat) - S * bhat * sum_what                # B x G
+        db_dbeta, db_dsigma = dh_dbeta / A[..., None], dh_dsigma / A
         wprime = what * (1 - 2 * phat)
-        dA_dbeta = sigma ** 2 * (self._sum(wprime[:, None] * self.X) + sigma * self._sum(wprime)[:, None] * db_dbeta)
-        dA_dsigma = 2 * sigma * self._sum(what) + sigma ** 2 * self._sum(wprime) * (bhat + sigma * db_dsigma)
+        sum_wprime = self._sum(wprime)
+        dA_dbeta = S3 ** 2 * (self._sum(wprime[:, :, None] * self.X) + S3 * sum_wprime[..., None] * db_dbeta)
+        dA_dsigma = 2 * S * sum_what + S ** 2 * sum_wprime * (bhat + S * db_dsigma)
         ds = -0.5 * s ** 3
-        g_beta = g_beta + db_dbeta.T @ dL_db + (ds[:, None] * dA_dbeta).T @ dL_ds
-        g_sigma = g_sigma + db_dsigma @ dL_db + (ds * dA_dsigma) @ dL_ds
-        return loglik, np.append(g_beta, g_sigma)
+        g_beta = g_beta + (db_dbeta * dL_db[..., None]).sum(axis=1) + (ds[..., None] * dA_dbeta * dL_ds[..., None]).sum(axis=1)
+        g_sigma = g_sigma + np.sum(db_dsigma * dL_db, axis=-1) + np.sum(ds * dA_dsigma * dL_ds, axis=-1)
+        return loglik, np.column_stack([g_beta, g_sigma])
 
 
 def _start(X: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -357,27 +379,29 @@ def _information(prob: _Problem, theta: np.ndarray, free: slice, precise: bool =
     if free == slice(0, len(theta) - 1) and theta[-1] == 0.0:
         p = special.expit(prob.X @ theta[:-1])
         return (prob.X * (p * (1 - p))[:, None]).T @ prob.X
-
-    def gradient(t_free):
-        t = theta.copy()
-        t[free] = t_free
-        return -prob.evaluate(t)[1][free]
+    x = theta[free]
     if not precise:
-        H = approx_fprime(theta[free], gradient, centered=True)
+        (H,) = _central(prob, theta, free, [np.finfo(float).eps ** (1 / 3) * np.maximum(np.abs(x), 0.1) / 2])
     else:
-        H = (4 * _central(gradient, theta[free], 5e-4) - _central(gradient, theta[free], 1e-3)) / 3
+        coarse, fine = _central(prob, theta, free, [np.full(len(x), 1e-3), np.full(len(x), 5e-4)])
+        H = (4 * fine - coarse) / 3
     return 0.5 * (H + H.T)
 
 
-def _central(gradient, x: np.ndarray, h: float) -> np.ndarray:
-    """Central differences of a vector function at ``x``, step ``h``: column k is d/dx_k."""
-    cols = []
-    for k in range(len(x)):
-        up, down = x.copy(), x.copy()
-        up[k] += h
-        down[k] -= h
-        cols.append((gradient(up) - gradient(down)) / (2 * h))
-    return np.column_stack(cols)
+def _central(prob: _Problem, theta: np.ndarray, free: slice, steps: list[np.ndarray]) -> list[np.ndarray]:
+    """Central differences of the negative gradient (free parameters) at ``theta``, one matrix per
+    vector of ``steps`` (a step per free parameter); column k is d/dtheta_k. Every point of every
+    step is evaluated in one batch (:meth:`_Problem.gradients`)."""
+    x = theta[free]
+    q = len(x)
+    points = np.tile(theta, (2 * q * len(steps), 1))
+    points[:, free] = np.concatenate([x + sign * np.diag(h) for h in steps for sign in (1, -1)])
+    g = -prob.gradients(points)[:, free]
+    out = []
+    for i, h in enumerate(steps):
+        up, down = g[2 * q * i:2 * q * i + q], g[2 * q * i + q:2 * q * (i + 1)]
+        out.append(((up - down) / (2 * h[:, None])).T)
+    return out
 
 
 def _maximize(prob: _Problem, theta0: np.ndarray, p: int, maxiter: int):
