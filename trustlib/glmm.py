@@ -182,20 +182,23 @@ class _Problem:
         A = S ** 2 * sum_what + 1.0
         s = 1.0 / np.sqrt(A)
         nodes = bhat[:, :, None] + np.sqrt(2.0) * s[:, :, None] * self.z          # B x G x K
-        eta = eta0[:, :, None] + S3 * nodes[:, self.g]                            # B x n x K
+        node_of_obs = nodes[:, self.g]                                            # B x n x K
+        eta = eta0[:, :, None] + S3 * node_of_obs
         ll_obs = self.y[:, None] * eta - np.logaddexp(0.0, eta)
         log_terms = self.logw + self._sum(ll_obs) - 0.5 * nodes ** 2 - 0.5 * np.log(2 * np.pi)
         top = log_terms.max(axis=-1)                 # log-sum-exp over the nodes (scipy's adds
-        lse = top + np.log(np.exp(log_terms - top[..., None]).sum(axis=-1))      # array-API overhead)
+        terms = np.exp(log_terms - top[..., None])   # array-API overhead)
+        total = terms.sum(axis=-1)
+        lse = top + np.log(total)
         loglik = np.sum(np.log(np.sqrt(2.0) * s) + lse, axis=-1)
         if not grad:
             return loglik, None
-        post = np.exp(log_terms - lse[..., None])                                 # B x G x K node weights
+        post = terms / total[..., None]                                           # B x G x K node weights
         resid = self.y[:, None] - special.expit(eta)                              # B x n x K
         wobs = post[:, self.g] * resid
         # partial derivatives with the centre and scale held fixed
         g_beta = wobs.sum(axis=-1) @ self.X
-        g_sigma = np.sum(wobs * nodes[:, self.g], axis=(1, 2))
+        g_sigma = np.sum(wobs * node_of_obs, axis=(1, 2))
         # ... plus the paths through the mode and the scale
         d_node = S3 * self._sum(resid) - nodes                                    # h'(node), B x G x K
         dL_db = np.sum(post * d_node, axis=-1)
