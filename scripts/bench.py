@@ -195,7 +195,7 @@ def dask_seconds(analysis, reps: int, args: dict) -> float | None:
     except ImportError:
         return None
     cores = os.cpu_count() or 1
-    with LocalCluster(n_workers=cores, threads_per_worker=1, dashboard_address=None) as cluster:
+    with LocalCluster(n_workers=cores, threads_per_worker=1, dashboard_address=":0") as cluster:   # any free port
         addr = cluster.scheduler_address
         simulation.run(analysis, 2, 0, ["quality"], backend="dask", scheduler=addr, **args)
         return clock(lambda: simulation.run(analysis, reps, 1, ["quality"], backend="dask", scheduler=addr, **args))

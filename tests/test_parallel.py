@@ -16,7 +16,9 @@ pytestmark = pytest.mark.xdist_group("processes")
 @pytest.fixture(scope="module")
 def scheduler():
     distributed = pytest.importorskip("dask.distributed", reason="the optional dask extra is not installed")
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as c:
+    # the scheduler's HTTP server on a free port: with dashboard_address=None it takes 8787, which a
+    # second test run beside this one (another clone) already holds
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0") as c:
         yield c.scheduler_address
 
 
