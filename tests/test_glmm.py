@@ -266,3 +266,14 @@ def test_the_docstring_example_runs():
     for test in finder.find(glmm.fit_glmm, globs={"np": np, "fit_glmm": glmm.fit_glmm}):
         runner.run(test)
     assert runner.failures == 0 and runner.tries >= 3 and result is None
+
+
+@pytest.mark.parametrize("batch_elements", [glmm.BATCH_ELEMENTS, 2 * 170 * 7])   # one batch; chunks of 2 points
+def test_batched_gradients_equal_the_gradient_at_each_point(monkeypatch, batch_elements):
+    monkeypatch.setattr(glmm, "BATCH_ELEMENTS", batch_elements)
+    X, y, g = simulate(np.random.default_rng(31))
+    rng = np.random.default_rng(32)
+    points = np.column_stack([rng.normal(scale=0.5, size=(9, 3)), [0.0, 0.3, 0.8, 1.5, 2.5, 0.01, 1.0, 0.5, 4.0]])
+    prob = glmm._Problem(X, y, g, nagq=7)
+    one_by_one = np.array([glmm._Problem(X, y, g, nagq=7).evaluate(t)[1] for t in points])
+    np.testing.assert_allclose(prob.gradients(points), one_by_one, rtol=1e-10, atol=1e-10)

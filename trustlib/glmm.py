@@ -211,7 +211,8 @@ class _Problem:
         dA_dbeta = S3 ** 2 * (self._sum(wprime[:, :, None] * self.X) + S3 * sum_wprime[..., None] * db_dbeta)
         dA_dsigma = 2 * S * sum_what + S ** 2 * sum_wprime * (bhat + S * db_dsigma)
         ds = -0.5 * s ** 3
-        g_beta = g_beta + (db_dbeta * dL_db[..., None]).sum(axis=1) + (ds[..., None] * dA_dbeta * dL_ds[..., None]).sum(axis=1)
+        g_beta = (g_beta + (db_dbeta * dL_db[..., None]).sum(axis=1)
+                  + (ds[..., None] * dA_dbeta * dL_ds[..., None]).sum(axis=1))
         g_sigma = g_sigma + np.sum(db_dsigma * dL_db, axis=-1) + np.sum(ds * dA_dsigma * dL_ds, axis=-1)
         return loglik, np.column_stack([g_beta, g_sigma])
 
