@@ -91,3 +91,15 @@ def read_text_table(folder: Path, table: str) -> pd.DataFrame:
 
 def write_text_table(folder: Path, table: str, df: pd.DataFrame) -> None:
     df.to_csv(folder / f"{table}.csv", index=False)
+
+
+
+def card_where(failing: dict[str, float] | None = None) -> pd.DataFrame:
+    """A scorecard where every row passes but those of ``failing`` (key -> reproduced value)."""
+    from trustlib import scorecard
+
+    pub = scorecard.load_published()
+    numbers = {r.reproduced_key: float(r.value) / (2 if r.comparator == "<" else 1) for r in pub.itertuples()}
+    for key, value in (failing or {}).items():
+        numbers[pub.set_index("key").loc[key, "reproduced_key"]] = value
+    return scorecard.build(pub, numbers)

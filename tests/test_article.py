@@ -10,7 +10,8 @@ import re
 import pandas as pd
 import pytest
 
-from trustlib import article, outputs, paths, scorecard, typeset
+from conftest import card_where as _card
+from trustlib import article, outputs, paths, typeset
 
 ALLOWED = [r"Table [12]", r"Figure [123]", r"95%", r"0-100", r"1-4", r"P < \.05", r"OR > 1", r"1-point",
            r"Ann Fam Med 2021;19\(6\):521-526\. doi:10\.1370/afm\.2732", r"lme4", r"5% significance"]
@@ -30,15 +31,6 @@ def numbers_in_text(html_text: str) -> list[str]:
 
 def _keys(blocks) -> set[str]:
     return {m.group(1) for m in article.PLACEHOLDER.finditer(article.to_markdown(blocks))}
-
-
-def _card(failing: dict[str, float] | None = None) -> pd.DataFrame:
-    """A scorecard where every row passes but ``failing`` (key -> reproduced value)."""
-    pub = scorecard.load_published()
-    numbers = {r.reproduced_key: float(r.value) / (2 if r.comparator == "<" else 1) for r in pub.itertuples()}
-    for key, value in (failing or {}).items():
-        numbers[pub.set_index("key").loc[key, "reproduced_key"]] = value
-    return scorecard.build(pub, numbers)
 
 
 def _text(cfg, card) -> str:
@@ -161,3 +153,13 @@ def test_the_pdf_carries_the_runs_numbers_and_no_typed_one(page):
         text = re.sub(pattern, " ", text)
     typed = [n.rstrip(".,") for n in re.findall(r"\d[\d.,]*", text) if n.rstrip(".,") not in allowed]
     assert typed == [], typed[:10]
+
+
+def test_a_run_with_other_parameters_says_so_in_what_differs(config):
+    canonical = _text(config, _card())
+    assert "not the canonical ones" not in canonical and "a run with other parameters can differ" in canonical
+    changed = _text(config.replace(cutoff_rule="above", covariates=["age", "female"]), _card({"n_high_high": 41}))
+    section = changed.split("## What differs, and why", 1)[1].split("\n## ", 1)[0]
+    assert "This run's parameters are not the canonical ones of params/pipeline.yml: " \
+           "`covariates=age,female, cutoff_rule=above`." in section
+    assert "this run, with other parameters, can differ" in section

@@ -24,3 +24,15 @@ def test_a_run_with_set_values_names_them(tmp_path):
 
 def test_no_manifest_means_nothing_to_say(tmp_path):
     assert manifest.non_default_parameters(tmp_path) == {}
+
+
+def test_a_run_says_when_its_parameters_leave_or_return_to_the_defaults(config, capsys):
+    from trustlib import pipeline
+
+    pipeline._say_parameters(config.replace(cutoff_rule="above", covariates=["age"]), previous=None)
+    assert capsys.readouterr().out == ("parameters not those of params/pipeline.yml: covariates=age, "
+                                       "cutoff_rule=above\n")
+    pipeline._say_parameters(config, previous={"parameters": {**config.parameters(), "cutoff_rule": "above"}})
+    assert capsys.readouterr().out == "parameters: back to those of params/pipeline.yml\n"
+    pipeline._say_parameters(config, previous={"parameters": config.parameters()})
+    assert capsys.readouterr().out == ""

@@ -100,3 +100,17 @@ def test_each_table_and_figure_links_to_the_cell_that_writes_it():
         assert f'"{stem}' in source or f'"{stem.rsplit("_", 1)[0]}_' in source, f"{f} links to cell {cell_id}"
         checked += 1
     assert checked >= 30
+
+
+def test_the_headline_says_what_the_scorecard_can_show_for_this_run():
+    from conftest import card_where
+    from trustlib import report
+
+    numbers = {"unselected.searched_seeds": 10}
+    canonical = report.headline("synthetic", card_where(), numbers, {})
+    assert "the selection holds" in canonical and "not those of" not in canonical
+    failing = report.headline("synthetic", card_where({"n_high_high": 41}), numbers, {})
+    assert "the selection holds" not in failing and "rows now fail" in failing
+    changed = report.headline("synthetic", card_where({"n_high_high": 41}), numbers, {"cutoff_rule": "above"})
+    assert "This run's parameters are not those of params/pipeline.yml:</strong> cutoff_rule=above." in changed
+    assert "the selection holds" not in changed and "not this run's" in changed

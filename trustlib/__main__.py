@@ -77,8 +77,8 @@ def _verify(args, project: paths.RunPaths) -> int:
     card = outputs.read_table(path)
     changed = manifest.non_default_parameters(run.results)
     if changed:
-        print(f"{run.relative(run.results)}/ holds a run with " + ", ".join(f"{k}={v}" for k, v in changed.items())
-              + f" (not the defaults of {paths.relative(paths.PIPELINE_PARAMS)})")
+        print(f"{run.relative(run.results)}/ holds a run with {manifest.parameter_words(changed)}"
+              f" (not the defaults of {paths.relative(paths.PIPELINE_PARAMS)})")
     for r in scorecard.failures(card).itertuples():
         print(f"FAIL {r.key}: published {r.comparator if r.comparator == '<' else ''}{r.published:g}, "
               f"reproduced {r.reproduced:.4g} ({r.tolerance})", file=sys.stderr)

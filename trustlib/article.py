@@ -25,7 +25,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import InputError, codebook, disclosure, estimators, models, outputs, scorecard
+from . import InputError, codebook, disclosure, estimators, manifest, models, outputs, paths, scorecard
 
 PLACEHOLDER = re.compile(r"\[\[([A-Za-z0-9_.]+)(?:\|([^\]]*))?\]\]")
 COVARIATE_WORDS = {"age": "age (years)", "female": "sex", "internal_medicine": "specialty (internal medicine or "
@@ -207,6 +207,10 @@ def _differs(cfg, card, numbers: dict) -> list[Block]:
     """What differs, written from the scorecard's failing rows (and, on synthetic data, why)."""
     fails = scorecard.failures(card) if card is not None else []
     blocks = [Block("heading", "What differs, and why")]
+    changed = manifest.non_default(cfg.parameters())
+    if changed:
+        blocks.append(Block("paragraph", f"This run's parameters are not the canonical ones of "
+                            f"{paths.relative(paths.PIPELINE_PARAMS)}: `{manifest.parameter_words(changed)}`."))
     if card is None:
         return blocks + [Block("paragraph", "This run has no scorecard.")]
     if not len(fails):
@@ -229,8 +233,9 @@ def _differs(cfg, card, numbers: dict) -> list[Block]:
                  "run's rules), [[unselected.all_rows.pass_rate|%]] met every row.")
         blocks.append(Block("paragraph", "The cohort is synthetic and was selected: its seed is the first whose cohort "
                             "met every scorecard row under the canonical parameters, so agreement there is partly "
-                            "true by construction, and a run with other parameters can differ from the paper for "
-                            "that reason alone." + rates + " The published intervals are wide, and a synthetic cohort "
+                            "true by construction, and "
+                            + ("this run, with other parameters, " if changed else "a run with other parameters ")
+                            + "can differ from the paper for that reason alone." + rates + " The published intervals are wide, and a synthetic cohort "
                             "of this size rarely reproduces every count, interval and P value at once."))
     return blocks
 

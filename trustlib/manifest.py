@@ -38,11 +38,22 @@ def read(results: Path) -> dict | None:
 def non_default_parameters(results: Path) -> dict:
     """The parameters of the run in ``results`` that differ from ``params/pipeline.yml`` (empty
     when it ran with the defaults, or has no manifest)."""
+    return non_default((read(results) or {}).get("parameters", {}))
+
+
+def non_default(parameters: dict) -> dict:
+    """Those of a run's ``parameters`` that differ from ``params/pipeline.yml``, sorted by name."""
     from . import params
 
-    ran = (read(results) or {}).get("parameters", {})
     defaults = params.load_yaml(paths.PIPELINE_PARAMS)
-    return {k: v for k, v in sorted(ran.items()) if k in defaults and defaults[k] != v}
+    return {k: v for k, v in sorted(parameters.items()) if k in defaults and defaults[k] != v}
+
+
+def parameter_words(changed: dict) -> str:
+    """``name=value`` for each parameter of ``changed`` (lists comma-separated), for messages and prose."""
+    def value(v):
+        return ",".join(map(str, v)) if isinstance(v, (list, tuple)) else str(v)
+    return ", ".join(f"{k}={value(v)}" for k, v in changed.items())
 
 
 def step_files(results: Path, name: str) -> dict[str, str]:

@@ -149,7 +149,18 @@ def run(source: str = "synthetic", params_file: Path | None = None, overrides: d
             if stage.exists():
                 shutil.rmtree(stage, ignore_errors=True)
     print(f"outputs in {shown}/")
+    _say_parameters(cfg, previous)
     return project.results
+
+
+def _say_parameters(cfg: config.RunConfig, previous: dict | None) -> None:
+    """Say when a run departs from params/pipeline.yml, or returns to it after a run that did."""
+    changed = manifest.non_default(cfg.parameters())
+    defaults = paths.relative(paths.PIPELINE_PARAMS)
+    if changed:
+        print(f"parameters not those of {defaults}: {manifest.parameter_words(changed)}")
+    elif previous and manifest.non_default(previous.get("parameters", {})):
+        print(f"parameters: back to those of {defaults}")
 
 
 def _check_inputs_unchanged(stage: Path, fingerprinted: dict, source: str) -> None:

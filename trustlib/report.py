@@ -19,7 +19,7 @@ from pathlib import Path
 import nbformat
 import pandas as pd
 
-from . import codebook, disclosure, outputs, scorecard
+from . import codebook, disclosure, manifest, outputs, paths, scorecard
 
 STYLE = ("body{font-family:sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;line-height:1.4}"
          ".thumbs{display:flex;flex-wrap:wrap;gap:1em}figure{margin:0;width:330px}"
@@ -147,14 +147,31 @@ def scorecard_html(card: pd.DataFrame, links: Links, rates: pd.DataFrame | None)
     return f"<table class=\"scorecard\">{head}{''.join(rows)}</table>"
 
 
-def headline(source: str, card: pd.DataFrame, numbers: dict) -> str:
-    """The scorecard's heading and the account of the cohort's selection, from the same counts."""
+def _what_the_scorecard_shows(fails: bool, changed: bool) -> str:
+    """What a synthetic run's scorecard can say, given whether rows fail and whether the run's
+    parameters are the ones the cohort was selected under."""
+    if changed:
+        return ("The selection was made under the canonical parameters, not this run's, so here the scorecard "
+                "shows how this run's choices move the numbers")
+    if fails:
+        return ("Under the parameters it was selected with, rows now fail: the pipeline no longer computes the "
+                "numbers the selection met")
+    return "So on these data the scorecard shows that the selection holds and that the pipeline still computes the same numbers"
+
+
+def headline(source: str, card: pd.DataFrame, numbers: dict, changed: dict | None = None) -> str:
+    """The scorecard's heading and the account of the cohort's selection, from the same counts;
+    ``changed``: the run's parameters that differ from params/pipeline.yml (named when any)."""
     c = scorecard.counts(card)
     fails = ", ".join(scorecard.label(r.key, r.measure, r.quantity) for r in scorecard.failures(card).itertuples())
     hidden = f" ({c['n_not_compared']} suppressed, not compared)" if c["n_not_compared"] else ""
     parts = [f"<h2>Scorecard: {c['n_passed']} of {c['n_compared']} compared published numbers consistent with the paper{hidden}</h2>"]
     if fails:
         parts.append(f"<p>Not consistent with the paper: {html.escape(fails)}.</p>")
+    if changed:
+        parts.append(f"<p><strong>This run's parameters are not those of "
+                     f"{html.escape(paths.relative(paths.PIPELINE_PARAMS))}:</strong> "
+                     f"{html.escape(manifest.parameter_words(changed))}.</p>")
     if source == "synthetic":
         searched = numbers.get("unselected.searched_seeds")
         seeds, joint = numbers.get("unselected.seeds"), numbers.get("unselected.all_rows.pass_rate")
@@ -162,9 +179,8 @@ def headline(source: str, card: pd.DataFrame, numbers: dict) -> str:
                      "under the rules the scorecard applies now" if searched else "its seed was selected")
         parts.append(f"<p><strong>The data behind this report are synthetic.</strong> The cohort was selected to "
                      f"match these numbers: its generator was tuned to the published marginals, and {selection} "
-                     "(data/synthetic/CALIBRATION.md). So on these data the scorecard shows that the selection holds "
-                     "and that the pipeline still computes the same numbers; it cannot show that the pipeline "
-                     "reproduces the paper, which only the trial's data could."
+                     f"(data/synthetic/CALIBRATION.md). {_what_the_scorecard_shows(bool(fails), bool(changed))}; it "
+                     "cannot show that the pipeline reproduces the paper, which only the trial's data could."
                      + (f" Of {seeds} fresh, unselected cohorts of the same generator, {round(joint * seeds)} met "
                         "every row (last column: each row's rate; notebook 08)." if seeds and joint is not None
                         else "") + "</p>")
@@ -193,7 +209,8 @@ def build(results: Path, cfg, rendered=()) -> Path:
         card = outputs.read_table(card_path)
         rates_path = rdir / "tables" / "unselected_pass_rates.csv"
         rates = outputs.read_table(rates_path) if source == "synthetic" and rates_path.exists() else None
-        parts += [headline(source, card, numbers), scorecard_html(card, links, rates),
+        parts += [headline(source, card, numbers, manifest.non_default(cfg.parameters())),
+                  scorecard_html(card, links, rates),
                   f"<p>Computed in <a href=\"{links.file('scorecard.csv')}\">notebook 05</a>; each reproduced "
                   "number links to the cell that computed it.</p>"]
     parts.append("<h2>Notebooks</h2><ul>" + "".join(
