@@ -84,7 +84,7 @@ acceptance: all ## tests that read the run's outputs (results/) and run the pipe
 nbval: all ## re-execute the committed notebooks and compare their outputs (strict nbval)
 	$(PYTEST1) $(NBVAL) notebooks   # one process: each notebook reads the ones before it
 
-verify: $(STAMP) ## check the results as they are (the last run's, whatever its parameters; runs `make all` only if there are none): exit 1 if a compared published-vs-reproduced check fails
+verify: $(STAMP) ## check the results as they are (the last run's, whatever its parameters; runs `make all` only if there are none): fails (non-zero exit) if a compared published-vs-reproduced check fails
 	@test -f $(RESULTS)/manifest.json || $(RUN)
 	$(PY) -m trustlib verify --data $(DATA)
 
