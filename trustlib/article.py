@@ -231,12 +231,12 @@ def _differs(cfg, card, numbers: dict) -> list[Block]:
         rates = ("" if "unselected.all_rows.pass_rate" not in numbers else
                  " Of [[unselected.seeds|d]] fresh, unselected cohorts of the same generator (analysed with this "
                  "run's rules), [[unselected.all_rows.pass_rate|%]] met every row.")
+        which = "this run, with other parameters," if changed else "a run with other parameters"
         blocks.append(Block("paragraph", "The cohort is synthetic and was selected: its seed is the first whose cohort "
                             "met every scorecard row under the canonical parameters, so agreement there is partly "
-                            "true by construction, and "
-                            + ("this run, with other parameters, " if changed else "a run with other parameters ")
-                            + "can differ from the paper for that reason alone." + rates + " The published intervals are wide, and a synthetic cohort "
-                            "of this size rarely reproduces every count, interval and P value at once."))
+                            f"true by construction, and {which} can differ from the paper for that reason alone."
+                            + rates + " The published intervals are wide, and a synthetic cohort of this size rarely "
+                            "reproduces every count, interval and P value at once."))
     return blocks
 
 

@@ -156,7 +156,8 @@ def _what_the_scorecard_shows(fails: bool, changed: bool) -> str:
     if fails:
         return ("Under the parameters it was selected with, rows now fail: the pipeline no longer computes the "
                 "numbers the selection met")
-    return "So on these data the scorecard shows that the selection holds and that the pipeline still computes the same numbers"
+    return ("So on these data the scorecard shows that the selection holds and that the pipeline still computes the "
+            "same numbers")
 
 
 def headline(source: str, card: pd.DataFrame, numbers: dict, changed: dict | None = None) -> str:
