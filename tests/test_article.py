@@ -163,3 +163,15 @@ def test_a_run_with_other_parameters_says_so_in_what_differs(config):
     assert "This run's parameters are not the canonical ones of params/pipeline.yml: " \
            "`covariates=age,female, cutoff_rule=above`." in section
     assert "this run, with other parameters, can differ" in section
+
+
+def test_a_clinic_variance_at_the_boundary_is_named_under_table_2(config):
+    keys = _keys(article.blocks(config, {}, {}, _card()))
+    kept = article.to_markdown(article.blocks(config, {}, {k: 1.0 for k in keys}, _card()))
+    assert "estimated at the boundary" not in kept and "| Clinic variance |" in kept
+    numbers = {k: 1.0 for k in keys} | {"table2.quality.glmm.adjusted.clinic_var": 0.0,
+                                         "table2.alignment.glmm.adjusted.clinic_var": 0.0}
+    text = article.to_markdown(article.blocks(config, {}, numbers, _card()))
+    results = text.split("## Results", 1)[1].split("\n## ", 1)[0]
+    assert f"For {article._short('quality')} and {article._short('alignment')} the clinic variance is estimated " \
+           "at the boundary (zero)" in results

@@ -196,11 +196,23 @@ def _or_row(m: str, synthetic: bool, numbers: dict) -> list[str]:
     t, p = f"table2.{m}.glmm.adjusted", f"published.{m}"
     published = (f"[[{p}_or|.2f]] ([[{p}_ci_low|.2f]]-[[{p}_ci_high|.2f]])" if f"{p}_or" in numbers
                  else "not published")
-    row = [_short(m), published, f"[[{t}.or|.2f]] ([[{t}.ci_low|.2f]]-[[{t}.ci_high|.2f]])", f"[[{t}.p|p]]"]
+    row = [_short(m), published, f"[[{t}.or|.2f]] ([[{t}.ci_low|.2f]]-[[{t}.ci_high|.2f]])", f"[[{t}.p|p]]",
+           f"[[{t}.clinic_var|.2f]]"]
     if synthetic:
         key = f"unselected.{m}_or.pass_rate"
         row.append(f"[[{key}|%]]" if key in numbers else "--")
     return row
+
+
+def _boundary(measures: list[str], numbers: dict) -> list[Block]:
+    """A note naming the measures whose clinic variance was estimated at the boundary (zero), as
+    Table 2's notes do; none when every model kept a clinic variance."""
+    at_zero = [_short(m) for m in measures if numbers.get(f"table2.{m}.glmm.adjusted.clinic_var") == 0]
+    if not at_zero:
+        return []
+    return [Block("paragraph", f"For {' and '.join(', '.join(at_zero).rsplit(', ', 1))} the clinic variance is "
+                  "estimated at the boundary (zero): there the two-level model reduces to ordinary logistic regression, "
+                  "with the standard errors of the fixed effects given no clinic variance.")]
 
 
 def _differs(cfg, card, numbers: dict) -> list[Block]:
@@ -284,9 +296,10 @@ def blocks(cfg, links: dict[str, str], numbers: dict, card=None) -> list[Block]:
         Block("paragraph", f"Adjusted odds ratios per scale point ([Table 2]({links.get('table2_paper', '')}), "
               f"[Figure 2]({links.get('figure2_forest', '')})):"),
         Block("table", "**Table 2.** Perceived culture and high-high trust: adjusted two-level odds ratios.",
-              header=["Measure", "Published OR (95% CI)", "Reproduced OR (95% CI)", "Reproduced P"]
+              header=["Measure", "Published OR (95% CI)", "Reproduced OR (95% CI)", "Reproduced P", "Clinic variance"]
               + (["Unselected cohorts whose OR passes"] if synthetic else []),
               rows=[_or_row(m, synthetic, numbers) for m in measures]),
+        *_boundary(measures, numbers),
         Block("figure", "Figure 2. Reproduced and published odds ratios (95% CI)", src=links.get("figure2_forest.png", "")),
         Block("figure", "Figure 3. Perceived culture by outcome group", src=links.get("figure3_culture_by_outcome.png", "")),
         Block("paragraph", f"The scorecard ([table]({links.get('scorecard', '')})) compares every published number: "
