@@ -207,6 +207,7 @@ def culture_by_outcome(analysis: pd.DataFrame, measures: list[str]) -> plt.Figur
     ax.set_xticks(range(len(measures)), [_wrap(codebook.scale_label(m), 18) for m in measures])
     ax.set(xlabel=None, ylabel="Scale score (1-4; points: clinicians, jittered)", ylim=(0.85, 4.15),
            title="Figure 3. Perceived culture by outcome group")
+    ax.grid(axis="x", visible=False)        # a vertical line at each measure would split its two groups
     legend_outside(ax)
     return _plotted(fig, summary)
 
@@ -229,6 +230,7 @@ def culture_means(means: pd.DataFrame, measures: list[str], k: int) -> plt.Figur
     ax.set_xticks(x, [_wrap(codebook.scale_label(m), 18) for m in measures])
     ax.set(ylabel="Mean scale score (1-4)", ylim=(0.9, 4.1),
            title=f"Figure 3 (aggregate, real data). Mean culture scores by outcome group; groups under {k} suppressed")
+    ax.grid(axis="x", visible=False)
     legend_outside(ax)
     return _plotted(fig, pd.DataFrame(plotted).astype({"n": object}))
 
@@ -257,6 +259,9 @@ def choice_words(column: str, value) -> str:
     return f"{float(v):g} of 100" if column == "patient_trust_cutoff" else f"{float(v):g} of 4"
 
 
+SUPPORTS, OTHER = "#1b9e77", "#9e9e9e"    # specification-curve colours: OR > 1 and P < .05, the rest
+
+
 @styled
 def specification_curve(spec: pd.DataFrame, measure: str) -> plt.Figure:
     """Specification curve of one measure: ORs (95% CI) sorted, with the choices beneath.
@@ -275,13 +280,15 @@ def specification_curve(spec: pd.DataFrame, measure: str) -> plt.Figure:
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(10, 3.6 + 0.2 * n_rows), sharex=True,
                                       gridspec_kw={"height_ratios": [3.2, 0.2 * n_rows + 0.3]})
     x = np.arange(len(d))
-    colour = np.where(d["supports"], "#1b9e77", "#9e9e9e")
+    colour = np.where(d["supports"], SUPPORTS, OTHER)
     top.vlines(x, d["ci_low"], d["ci_high"], color=colour, lw=0.6, alpha=0.7)
     top.scatter(x, d["or"], c=colour, s=6, zorder=3)
+    for c, label in ((SUPPORTS, "OR > 1 and P < .05"), (OTHER, "other specifications")):
+        top.scatter([], [], c=c, s=12, label=label)          # the colours' key (no data)
     main = d.index[d["main"]]
     if len(main):
         top.scatter(main, d.loc[main, "or"], marker="v", c="black", s=45, zorder=4, label="main analysis")
-        top.legend(loc="upper left")
+    legend_outside(top)
     top.axhline(1, color="black", lw=0.8)
     or_axis(top, "y", pd.concat([d["ci_low"], d["ci_high"]]))
     top.set(ylabel="OR (95% CI, log scale)",
