@@ -300,7 +300,8 @@ def blocks(cfg, links: dict[str, str], numbers: dict, card=None) -> list[Block]:
               + (["Unselected cohorts whose OR passes"] if synthetic else []),
               rows=[_or_row(m, synthetic, numbers) for m in measures]),
         *_boundary(measures, numbers),
-        Block("figure", "Figure 2. Reproduced and published odds ratios (95% CI)", src=links.get("figure2_forest.png", "")),
+        Block("figure", "Figure 2. Culture and high-high trust: adjusted two-level ORs, reproduced and published "
+              "(95% CI)", src=links.get("figure2_forest.png", "")),
         Block("figure", "Figure 3. Perceived culture by outcome group", src=links.get("figure3_culture_by_outcome.png", "")),
         Block("paragraph", f"The scorecard ([table]({links.get('scorecard', '')})) compares every published number: "
               "[[scorecard.n_passed|d]] of the [[scorecard.n_compared|d]] compared are consistent with the paper, and "
