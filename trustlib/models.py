@@ -18,7 +18,7 @@ from functools import lru_cache
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+from scipy import special
 
 from . import InputError, codebook, estimators
 from .cohort import COVARIATE_CODINGS
@@ -104,24 +104,28 @@ def coefficients(df: pd.DataFrame, measures: list[str], adjusted: bool, nagq: in
 
 
 def check_exposure(df: pd.DataFrame, exposure: str) -> None:
-    x = df[exposure]
-    if x.isna().any():
+    x = df[exposure].to_numpy(dtype=float)
+    missing = np.isnan(x)
+    if missing.any():
         raise ModelInputError(f"analysis table, column '{exposure}': missing for clinicians "
-                              f"{df.loc[x.isna(), 'clinician_id'].tolist()}")
-    if x.nunique() < 2:
+                              f"{df.loc[missing, 'clinician_id'].tolist()}")
+    if len(x) == 0 or not np.any(x != x[0]):
         raise ModelInputError(f"analysis table, column '{exposure}': the culture score is the same for all "
                               f"{len(df)} clinicians, so its odds ratio cannot be estimated")
 
 
+Z_975 = special.ndtri(0.975)      # the standard normal's 97.5th percentile (scipy.stats.norm.ppf without its wrapper)
+
+
 def _row(measure, model, adjusted, beta, se, n, n_clinics, n_events, clinic_var=np.nan,
          loglik=np.nan, converged=True, note=""):
-    z = stats.norm.ppf(0.975)
+    z = Z_975
     blank = not converged or "separation" in note
     if blank:
         beta = se = np.nan
     return {"measure": measure, "model": model, "adjusted": adjusted,
             "or": np.exp(beta), "ci_low": np.exp(beta - z * se), "ci_high": np.exp(beta + z * se),
-            "p": 2 * stats.norm.sf(abs(beta / se)) if np.isfinite(se) else np.nan,
+            "p": 2 * special.ndtr(-abs(beta / se)) if np.isfinite(se) else np.nan,
             "beta": beta, "se": se, "clinic_var": clinic_var, "loglik": loglik, "n": n,
             "n_clinics": n_clinics, "n_events": n_events, "converged": bool(converged), "note": note}
 
