@@ -277,3 +277,21 @@ def test_batched_gradients_equal_the_gradient_at_each_point(monkeypatch, batch_e
     prob = glmm._Problem(X, y, g, nagq=7)
     one_by_one = np.array([glmm._Problem(X, y, g, nagq=7).evaluate(t)[1] for t in points])
     np.testing.assert_allclose(prob.gradients(points), one_by_one, rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize("n_groups, per_group", [(34, 5), (3, 1500)])   # small clusters; products that underflow
+def test_cluster_products_and_summed_logs_give_the_same_likelihood(monkeypatch, n_groups, per_group):
+    """Each cluster's log-likelihood at a node is the log of its product of probabilities, or,
+    where that product nears underflow (large clusters), the sum of the logs: the two agree."""
+    X, y, g = simulate(np.random.default_rng(33), n_groups=n_groups, per_group=per_group)
+    points = np.array([[-0.5, 0.7, -0.2, 0.9], [0.3, -1.2, 0.4, 2.5], [-0.6, 0.8, -0.3, 0.0]])
+    products = glmm._Problem(X, y, g, nagq=9)._evaluate(points, True)
+    monkeypatch.setattr(glmm, "TINY_PRODUCT", np.inf)          # every cluster: summed logs
+    summed = glmm._Problem(X, y, g, nagq=9)._evaluate(points, True)
+    assert np.all(np.isfinite(products[0])) and np.all(np.isfinite(products[1]))
+    np.testing.assert_allclose(products[0], summed[0], rtol=1e-12)
+    np.testing.assert_allclose(products[1], summed[1], rtol=1e-9, atol=1e-9)
+    if per_group > 100:     # these products do underflow: without the fallback there is no likelihood
+        monkeypatch.setattr(glmm, "TINY_PRODUCT", 0.0)
+        with np.errstate(all="ignore"):
+            assert not np.any(np.isfinite(glmm._Problem(X, y, g, nagq=9)._evaluate(points, False)[0]))

@@ -19,16 +19,19 @@ ordinary logistic regression and simulation.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from scipy import optimize, special, stats
+from scipy import optimize, special
 
 BOUNDARY_SIGMA = 1e-3
 MODE_TOL = 1e-11          # |d/db log integrand| at which a cluster's mode counts as found
 ABSURD_SE = 1e3           # an SE above this (per SD of a covariate, log-odds) means no usable estimate
 BATCH_ELEMENTS = 2_000_000  # points x observations x nodes evaluated at once by _Problem.gradients
+EPS = np.finfo(float).eps
+TINY_PRODUCT = 1e-280     # a cluster's product of probabilities below this: its log is summed term by term
 ABSURD_BETA = 15.0        # |log-odds| per SD of a covariate above this is treated as (quasi-)separation
 
 
@@ -60,7 +63,7 @@ class GLMMResult:
 
     @property
     def pvalues(self) -> np.ndarray:
-        return 2 * stats.norm.sf(np.abs(self.params / self.bse))
+        return 2 * special.ndtr(-np.abs(self.params / self.bse))   # scipy.stats.norm.sf, unwrapped
 
     @property
     def clinic_var(self) -> float:
@@ -71,7 +74,7 @@ class GLMMResult:
 
     def conf_int(self, alpha: float = 0.05) -> np.ndarray:
         """Wald interval on the log-odds scale, one row per coefficient (lower, upper)."""
-        z = stats.norm.ppf(1 - alpha / 2)
+        z = special.ndtri(1 - alpha / 2)
         return np.column_stack([self.params - z * self.bse, self.params + z * self.bse])
 
     def summary_frame(self, alpha: float = 0.05) -> pd.DataFrame:
@@ -86,6 +89,16 @@ class GLMMResult:
 
 class ModeSearchError(ArithmeticError):
     """Some cluster's mode was not found to :data:`MODE_TOL` (never happens silently)."""
+
+
+@functools.lru_cache(maxsize=8)
+def _rule(nagq: int) -> tuple[np.ndarray, np.ndarray]:
+    """Gauss-Hermite nodes and log-weights for integrating against ``exp(-z^2)`` times ``exp(z^2)``
+    (so that they integrate a density), computed once per node count (read-only arrays)."""
+    z, w = np.polynomial.hermite.hermgauss(nagq)
+    logw = np.log(w) + z ** 2
+    z.flags.writeable = logw.flags.writeable = False
+    return z, logw
 
 
 class _Problem:
@@ -103,14 +116,24 @@ class _Problem:
         self.starts = np.flatnonzero(np.r_[True, np.diff(self.g) != 0])
         self.n_g = np.bincount(self.g).astype(float)
         self.sum_y = np.add.reduceat(self.y, self.starts)
-        self.z, w = np.polynomial.hermite.hermgauss(nagq)
-        self.logw = np.log(w) + self.z ** 2          # weights for integrating against exp(-z^2)
+        self.sign = 2.0 * self.y - 1.0
+        self.z, self.logw = _rule(nagq)
         self.warm = np.zeros(self.G)                  # last modes: a warm start for the next search
 
     def _sum(self, v: np.ndarray) -> np.ndarray:
         """Sum a batch of per-observation arrays within clusters: axis 1 (observations) of ``v``,
         shaped ``(batch, n, ...)``, becomes clusters ``(batch, G, ...)``."""
         return np.add.reduceat(v, self.starts, axis=1)
+
+    def _log_product(self, q: np.ndarray, signed: np.ndarray) -> np.ndarray:
+        """``sum log q`` within each cluster, ``(batch, G, K)``: the log of the cluster's product of
+        ``q = expit(signed)``, or, where that product comes near underflow (below
+        :data:`TINY_PRODUCT`), the sum of ``-log(1 + exp(-signed))`` (exact for any ``signed``)."""
+        prod = np.multiply.reduceat(q, self.starts, axis=1)
+        low = prod < TINY_PRODUCT
+        if not low.any():
+            return np.log(prod)
+        return np.where(low, self._sum(-np.logaddexp(0.0, -signed)), np.log(np.where(low, 1.0, prod)))
 
     def modes(self, eta0: np.ndarray, sigma: float, start: np.ndarray | None = None,
               maxiter: int = 200) -> np.ndarray:
@@ -131,16 +154,17 @@ class _Problem:
         s = sigma[:, None]
         lo = s * (self.sum_y - self.n_g)
         hi = s * self.sum_y
-        b = np.clip(self.warm if start is None else np.asarray(start, float), lo, hi)
+        b = np.minimum(np.maximum(self.warm if start is None else np.asarray(start, float), lo), hi)   # np.clip
         for _ in range(maxiter):
             p = special.expit(eta0 + s * b[:, self.g])
             d = s * self._sum(self.y - p) - b
             A = s ** 2 * self._sum(p * (1 - p)) + 1.0
-            done = (np.abs(d) < MODE_TOL) | (hi - lo <= 4 * np.finfo(float).eps * (1 + np.abs(b)))
-            if done.all():
+            done = True if abs(d).max() < MODE_TOL else (
+                (abs(d) < MODE_TOL) | (hi - lo <= 4 * EPS * (1 + abs(b))))
+            if done is True or done.all():
                 # one more Newton step (quadratic: from |h'| < MODE_TOL to rounding level), so the
                 # mode does not depend on where the search started
-                b = np.clip(b + d / A, lo, hi)
+                b = np.minimum(np.maximum(b + d / A, lo), hi)
                 self.warm = b[0]
                 return b
             lo = np.where(d > 0, b, lo)
@@ -183,26 +207,28 @@ class _Problem:
         s = 1.0 / np.sqrt(A)
         nodes = bhat[:, :, None] + np.sqrt(2.0) * s[:, :, None] * self.z          # B x G x K
         node_of_obs = nodes[:, self.g]                                            # B x n x K
-        eta = eta0[:, :, None] + S3 * node_of_obs
-        ll_obs = self.y[:, None] * eta - np.logaddexp(0.0, eta)
-        log_terms = self.logw + self._sum(ll_obs) - 0.5 * nodes ** 2 - 0.5 * np.log(2 * np.pi)
+        # q = expit(+-eta), the probability of the observed outcome at each node (sign = 2y - 1):
+        # one transcendental per observation and node; the logs are taken of each cluster's product
+        signed = (self.sign * eta0)[:, :, None] + (self.sign * S)[:, :, None] * node_of_obs
+        q = special.expit(signed)
+        log_terms = self.logw + self._log_product(q, signed) - 0.5 * nodes ** 2 - 0.5 * np.log(2 * np.pi)
         top = log_terms.max(axis=-1)                 # log-sum-exp over the nodes (scipy's adds
         terms = np.exp(log_terms - top[..., None])   # array-API overhead)
         total = terms.sum(axis=-1)
         lse = top + np.log(total)
-        loglik = np.sum(np.log(np.sqrt(2.0) * s) + lse, axis=-1)
+        loglik = (np.log(np.sqrt(2.0) * s) + lse).sum(axis=-1)
         if not grad:
             return loglik, None
         post = terms / total[..., None]                                           # B x G x K node weights
-        resid = self.y[:, None] - special.expit(eta)                              # B x n x K
-        wobs = post[:, self.g] * resid
-        # partial derivatives with the centre and scale held fixed
-        g_beta = wobs.sum(axis=-1) @ self.X
-        g_sigma = np.sum(wobs * node_of_obs, axis=(1, 2))
+        resid = self.sign[:, None] * (1.0 - q)                                    # y - expit(eta), B x n x K
+        resid_sum = self._sum(resid)                                              # B x G x K
+        # partial derivatives with the centre and scale held fixed (the sigma one summed by cluster)
+        g_beta = (post[:, self.g] * resid).sum(axis=-1) @ self.X
+        g_sigma = (post * nodes * resid_sum).sum(axis=(1, 2))
         # ... plus the paths through the mode and the scale
-        d_node = S3 * self._sum(resid) - nodes                                    # h'(node), B x G x K
-        dL_db = np.sum(post * d_node, axis=-1)
-        dL_ds = 1.0 / s + np.sqrt(2.0) * np.sum(post * d_node * self.z, axis=-1)
+        d_node = S3 * resid_sum - nodes                                           # h'(node), B x G x K
+        dL_db = (post * d_node).sum(axis=-1)
+        dL_ds = 1.0 / s + np.sqrt(2.0) * (post * d_node * self.z).sum(axis=-1)
         dh_dbeta = -S3 * self._sum(what[:, :, None] * self.X)                     # B x G x p
         dh_dsigma = self._sum(self.y - phat) - S * bhat * sum_what                # B x G
         db_dbeta, db_dsigma = dh_dbeta / A[..., None], dh_dsigma / A
@@ -213,7 +239,7 @@ class _Problem:
         ds = -0.5 * s ** 3
         g_beta = (g_beta + (db_dbeta * dL_db[..., None]).sum(axis=1)
                   + (ds[..., None] * dA_dbeta * dL_ds[..., None]).sum(axis=1))
-        g_sigma = g_sigma + np.sum(db_dsigma * dL_db, axis=-1) + np.sum(ds * dA_dsigma * dL_ds, axis=-1)
+        g_sigma = g_sigma + (db_dsigma * dL_db).sum(axis=-1) + (ds * dA_dsigma * dL_ds).sum(axis=-1)
         return loglik, np.column_stack([g_beta, g_sigma])
 
 
