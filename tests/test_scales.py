@@ -11,6 +11,9 @@ from hypothesis import strategies as st
 from trustlib import codebook, scales
 
 
+N_TRUST = len(codebook.scale_items("patient_trust"))   # items of the patient-trust scale
+
+
 def _clinicians(rows):
     items = codebook.scale_items("quality")["variable"]
     return pd.DataFrame(rows, columns=list(items), dtype=float)
@@ -41,6 +44,23 @@ def test_patient_trust_is_on_0_to_100():
 def test_scores_stay_in_range(rows):
     s = scales.score(_clinicians(rows), "quality")
     assert s.between(1, 4).all()
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.lists(st.one_of(st.none(), st.integers(1, 5)), min_size=N_TRUST, max_size=N_TRUST),
+                min_size=1, max_size=40), st.integers(1, N_TRUST))
+def test_scores_equal_row_means_of_answered_items_bit_for_bit(rows, need):
+    """The score against a plain pandas reading of the rule: the row mean of the answered
+    (reversed) items where at least ``need`` are answered, on 0-100 for patient trust; missing
+    answers as pandas' nullable integers, as a real export may give them."""
+    items = codebook.scale_items("patient_trust")
+    df = pd.DataFrame(rows, columns=list(items["variable"]), dtype="Int64")
+    x = df.astype(float)
+    flip = list(items.loc[items["reverse"], "variable"])
+    x[flip] = 6 - x[flip]
+    expected = ((x.mean(axis=1) - 1) / 4 * 100).where(x.notna().sum(axis=1) >= need)
+    pd.testing.assert_series_equal(scales.score(df, "patient_trust", need), expected.rename("patient_trust"),
+                                   check_exact=True)
 
 
 def _alpha_from_covariances(x: np.ndarray) -> float:

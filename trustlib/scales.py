@@ -18,24 +18,35 @@ from . import codebook
 def reversed_items(df: pd.DataFrame, scale: str) -> pd.DataFrame:
     """Item responses of ``scale`` with reverse-worded items reversed (same units as the items)."""
     items = codebook.scale_items(scale)
-    x = df[list(items["variable"])].astype(float)
+    columns = list(items["variable"])
+    return pd.DataFrame(_reversed(df, items), index=df.index, columns=columns)
+
+
+def _reversed(df: pd.DataFrame, items: pd.DataFrame) -> np.ndarray:
+    """The item responses as a float array (missing as NaN), reverse-worded columns reversed."""
+    x = df[list(items["variable"])].to_numpy(dtype=float, na_value=np.nan)
     flip = items["reverse"].to_numpy(bool)
     if flip.any():
-        x.iloc[:, flip] = (items["min"] + items["max"]).to_numpy(float)[flip] - x.iloc[:, flip].to_numpy()
+        x[:, flip] = (items["min"] + items["max"]).to_numpy(float)[flip] - x[:, flip]
     return x
 
 
 def score(df: pd.DataFrame, scale: str, min_answered: int | None = None) -> pd.Series:
     """Scale score per row: mean of answered (reversed) items, or NaN if too few answered.
 
-    Units: the item range (1-4 or 1-5), except ``patient_trust`` which is 0-100.
+    Units: the item range (1-4 or 1-5), except ``patient_trust`` which is 0-100. Items are whole
+    numbers (the codebook's ``integer`` type), so their sums are exact in any order.
     """
     spec = codebook.load_scales().loc[scale]
     need = int(spec["min_answered"] if min_answered is None else min_answered)
-    x = reversed_items(df, scale)
-    s = x.mean(axis=1).where(x.notna().sum(axis=1) >= need)
+    items = codebook.scale_items(scale)
+    x = _reversed(df, items)
+    answered = (~np.isnan(x)).sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):    # rows with no answer: NaN, as below
+        mean = np.where(np.isnan(x), 0.0, x).sum(axis=1) / answered
+    s = pd.Series(np.where(answered >= need, mean, np.nan), index=df.index, name=scale)
     if scale == "patient_trust":
-        lo, hi = codebook.scale_items(scale)[["min", "max"]].iloc[0]
+        lo, hi = items[["min", "max"]].iloc[0]
         s = (s - lo) / (hi - lo) * 100.0
     return s.rename(scale)
 
