@@ -140,8 +140,8 @@ def fit_gee(X, y, groups, tol: float = 1e-10, maxiter: int = 100) -> GEEResult:
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         try:
             beta = _logistic_start(c.X, c.y)
+            _, _, W, r, s, t = c.parts(beta)        # the parts at the current beta, carried over
             for it in range(1, maxiter + 1):
-                _, _, W, r, s, t = c.parts(beta)
                 B, U = _bread_and_scores(c, W, r, s, t, rho)
                 step = np.linalg.solve(B, U.sum(axis=0))
                 beta = beta + step
@@ -154,7 +154,6 @@ def fit_gee(X, y, groups, tol: float = 1e-10, maxiter: int = 100) -> GEEResult:
                     break
             else:
                 notes.append(f"GEE did not converge in {maxiter} iterations")
-            _, _, W, r, s, t = c.parts(beta)
             phi, _ = _moments(c, r, t)
             B, U = _bread_and_scores(c, W, r, s, t, rho)
             Binv = np.linalg.inv(B)
