@@ -76,6 +76,33 @@ def test_figures_are_byte_identical_across_saves(tmp_path):
     plt.close(fig)
 
 
+def test_a_figure_is_cropped_once_as_a_tight_png_is(tmp_path):
+    """The PNG equals matplotlib's own ``bbox_inches="tight"`` save (the crop found once serves
+    both formats); the SVG has the PNG's size (pixels at 150 dpi are points at 72), and the
+    figure keeps its dpi."""
+    import io
+    import re
+    import struct
+
+    fig, ax = plt.subplots(figsize=(5, 3), dpi=72)
+    ax.plot([1, 2, 3])
+    ax.set_title("A long title " * 3)
+    ax.text(3.4, 2, "beyond the axes")
+    tight = io.BytesIO()
+    fig.savefig(tight, format="png", dpi=150, bbox_inches="tight", metadata={"Software": None})
+    canvas = fig.canvas
+    outputs._tight_bbox(fig, 150)
+    assert fig.canvas is canvas and fig.dpi == 72
+    outputs.Writer(tmp_path, "zz").figure(fig, "zz_crop")
+    png = (tmp_path / "figures" / "zz_crop.png").read_bytes()
+    assert png == tight.getvalue()
+    width, height = struct.unpack(">II", png[16:24])
+    svg_w, svg_h = map(float, re.search(r'width="([\d.]+)pt" height="([\d.]+)pt"',
+                                        (tmp_path / "figures" / "zz_crop.svg").read_text()).groups())
+    assert abs(svg_w - width * 72 / 150) < 1 and abs(svg_h - height * 72 / 150) < 1
+    assert fig.dpi == 72
+
+
 def test_failed_write_leaves_the_old_file(tmp_path):
     target = tmp_path / "x.txt"
     target.write_text("old")

@@ -26,6 +26,7 @@ import pandas as pd
 
 FLOAT_FORMAT = "%.6g"
 PRIVATE = "private"  # row-level tables; on raw data nothing below it may be shared
+FIGURE_DPI = 150
 SVG_HASHSALT = "trustlib"  # fixed ids inside SVG files, so that two runs write the same bytes
 
 
@@ -129,7 +130,7 @@ class SavedFigure:
         import struct
 
         width, height = struct.unpack(">II", self.png[16:24])      # the PNG header's pixel size
-        return self.png, {"width": round(width * 100 / 150), "height": round(height * 100 / 150)}
+        return self.png, {"width": round(width * 100 / FIGURE_DPI), "height": round(height * 100 / FIGURE_DPI)}
 
     def __repr__(self) -> str:
         return f"<figure {self.path}" + (f" data {self.data_sha[:12]}>" if self.data_sha else ">")
@@ -228,7 +229,9 @@ class Writer:
         return shown
 
     def figure(self, fig, name: str) -> "SavedFigure":
-        """Write a matplotlib figure as PNG (150 dpi) and SVG, without time stamps, and close it;
+        """Write a matplotlib figure as PNG (150 dpi) and SVG, without time stamps, and close it
+        (both cropped to the PNG's tight bounding box, found once: the same PNG as
+        ``bbox_inches="tight"``, one drawing of the figure fewer per format);
         with the values it draws (``fig.plotted``, set by :mod:`trustlib.figures`) as
         ``figures/<name>.csv``.
 
@@ -245,10 +248,11 @@ class Writer:
         if plotted is not None:
             data_sha = sha256(self.csv(plotted, "figures", f"{name}.csv"))
         written = {}
+        bbox = _tight_bbox(fig, FIGURE_DPI)
         for fmt, meta in (("png", {"Software": None}), ("svg", {"Date": None})):
             buf = io.BytesIO()
             with matplotlib.rc_context({"svg.hashsalt": SVG_HASHSALT}):
-                fig.savefig(buf, format=fmt, dpi=150, bbox_inches="tight", metadata=meta)
+                fig.savefig(buf, format=fmt, dpi=FIGURE_DPI, bbox_inches=bbox, metadata=meta)
             written[fmt] = buf.getvalue()
             self._write(written[fmt], "figures", f"{name}.{fmt}")
         self._titles[f"figures/{name}.png"] = fig.get_suptitle() or (fig.axes[0].get_title() if fig.axes else "")
@@ -352,3 +356,21 @@ def merge_numbers(root: Path) -> Path:
 def read_numbers(root: Path) -> dict:
     """The merged ``numbers.json`` of a results folder."""
     return json.loads(Path(root, "numbers.json").read_text())
+
+
+def _tight_bbox(fig, dpi: float):
+    """The figure's tight bounding box (inches, padded by ``savefig.pad_inches``) as
+    ``savefig(bbox_inches="tight", dpi=dpi)`` finds it for a PNG: laid out by an Agg canvas at
+    ``dpi`` without rendering. The figure's own canvas and dpi are left as they were."""
+    import matplotlib
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    canvas, old_dpi = fig.canvas, fig.dpi
+    try:
+        FigureCanvasAgg(fig)
+        fig.dpi = dpi
+        fig.draw_without_rendering()
+        return fig.get_tightbbox().padded(matplotlib.rcParams["savefig.pad_inches"])
+    finally:
+        fig.dpi = old_dpi
+        fig.set_canvas(canvas)
