@@ -300,7 +300,9 @@ def _overlap(s: np.ndarray, margin: float = 1e-6) -> bool:
     maximum of ``sum log expit(s b)`` (which exists exactly when there is no separation), found
     by Newton's method, then made to solve ``s' w = 0`` to rounding by the least change in ``w``;
     they count only if every one stays above ``margin`` times the largest. False means "not
-    shown": the linear program decides."""
+    shown": the linear program decides (as it does for data with missing or infinite values)."""
+    if not np.all(np.isfinite(s)):
+        return False
     b = np.zeros(s.shape[1])
     for _ in range(30):
         w = special.expit(-(s @ b))
@@ -432,9 +434,9 @@ def _information(prob: _Problem, theta: np.ndarray, free: slice, precise: bool =
     combined by Richardson extrapolation (error of order ``h**4``, about 1e-12 relative, so the
     standard errors' written digits do not move with the BLAS kernel); ``precise=False`` gives
     forward differences from ``base``, the gradient at ``theta``, at a step of ``sqrt(eps)``
-    times the parameter (at least 0.1): enough for the Newton polish, whose steps are checked. At the boundary
-    (sigma = 0, only the fixed effects free) the model is logistic regression, whose information
-    ``X' diag(p (1 - p)) X`` is exact."""
+    times the parameter (at least 0.1): enough for the Newton polish, whose steps are checked.
+    At the boundary (sigma = 0, only the fixed effects free) the model is logistic regression,
+    whose information ``X' diag(p (1 - p)) X`` is exact."""
     if free == slice(0, len(theta) - 1) and theta[-1] == 0.0:
         p = special.expit(prob.X @ theta[:-1])
         return (prob.X * (p * (1 - p))[:, None]).T @ prob.X
