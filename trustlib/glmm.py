@@ -29,7 +29,7 @@ from scipy import optimize, special
 BOUNDARY_SIGMA = 1e-3
 MODE_TOL = 1e-11          # |d/db log integrand| at which a cluster's mode counts as found
 ABSURD_SE = 1e3           # an SE above this (per SD of a covariate, log-odds) means no usable estimate
-BATCH_ELEMENTS = 2_000_000  # points x observations x nodes evaluated at once by _Problem.gradients
+BATCH_ELEMENTS = 24_000   # points x observations x nodes evaluated at once by _Problem.gradients (see there)
 EPS = np.finfo(float).eps
 TINY_PRODUCT = 1e-280     # a cluster's product of probabilities below this: its log is summed term by term
 ABSURD_BETA = 15.0        # |log-odds| per SD of a covariate above this is treated as (quasi-)separation
@@ -187,9 +187,11 @@ class _Problem:
         return (float(loglik[0]), gradient[0]) if grad else float(loglik[0])
 
     def gradients(self, thetas: np.ndarray) -> np.ndarray:
-        """The gradient at each row of ``thetas``, evaluated as a batch (in chunks of about
-        :data:`BATCH_ELEMENTS` array elements, so memory stays bounded): one vectorised pass
-        instead of a Python loop over the points of a numerical derivative."""
+        """The gradient at each row of ``thetas``, evaluated in batches of about
+        :data:`BATCH_ELEMENTS` array elements: vectorised passes instead of a Python loop over the
+        points of a numerical derivative, each batch's arrays small enough (a few hundred kB) to
+        stay in a core's cache. On the shipped cohort (162 x 15 elements a point), the 28 points
+        of an information matrix took a third less time in batches of 9 than in one batch of 28."""
         per_point = len(self.y) * len(self.z)
         size = max(1, BATCH_ELEMENTS // per_point)
         return np.concatenate([self._evaluate(thetas[i:i + size], True)[1] for i in range(0, len(thetas), size)])
