@@ -175,3 +175,13 @@ def test_a_clinic_variance_at_the_boundary_is_named_under_table_2(config):
     results = text.split("## Results", 1)[1].split("\n## ", 1)[0]
     assert f"For {article._short('quality')} and {article._short('alignment')} the clinic variance is estimated " \
            "at the boundary (zero)" in results
+
+
+def test_table_1_names_the_quadrants_in_figure_1s_words(config):
+    """The article's Table 1 heads its columns with the quadrant labels Figure 1's legend and
+    tables/table1 use (cohort.QUADRANTS), so the two read alike."""
+    from trustlib.cohort import QUADRANTS
+
+    header = next(line for line in _text(config, _card()).splitlines() if "All modelled" in line)
+    cells = [c.strip().lower() for c in header.strip("|").split("|")]
+    assert cells[-4:] == QUADRANTS

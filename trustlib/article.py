@@ -186,8 +186,7 @@ def _table1(cfg) -> Block:
     for m in _measures():
         rows.append([f"{_short(m)}, mean (SD)"] + [f"[[table1.{_group_slug(g)}.{m}.mean|.2f]] "
                                                    f"([[table1.{_group_slug(g)}.{m}.sd|.2f]])" for g in groups])
-    header = ["", "All modelled"] + [q.replace("high org", "High trust in org.").replace("low org", "Low trust in org.")
-                                     .replace(" / ", ", ").replace("patient", "from patients") for q in QUADRANTS]
+    header = ["", "All modelled"] + [q[0].upper() + q[1:] for q in QUADRANTS]     # Figure 1's legend's words
     return Block("table", "**Table 1.** Modelled clinicians overall and by trust quadrant (the scorecard's demographic rows, "
                  "like the paper's, count every clinician surveyed).", header=header, rows=rows)
 
