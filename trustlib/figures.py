@@ -28,7 +28,7 @@ import pandas as pd
 import seaborn as sns
 from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
 
-from . import codebook, disclosure, outputs
+from . import codebook, disclosure, estimators, outputs
 from .cohort import QUADRANTS
 
 PALETTE = dict(zip(QUADRANTS, ["#1b9e77", "#7570b3", "#d95f02", "#9e9e9e"]))
@@ -239,15 +239,13 @@ def culture_means(means: pd.DataFrame, measures: list[str], k: int) -> plt.Figur
 SPEC_ROWS = [("model", "Estimator"), ("adjusted", "Adjustment"), ("min_patient_surveys", "Patient surveys"),
              ("cutoff_rule", "A score at the cut-off"), ("patient_trust_cutoff", "Patient-trust cut-off"),
              ("org_trust_cutoff", "Clinician-trust cut-off")]
-ESTIMATOR_WORDS = {"glmm": "two-level logistic (GLMM)", "gee": "GEE, exchangeable", "logit_cluster":
-                   "logistic, clustered SE", "gee_md": "GEE, bias-reduced SE"}
 
 
 def choice_words(column: str, value) -> str:
     """One specification choice in words, as the specification curve labels its rows."""
     v = str(value)
     if column == "model":
-        return ESTIMATOR_WORDS.get(v, v)
+        return estimators.label(v)             # the registry's words, as the article's
     if column == "adjusted":
         return "adjusted for covariates" if v == "True" else "unadjusted"
     if column == "min_patient_surveys":
@@ -355,7 +353,7 @@ def coverage(summary: pd.DataFrame) -> plt.Figure:
         y = np.arange(len(measures)) + (i - (len(models_) - 1) / 2) * 0.18
         pct = 100 * s["coverage"]
         ax.errorbar(pct, y, xerr=[pct - 100 * s["coverage_ci_low"], 100 * s["coverage_ci_high"] - pct], fmt="o",
-                    capsize=2, label=ESTIMATOR_WORDS.get(model, model))
+                    capsize=2, label=estimators.label(model))
     ax.axvline(95, color="black", lw=0.8)
     ax.set_yticks(range(len(measures)), [codebook.scale_label(m) for m in measures])
     ax.invert_yaxis()
