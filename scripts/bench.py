@@ -254,7 +254,7 @@ def main() -> int:
             ("GEE on VerbAgg: R geepack geeglm", ms(geeglm) if geeglm else "no Rscript",
              f"{gee_ours / geeglm:.2f} x: trustlib's" if geeglm else "--"),
             ("article: HTML and Markdown", ms(html), "1.00"),
-            ("article: PDF (Typst)", ms(pdf), f"{pdf:.2f} s beyond the HTML"),
+            ("article: PDF (Typst), built after the HTML", ms(pdf), f"{pdf / html:.2f} x the HTML"),
             ("Monte Carlo, 1 core", f"{reps / mc1:.1f} replicates/s", "1.00"),
             (f"Monte Carlo, {cores} cores", f"{reps / mcn:.1f} replicates/s", f"{mc1 / mcn:.2f} x 1 core"),
             (f"Monte Carlo, Dask LocalCluster ({cores} workers)",

@@ -217,7 +217,8 @@ class Writer:
 
     def table(self, df: pd.DataFrame, name: str, latex: bool = False, digits: int = 2,
               caption: str = "") -> pd.DataFrame:
-        """Write a table as CSV (full precision) and Markdown (and LaTeX), rounded to ``digits``."""
+        """Write a table as CSV (6 significant digits, :data:`FLOAT_FORMAT`) and Markdown (and LaTeX),
+        rounded to ``digits``."""
         self.csv(df, "tables", f"{name}.csv")
         shown = df.round(digits)
         md = (f"{caption}\n\n" if caption else "") + shown.to_markdown(index=False, disable_numparse=True) + "\n"
