@@ -160,7 +160,7 @@ def _methods(cfg) -> list[Block]:
               "[[flow.n_modelled|d]] clinicians in the model."),
         Block("paragraph", f"High clinician trust is a score {rule} [[cutoffs.org_trust_cutoff|.2f]] on the 1-4 scale "
               f"({cutoff_words(cfg.org_trust_cutoff)}); high patient trust a clinician mean {rule} "
-              f"[[cutoffs.patient_trust_cutoff|.1f]] on the 0-100 scale ({cutoff_words(cfg.patient_trust_cutoff)}). "
+              f"[[cutoffs.patient_trust_cutoff|.2f]] on the 0-100 scale ({cutoff_words(cfg.patient_trust_cutoff)}). "
               "[[outcome.n_high_high|d]] clinicians ([[outcome.pct_high_high|.0f]]%) trust their organization and "
               "are trusted by their patients (high-high); the outcome is high-high against everyone else."),
         Block("paragraph", "Each culture measure enters its own random-intercept logistic regression, adjusted for "
