@@ -18,8 +18,7 @@ from . import codebook
 def reversed_items(df: pd.DataFrame, scale: str) -> pd.DataFrame:
     """Item responses of ``scale`` with reverse-worded items reversed (same units as the items)."""
     items = codebook.scale_items(scale)
-    columns = list(items["variable"])
-    return pd.DataFrame(_reversed(df, items), index=df.index, columns=columns)
+    return pd.DataFrame(_reversed(df, items), index=df.index, columns=list(items["variable"]))
 
 
 def _reversed(df: pd.DataFrame, items: pd.DataFrame) -> np.ndarray:
@@ -41,9 +40,10 @@ def score(df: pd.DataFrame, scale: str, min_answered: int | None = None) -> pd.S
     need = int(spec["min_answered"] if min_answered is None else min_answered)
     items = codebook.scale_items(scale)
     x = _reversed(df, items)
-    answered = (~np.isnan(x)).sum(axis=1)
+    missing = np.isnan(x)
+    answered = (~missing).sum(axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):    # rows with no answer: NaN, as below
-        mean = np.where(np.isnan(x), 0.0, x).sum(axis=1) / answered
+        mean = np.where(missing, 0.0, x).sum(axis=1) / answered
     s = pd.Series(np.where(answered >= need, mean, np.nan), index=df.index, name=scale)
     if scale == "patient_trust":
         lo, hi = items[["min", "max"]].iloc[0]
