@@ -224,18 +224,19 @@ class Plan:
 
 def run_steps(plan: Plan, jobs: int, on_failure) -> set[str]:
     """Run ``plan.names``, each once the steps it reads are done, ``jobs`` at a time; render each
-    executed notebook's report page as it finishes. ``on_failure(name, err)`` builds the
+    executed notebook's report page as it finishes, on a thread of its own (so that the next step
+    starts at once rather than after the rendering). ``on_failure(name, err)`` builds the
     :class:`StepFailed` to raise. Returns the names whose report page this run rendered."""
     from . import report
 
     names = plan.names
     pending = [n for n in PRIORITY if n in names] + [n for n in names if n not in PRIORITY]
     done: set[str] = set()
-    rendered: set[str] = set()
+    renders: dict = {}
     running: dict = {}
     started: dict[str, float] = {}
     (plan.stage / "notebooks").mkdir(parents=True, exist_ok=True)
-    with ThreadPoolExecutor(max_workers=jobs) as pool:
+    with ThreadPoolExecutor(max_workers=jobs) as pool, ThreadPoolExecutor(max_workers=1) as renderer:
         try:
             while pending or running:
                 for name in [n for n in pending if all(d in done or d not in names for d in steps.get(n).reads)]:
@@ -255,11 +256,13 @@ def run_steps(plan: Plan, jobs: int, on_failure) -> set[str]:
                     print(f"  {name} {'done' if how == 'executed' else 'unchanged (carried)'} "
                           f"({time.perf_counter() - started[name]:.1f} s)", flush=True)
                     if how == "executed":
-                        report.render_notebook(plan.stage / "notebooks" / f"{name}.ipynb", plan.stage / "report")
-                        rendered.add(name)
+                        renders[name] = renderer.submit(report.render_notebook,
+                                                        plan.stage / "notebooks" / f"{name}.ipynb", plan.stage / "report")
+            for fut in renders.values():
+                fut.result()
         except BaseException:
-            for fut in running:
+            for fut in [*running, *renders.values()]:
                 fut.cancel()
             _kill_children()
             raise
-    return rendered
+    return set(renders)
