@@ -69,3 +69,33 @@ def test_fewer_columns_never_separate_data_that_more_columns_do_not():
         if not full:
             assert not separation(X[:, :2], y)
     assert min(seen.values()) > 20        # both kinds of data were tried
+
+
+def test_cells_share_a_key_exactly_when_their_analysis_tables_are_equal(tables, rules):
+    """The multiverse fits each distinct analysis table once: its keys (built from the clinicians
+    included and their two dichotomies) group the grid's cells as the tables themselves do, and
+    each key's table is the one cohort.dichotomize builds for its cells."""
+    import itertools
+
+    grid = list(itertools.product([2.8, 3.0, "median"], ["median", 85, "tertile"], ["at_or_above", "above"],
+                                  [1, 2, 3, 4, 99]))
+    measures = ["alignment", "quality"]
+    scored = cohort.score_cohort(tables, rules.on_all_missing_scale, rules.min_answered_items)
+    keys, unique = robustness._cohorts(scored, grid, measures, rules.min_clinicians_per_clinic)
+    built = []
+    for org_cut, pat_cut, rule, n in grid:
+        eligible = cohort.apply_sufficient_data(scored, n, measures, rules.min_clinicians_per_clinic)
+        try:
+            built.append(cohort.dichotomize(eligible, org_cut, pat_cut, rule, n)[0])
+        except cohort.CohortError as err:
+            built.append(str(err))
+    assert sum(isinstance(k, tuple) for k in keys) >= 18            # min 99 surveys: no clinician left
+    for (key_a, a), (key_b, b) in itertools.combinations(zip(keys, built), 2):
+        if isinstance(a, str) or isinstance(b, str):
+            assert isinstance(key_a, tuple) == isinstance(a, str) and isinstance(key_b, tuple) == isinstance(b, str)
+            continue
+        assert (key_a == key_b) == a.equals(b)
+    for key, table in zip(keys, built):
+        if not isinstance(table, str):
+            assert unique[key].equals(table)
+    assert 1 < len(unique) < len(grid) - 18                          # some cells do share their table

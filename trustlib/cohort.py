@@ -164,17 +164,25 @@ def assign_quadrants(cohort: pd.DataFrame, org_trust_cutoff, patient_trust_cutof
     Returns the cohort with ``high_org_trust``, ``high_patient_trust``, ``quadrant`` and
     ``high_high`` (1/0) and a dict of the numeric cut-offs used (scale units).
     """
+    hi_org, hi_pat, cutoffs = high_trust(cohort, org_trust_cutoff, patient_trust_cutoff, cutoff_rule)
+    quadrant = np.select([hi_org & hi_pat, hi_org & ~hi_pat, ~hi_org & hi_pat], QUADRANTS[:3], QUADRANTS[3])
+    out = cohort.assign(high_org_trust=hi_org.astype(int), high_patient_trust=hi_pat.astype(int),
+                        quadrant=quadrant, high_high=(hi_org & hi_pat).astype(int))
+    return out, cutoffs
+
+
+def high_trust(cohort: pd.DataFrame, org_trust_cutoff, patient_trust_cutoff,
+               cutoff_rule: str) -> tuple[pd.Series, pd.Series, dict]:
+    """Whether each clinician's trust in the organization, and from patients, counts as high
+    (two boolean Series), and the numeric cut-offs used (scale units): the dichotomy
+    :func:`assign_quadrants` codes."""
     org_cut = resolve_cutoff(cohort["org_trust"], org_trust_cutoff)
     pat_cut = resolve_cutoff(cohort["patient_trust"], patient_trust_cutoff)
     if cutoff_rule not in CUTOFF_RULES:
         raise ValueError(f"cutoff_rule must be one of {CUTOFF_RULES}, not {cutoff_rule!r}")
     above = (lambda v, c: v >= c) if cutoff_rule == "at_or_above" else (lambda v, c: v > c)
-    hi_org = above(cohort["org_trust"], org_cut)
-    hi_pat = above(cohort["patient_trust"], pat_cut)
-    quadrant = np.select([hi_org & hi_pat, hi_org & ~hi_pat, ~hi_org & hi_pat], QUADRANTS[:3], QUADRANTS[3])
-    out = cohort.assign(high_org_trust=hi_org.astype(int), high_patient_trust=hi_pat.astype(int),
-                        quadrant=quadrant, high_high=(hi_org & hi_pat).astype(int))
-    return out, {"org_trust_cutoff": org_cut, "patient_trust_cutoff": pat_cut}
+    return (above(cohort["org_trust"], org_cut), above(cohort["patient_trust"], pat_cut),
+            {"org_trust_cutoff": org_cut, "patient_trust_cutoff": pat_cut})
 
 
 def analysis_columns() -> list[str]:

@@ -46,20 +46,29 @@ def _fits(analysis: pd.DataFrame, measures, estimator_names, nagq, covariates) -
 
 def _cohorts(scored, grid, measures, min_clinicians_per_clinic: int) -> tuple[list, dict]:
     """The analysis table of every grid cell, keyed by content: cells whose choices select the
-    same clinicians with the same outcome share one key (and one set of fits)."""
+    same clinicians with the same outcome share one key (and one set of fits).
+
+    A cell's analysis table is fixed by the clinicians it includes and their two trust
+    dichotomies (every other column is theirs, whatever the cell), so the key is the digest of
+    those, and the table is built once per key."""
     keys, tables = [], {}
     eligible = {n: cohort.apply_sufficient_data(scored, n, measures, min_clinicians_per_clinic)
                 for n in dict.fromkeys(cell[3] for cell in grid)}      # the rule depends on the minimum alone
+    included = {n: e[e["included"]] for n, e in eligible.items()}
     for org_cut, pat_cut, rule, min_surveys in grid:
+        chosen = included[min_surveys]
         try:
-            analysis, _ = cohort.dichotomize(eligible[min_surveys], org_cut, pat_cut, rule, min_surveys)
+            if chosen.empty:   # dichotomize says why
+                cohort.dichotomize(eligible[min_surveys], org_cut, pat_cut, rule, min_surveys)
+            hi_org, hi_pat, _ = cohort.high_trust(chosen, org_cut, pat_cut, rule)
         except cohort.CohortError as err:
             keys.append(("error", str(err)))
             continue
-        key = hashlib.sha256(pd.util.hash_pandas_object(analysis, index=True).to_numpy().tobytes()
-                             + ",".join(analysis.columns).encode()).hexdigest()
+        key = hashlib.sha256("\x1f".join(chosen["clinician_id"]).encode() + b"|"
+                             + hi_org.to_numpy(bool).tobytes() + hi_pat.to_numpy(bool).tobytes()).hexdigest()
         keys.append(key)
-        tables.setdefault(key, analysis)
+        if key not in tables:
+            tables[key] = cohort.dichotomize(eligible[min_surveys], org_cut, pat_cut, rule, min_surveys)[0]
     return keys, tables
 
 
