@@ -174,3 +174,19 @@ def test_every_figure_carries_the_data_it_draws_at_written_precision(drawn):
         floats = data.select_dtypes("float")
         rounded = floats.map(lambda v: float(f"{v:.6g}") if np.isfinite(v) else v)
         pd.testing.assert_frame_equal(floats, rounded, obj=name)
+
+
+def test_the_specification_curve_svg_carries_its_dense_marks_as_images():
+    """Intervals, points and choice ticks (one each per specification and choice) are rasterized
+    in the SVG; the axes' labels and the main analysis's marker are not."""
+    fig = figures.specification_curve(_spec(), "quality")
+    buf = io.StringIO()
+    fig.savefig(buf, format="svg")
+    matplotlib.pyplot.close(fig)
+    svg = buf.getvalue()
+    rasterized = [a for ax in fig.axes for a in ax.get_children() if a.get_rasterized()]
+    assert len(rasterized) >= 3 and all(len(a.get_offsets() if hasattr(a, "get_offsets") else a.get_segments())
+                                        for a in rasterized)
+    assert 1 <= svg.count("<image") <= len(rasterized)      # at most one per rasterized layer
+    assert svg.count('xlink:href="#m') < 10                 # vector markers: the legend's and the main analysis's,
+                                                            # not a tick per specification and choice (580 here)
