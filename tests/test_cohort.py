@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from trustlib import cohort
+from trustlib import codebook, cohort
 
 
 @pytest.fixture(scope="module")
@@ -139,3 +139,38 @@ def test_min_answered_items_override_the_scales_file_and_are_checked(tables):
                        ({"quality": n_items + 1}, "whole number from 1"), ({"quality": 2.5}, "whole number")]:
         with pytest.raises(ValueError, match=match):
             cohort.score_cohort(tables, "error", bad)
+
+
+def test_each_excluded_clinician_gets_the_first_rule_they_fail(tables, rules):
+    """Rules in order (surveys, trust score, culture scores, covariates), then the clinic-size
+    rule; a reference that checks each clinician's rules one by one agrees on random gaps."""
+    rng = np.random.default_rng(3)
+    exposures = codebook.scales_with_role("exposure")
+    scored = cohort.score_cohort(tables, rules.on_all_missing_scale, rules.min_answered_items)
+    for _ in range(5):
+        s = scored.copy()
+        for col in ["org_trust", *exposures, *cohort.COVARIATES]:
+            s.loc[rng.random(len(s)) < 0.05, col] = np.nan
+        s["n_patient_surveys"] = rng.integers(0, 6, len(s))
+        out = cohort.apply_sufficient_data(s, 3, exposures, 3)
+        checks = ([("no patient survey", lambda r: r["n_patient_surveys"] == 0),
+                   ("fewer than 3 patient surveys", lambda r: r["n_patient_surveys"] < 3),
+                   ("no clinician trust score", lambda r: pd.isna(r["org_trust"]))]
+                  + [(f"no {m} score", lambda r, m=m: pd.isna(r[m])) for m in exposures]
+                  + [(f"missing covariate {c}", lambda r, c=c: pd.isna(r[c])) for c in cohort.COVARIATES])
+        first = [next((text for text, failed in checks if failed(r)), "") for _, r in s.iterrows()]
+        per_clinic = pd.Series(first)[pd.Series(first) == ""].groupby(s["clinic_id"]).size()
+        expected = [f or ("" if per_clinic.get(c, 0) >= 3 else "clinic has fewer than 3 clinicians with sufficient data")
+                    for f, c in zip(first, s["clinic_id"])]
+        assert out["exclusion_reason"].tolist() == expected
+        assert out["included"].tolist() == [e == "" for e in expected]
+        assert len(set(expected)) >= 5
+
+
+def test_scales_in_a_table_follow_the_codebook():
+    cb = codebook.load_codebook()
+    for table in ("clinicians", "patients"):
+        found = codebook.scales_in_table(table)
+        assert found == [s for s in codebook.load_scales()["scale"] if (cb.loc[cb["scale"] == s, "table"] == table).any()]
+    assert "patient_trust" in codebook.scales_in_table("patients")
+    assert set(codebook.scales_with_role("exposure")) <= set(codebook.scales_in_table("clinicians"))

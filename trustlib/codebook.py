@@ -81,6 +81,18 @@ def scales_with_role(role: str) -> list[str]:
     return sc.loc[sc["role"] == role, "scale"].tolist()
 
 
+def scales_in_table(table: str) -> list[str]:
+    """Scales (in data/scales.csv's order) with items in raw table ``table`` (``clinicians`` or
+    ``patients``)."""
+    return list(_scales_in_table(str(paths.CODEBOOK), str(paths.SCALES), table))
+
+
+@lru_cache(maxsize=8)
+def _scales_in_table(codebook_path: str, scales_path: str, table: str) -> tuple[str, ...]:
+    in_table = set(_load_codebook(codebook_path).query("table == @table")["scale"])
+    return tuple(s for s in _load_scales(scales_path)["scale"] if s in in_table)
+
+
 def scale_label(scale: str, short: bool = True) -> str:
     sc = load_scales()
     return str(sc.loc[scale, "short" if short else "label"])

@@ -78,9 +78,7 @@ def score_clinicians(clinicians: pd.DataFrame, min_answered: dict[str, int] | No
     Covariates: ``female`` (1/0), ``internal_medicine`` (1/0; reference family medicine),
     ``apc`` (1 = nurse practitioner or physician assistant; reference physician), ``age`` (years).
     """
-    cb = codebook.load_codebook()
-    clin_scales = [s for s in codebook.load_scales()["scale"]
-                   if s != "patient_trust" and (cb.loc[cb["scale"] == s, "table"] == "clinicians").any()]
+    clin_scales = [s for s in codebook.scales_in_table("clinicians") if s != "patient_trust"]
     out = clinicians[["clinician_id", "clinic_id", "age", "sex", "clinician_type", "specialty"]].copy()
     out = pd.concat([out, scales.score_all(clinicians, clin_scales, min_answered)], axis=1)
     out["female"] = (out["sex"] == "female").astype(float).where(out["sex"].notna())
@@ -99,11 +97,11 @@ def check_all_missing(clinicians: pd.DataFrame, scale_names: list[str]) -> None:
 
     problems = []
     for s in scale_names:
-        x = scales.reversed_items(clinicians, s)
-        empty = x.notna().sum(axis=1) == 0
+        items = list(codebook.scale_items(s)["variable"])
+        empty = clinicians[items].isna().to_numpy().all(axis=1)
         if empty.any():
             ids = clinicians.loc[empty, "clinician_id"].tolist()
-            problems.append(f"{where(clinicians, list(x.columns))}: every item of scale '{s}' is "
+            problems.append(f"{where(clinicians, items)}: every item of scale '{s}' is "
                             f"missing for clinicians {ids}")
     if problems:
         raise CohortError("Scales with no answered item (set on_all_missing_scale: exclude to drop "
@@ -135,9 +133,9 @@ def apply_sufficient_data(clin: pd.DataFrame, min_patient_surveys: int,
              ("no clinician trust score", clin["org_trust"].isna())]
     rules += [(f"no {s} score", clin[s].isna()) for s in exposures]
     rules += [(f"missing covariate {c}", clin[c].isna()) for c in COVARIATES]
-    reason = pd.Series("", index=clin.index)
-    for text, failed in rules:
-        reason = reason.mask((reason == "") & failed, text)
+    # the first rule each clinician fails ('' for none)
+    reason = pd.Series(np.select([failed.to_numpy(bool) for _, failed in rules], [text for text, _ in rules], ""),
+                       index=clin.index, dtype=object)
     per_clinic = clin.loc[reason == "", "clinic_id"].value_counts()
     small = clin["clinic_id"].map(per_clinic).fillna(0) < min_clinicians_per_clinic
     reason = reason.mask((reason == "") & small,
