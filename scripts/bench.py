@@ -252,7 +252,7 @@ def main() -> int:
             ("GEE on VerbAgg: trustlib", ms(gee_ours), "1.00"),
             ("GEE on VerbAgg: statsmodels (the models' GEE before)", ms(gee_sm), f"{gee_ours / gee_sm:.3f} x: trustlib's"),
             ("GEE on VerbAgg: R geepack geeglm", ms(geeglm) if geeglm else "no Rscript",
-             f"{gee_ours / geeglm:.2f} x: trustlib's" if geeglm else "--"),
+             f"{gee_ours / geeglm:.3f} x: trustlib's" if geeglm else "--"),
             ("article: HTML and Markdown", ms(html), "1.00"),
             ("article: PDF (Typst), built after the HTML", ms(pdf), f"{pdf / html:.2f} x the HTML"),
             ("Monte Carlo, 1 core", f"{reps / mc1:.1f} replicates/s", "1.00"),

@@ -268,8 +268,8 @@ def specification_curve(spec: pd.DataFrame, measure: str) -> plt.Figure:
     the choices, so near-equal ORs keep one order on every machine. The main analysis is drawn
     in black and marked with a triangle. The dense marks (an interval, a point and a tick per
     specification and choice, thousands in all) are rasterized in the SVG, whose axes, labels
-    and main-analysis marker stay vector: about 140 kB instead of 1.1 MB, written in a third of
-    the time; the PNG is the same either way.
+    and main-analysis marker stay vector: about 140 kB instead of 1.1 MB, saved in a third to a
+    half of the time; the PNG is the same either way.
     """
     cols = [c for c, _ in SPEC_ROWS if c in spec]
     d = spec.loc[(spec["measure"] == measure) & np.isfinite(spec["or"]),
