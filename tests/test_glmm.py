@@ -200,6 +200,22 @@ def test_fit_does_not_depend_on_the_warm_start():
     assert np.allclose(again[1], cold[1], atol=1e-10)
 
 
+def test_the_point_just_evaluated_is_not_evaluated_again(monkeypatch):
+    X, y, g = simulate(np.random.default_rng(26), sigma=1.0)
+    prob = glmm._Problem(X, y, g, nagq=5)
+    theta = np.array([-0.5, 0.7, -0.2, 0.9])
+    first = prob.evaluate(theta)
+    first[1][:] = 0.0                                 # the caller's copy: the kept one is unchanged
+    evaluate, passes = prob._evaluate, []
+    monkeypatch.setattr(prob, "_evaluate", lambda t, grad: passes.append(t.copy()) or evaluate(t, grad))
+    again = prob.evaluate(theta.copy())               # where L-BFGS-B stopped, asked again by the polish
+    fresh = glmm._Problem(X, y, g, nagq=5).evaluate(theta)
+    assert passes == [] and again[0] == fresh[0] and np.array_equal(again[1], fresh[1])
+    moved = theta + np.array([0.0, 1e-12, 0.0, 0.0])
+    assert prob.evaluate(moved)[0] != again[0] and len(passes) == 1
+    assert prob.evaluate(moved, grad=False) == pytest.approx(fresh[0], abs=1e-9) and len(passes) == 2
+
+
 @pytest.mark.parametrize("nagq", [1, 3])
 def test_few_nodes_converge_where_the_old_gradient_failed(nagq):
     X, y, g = simulate(np.random.default_rng(24), n_groups=34, per_group=5, sigma=1.0)

@@ -119,6 +119,7 @@ class _Problem:
         self.sign = 2.0 * self.y - 1.0
         self.z, self.logw = _rule(nagq)
         self.warm = np.zeros(self.G)                  # last modes: a warm start for the next search
+        self.last = None                              # (theta, loglik, gradient) of the last evaluate()
 
     def _sum(self, v: np.ndarray) -> np.ndarray:
         """Sum a batch of per-observation arrays within clusters: axis 1 (observations) of ``v``,
@@ -181,10 +182,18 @@ class _Problem:
         The nodes sit at ``bhat + sqrt(2) s z_k`` where the mode ``bhat`` and the scale
         ``s = (-h''(bhat))**-1/2`` both move with ``theta``; the gradient includes those
         paths (implicit-function theorem), so it is the derivative of the objective itself
-        at every node count, Laplace (``nagq = 1``) included.
+        at every node count, Laplace (``nagq = 1``) included. The point evaluated last is kept
+        (``self.last``, keyed by ``theta`` exactly): where L-BFGS-B stopped, the polish asks
+        for it again and gets it without a second pass.
         """
-        loglik, gradient = self._evaluate(np.asarray(theta, float)[None, :], grad)
-        return (float(loglik[0]), gradient[0]) if grad else float(loglik[0])
+        theta = np.asarray(theta, float)
+        if grad and self.last is not None and np.array_equal(theta, self.last[0]):
+            return self.last[1], self.last[2].copy()
+        loglik, gradient = self._evaluate(theta[None, :], grad)
+        if not grad:
+            return float(loglik[0])
+        self.last = (theta.copy(), float(loglik[0]), gradient[0].copy())
+        return float(loglik[0]), gradient[0]
 
     def gradients(self, thetas: np.ndarray) -> np.ndarray:
         """The gradient at each row of ``thetas``, evaluated in batches of about
@@ -225,23 +234,23 @@ class _Problem:
         resid = self.sign[:, None] * (1.0 - q)                                    # y - expit(eta), B x n x K
         resid_sum = self._sum(resid)                                              # B x G x K
         # partial derivatives with the centre and scale held fixed (the sigma one summed by cluster)
-        g_beta = (post[:, self.g] * resid).sum(axis=-1) @ self.X
-        g_sigma = (post * nodes * resid_sum).sum(axis=(1, 2))
-        # ... plus the paths through the mode and the scale
+        g_obs = np.einsum("bnk,bnk->bn", post[:, self.g], resid)                  # per observation, B x n
+        g_sigma = np.einsum("bgk,bgk,bgk->b", post, nodes, resid_sum)
+        # ... plus the paths through the mode and the scale: with h'' = -A, db/dtheta = h'_theta / A and
+        # dA/dtheta = S^2 (sum w' dx/dtheta), each summed over a cluster's observations, so the beta
+        # paths are per-observation weights on X (what and w' = what (1 - 2 phat)), one product with X
         d_node = S3 * resid_sum - nodes                                           # h'(node), B x G x K
-        dL_db = (post * d_node).sum(axis=-1)
-        dL_ds = 1.0 / s + np.sqrt(2.0) * (post * d_node * self.z).sum(axis=-1)
-        dh_dbeta = -S3 * self._sum(what[:, :, None] * self.X)                     # B x G x p
-        dh_dsigma = self._sum(self.y - phat) - S * bhat * sum_what                # B x G
-        db_dbeta, db_dsigma = dh_dbeta / A[..., None], dh_dsigma / A
+        dL_db = np.einsum("bgk,bgk->bg", post, d_node)
+        dL_ds = 1.0 / s + np.sqrt(2.0) * np.einsum("bgk,bgk,k->bg", post, d_node, self.z)
         wprime = what * (1 - 2 * phat)
         sum_wprime = self._sum(wprime)
-        dA_dbeta = S3 ** 2 * (self._sum(wprime[:, :, None] * self.X) + S3 * sum_wprime[..., None] * db_dbeta)
+        ds_dA = -0.5 * s ** 3
+        v = ds_dA * dL_ds * S ** 2                                                # weight of w' x, B x G
+        u = -S / A * (dL_db + S * v * sum_wprime)                                 # weight of what x, B x G
+        g_beta = (g_obs + what * u[:, self.g] + wprime * v[:, self.g]) @ self.X
+        db_dsigma = (self._sum(self.y - phat) - S * bhat * sum_what) / A          # B x G
         dA_dsigma = 2 * S * sum_what + S ** 2 * sum_wprime * (bhat + S * db_dsigma)
-        ds = -0.5 * s ** 3
-        g_beta = (g_beta + (db_dbeta * dL_db[..., None]).sum(axis=1)
-                  + (ds[..., None] * dA_dbeta * dL_ds[..., None]).sum(axis=1))
-        g_sigma = g_sigma + (db_dsigma * dL_db).sum(axis=-1) + (ds * dA_dsigma * dL_ds).sum(axis=-1)
+        g_sigma = g_sigma + (db_dsigma * dL_db).sum(axis=-1) + (ds_dA * dA_dsigma * dL_ds).sum(axis=-1)
         return loglik, np.column_stack([g_beta, g_sigma])
 
 
