@@ -63,6 +63,25 @@ def test_scores_equal_row_means_of_answered_items_bit_for_bit(rows, need):
                                    check_exact=True)
 
 
+@settings(max_examples=30, deadline=None)
+@given(st.data())
+def test_scoring_several_scales_at_once_equals_scoring_each_alone(data):
+    """score_all reads every scale's items in one block: each column must be the scale scored
+    alone, whatever the order of the scales, the gaps and the per-scale minimum answered."""
+    names = data.draw(st.permutations([s for s in codebook.scales_in_table("clinicians") if s != "patient_trust"]))
+    names = names[:data.draw(st.integers(1, len(names)))]
+    items = {s: codebook.scale_items(s) for s in names}
+    n = data.draw(st.integers(1, 12))
+    df = pd.DataFrame({v: data.draw(st.lists(st.one_of(st.none(), st.integers(int(lo), int(hi))), min_size=n, max_size=n))
+                       for s in names for v, lo, hi in items[s][["variable", "min", "max"]].itertuples(index=False)},
+                      dtype=float, index=pd.RangeIndex(100, 100 + n))
+    need = {s: data.draw(st.integers(1, len(items[s]))) for s in names if data.draw(st.booleans())}
+    together = scales.score_all(df, names, need)
+    assert list(together.columns) == names and together.index.equals(df.index)
+    for s in names:
+        pd.testing.assert_series_equal(together[s], scales.score(df, s, need.get(s)), check_exact=True)
+
+
 def _alpha_from_covariances(x: np.ndarray) -> float:
     """Independent formula: alpha = k * mean covariance / (mean variance + (k - 1) * mean covariance)."""
     c = np.cov(x, rowvar=False)

@@ -23,7 +23,11 @@ def reversed_items(df: pd.DataFrame, scale: str) -> pd.DataFrame:
 
 def _reversed(df: pd.DataFrame, items: pd.DataFrame) -> np.ndarray:
     """The item responses as a float array (missing as NaN), reverse-worded columns reversed."""
-    x = df[list(items["variable"])].to_numpy(dtype=float, na_value=np.nan)
+    return _flip(df[list(items["variable"])].to_numpy(dtype=float, na_value=np.nan), items)
+
+
+def _flip(x: np.ndarray, items: pd.DataFrame) -> np.ndarray:
+    """Reverse the reverse-worded columns of ``x`` (one column per row of ``items``), in place."""
     flip = items["reverse"].to_numpy(bool)
     if flip.any():
         x[:, flip] = (items["min"] + items["max"]).to_numpy(float)[flip] - x[:, flip]
@@ -36,24 +40,34 @@ def score(df: pd.DataFrame, scale: str, min_answered: int | None = None) -> pd.S
     Units: the item range (1-4 or 1-5), except ``patient_trust`` which is 0-100. Items are whole
     numbers (the codebook's ``integer`` type), so their sums are exact in any order.
     """
-    spec = codebook.load_scales().loc[scale]
-    need = int(spec["min_answered"] if min_answered is None else min_answered)
-    items = codebook.scale_items(scale)
-    x = _reversed(df, items)
+    return score_all(df, [scale], {} if min_answered is None else {scale: min_answered})[scale]
+
+
+def score_all(df: pd.DataFrame, scales: list[str], min_answered: dict[str, int] | None = None) -> pd.DataFrame:
+    """Scores of several scales, one column each (``min_answered`` overrides data/scales.csv per
+    scale); the item columns of all of them are read from ``df`` at once."""
+    spec = codebook.load_scales()
+    items = {s: codebook.scale_items(s) for s in scales}
+    x = df[[v for s in scales for v in items[s]["variable"]]].to_numpy(dtype=float, na_value=np.nan)
+    out, at = {}, 0
+    for s in scales:
+        width = len(items[s])
+        need = int((min_answered or {}).get(s, spec.loc[s, "min_answered"]))
+        out[s] = _mean_answered(_flip(x[:, at:at + width], items[s]), need)
+        at += width
+        if s == "patient_trust":
+            lo, hi = items[s][["min", "max"]].iloc[0]
+            out[s] = (out[s] - lo) / (hi - lo) * 100.0
+    return pd.DataFrame(out, index=df.index, columns=list(scales))
+
+
+def _mean_answered(x: np.ndarray, need: int) -> np.ndarray:
+    """Per row: the mean of the answered (non-NaN) columns of ``x``, NaN with fewer than ``need``."""
     missing = np.isnan(x)
     answered = (~missing).sum(axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):    # rows with no answer: NaN, as below
         mean = np.where(missing, 0.0, x).sum(axis=1) / answered
-    s = pd.Series(np.where(answered >= need, mean, np.nan), index=df.index, name=scale)
-    if scale == "patient_trust":
-        lo, hi = items[["min", "max"]].iloc[0]
-        s = (s - lo) / (hi - lo) * 100.0
-    return s.rename(scale)
-
-
-def score_all(df: pd.DataFrame, scales: list[str], min_answered: dict[str, int] | None = None) -> pd.DataFrame:
-    """Scores of several scales, one column each (``min_answered`` overrides data/scales.csv per scale)."""
-    return pd.concat([score(df, s, (min_answered or {}).get(s)) for s in scales], axis=1)
+    return np.where(answered >= need, mean, np.nan)
 
 
 def check_min_answered(min_answered: dict[str, int] | None) -> dict[str, int]:
