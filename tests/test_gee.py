@@ -56,6 +56,30 @@ def test_bias_reduced_sandwich_is_wider_with_few_clusters(cases):
         assert np.all(np.diag(fit.cov_robust_bc) >= np.diag(fit.cov_robust))
 
 
+def test_bias_reduced_sandwich_is_computed_once_and_only_when_asked_for(cases, monkeypatch):
+    X, y, g = cases[0]
+    eager = gee.fit_gee(X, y, g).cov_robust_bc
+    meat, calls = gee._bias_reduced_meat, []
+    monkeypatch.setattr(gee, "_bias_reduced_meat", lambda *a: calls.append(1) or meat(*a))
+    fit = gee.fit_gee(X, y, g)
+    assert calls == []                                  # a `gee` fit never pays for it
+    assert np.array_equal(fit.cov_robust_bc, eager) and np.array_equal(fit.cov_robust_bc, eager)
+    assert calls == [1]
+
+
+def test_a_bias_reduced_sandwich_that_cannot_be_solved_leaves_the_robust_fit(cases, monkeypatch):
+    X, y, g = cases[0]
+    robust = gee.fit_gee(X, y, g)
+
+    def singular(*args):
+        raise np.linalg.LinAlgError("Singular matrix")
+
+    monkeypatch.setattr(gee, "_bias_reduced_meat", singular)
+    fit = gee.fit_gee(X, y, g)
+    assert fit.converged and np.array_equal(fit.params, robust.params) and np.array_equal(fit.cov_robust, robust.cov_robust)
+    assert np.all(np.isnan(fit.cov_robust_bc))
+
+
 def test_independent_clusters_of_one_give_logistic_regression():
     """With every cluster a single clinician there are no pairs: rho = 0 and GEE is logistic
     regression with the (HC0) sandwich."""
