@@ -114,3 +114,27 @@ def test_the_headline_says_what_the_scorecard_can_show_for_this_run():
     changed = report.headline("synthetic", card_where({"n_high_high": 41}), numbers, {"cutoff_rule": "above"})
     assert "This run's parameters are not those of params/pipeline.yml:</strong> cutoff_rule=above." in changed
     assert "the selection holds" not in changed and "not this run's" in changed
+
+
+def test_notebook_pages_are_those_of_nbconvert_lab_exporter_byte_for_byte():
+    """The report's exporter skips nbconvert's bleach pass over highlighted code, and only that:
+    a page is the stock exporter's, code that looks like markup included, with markdown and
+    outputs as the stock exporter leaves them."""
+    import nbformat
+    from nbconvert import HTMLExporter
+
+    from trustlib import report
+
+    nb = nbformat.v4.new_notebook(metadata={"language_info": {"name": "python", "pygments_lexer": "ipython3"}})
+    nb.cells = [nbformat.v4.new_markdown_cell("# Title <script>alert(1)</script> & <b>bold</b>"),
+                nbformat.v4.new_code_cell('html = "<script>alert(1)</script>" if a < b and c > d else \'&amp;\'\n'
+                                          "%timeit x  # magic, <tag> & 'quotes'\n"),
+                nbformat.v4.new_code_cell("df", execution_count=2, outputs=[nbformat.v4.new_output(
+                    "execute_result", {"text/html": "<table><tr><td onclick=\"x()\">1</td></tr></table><script>y()</script>",
+                                       "text/plain": "1"}, execution_count=2)]),
+                nbformat.v4.new_code_cell("")]
+    ours, _ = report._exporter().from_notebook_node(nb)
+    stock, _ = HTMLExporter(template_name="lab").from_notebook_node(nb)
+    assert ours == stock
+    code = ours.split("<body", 1)[1].split('class="highlight hl-ipython3"')[1]
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in code and "&lt;tag&gt; &amp; " in code   # escaped by pygments

@@ -42,11 +42,29 @@ def banner_html(source: str) -> str:
             "Share only after the data owner's review.</p>")
 
 
+class _Highlighted(str):
+    """A code cell's source as pygments highlights it: every character of the source escaped."""
+
+
 @functools.lru_cache(maxsize=1)
 def _exporter():
+    """nbconvert's lab exporter, but without its bleach pass (``clean_html``) over code cells as
+    pygments highlights them: pygments escapes the source, so that pass returned them unchanged
+    and took a fifth of the rendering time. Every other use of the filter is nbconvert's; the
+    pages are those of the stock exporter, byte for byte (tested)."""
     from nbconvert import HTMLExporter
+    from nbconvert.filters.highlight import Highlight2HTML
+    from nbconvert.filters.strings import clean_html
 
-    return HTMLExporter(template_name="lab")
+    highlight = Highlight2HTML(pygments_lexer="ipython3")
+
+    def highlight_code(source, language=None, metadata=None):
+        return _Highlighted(highlight(source, language, metadata))
+
+    def clean(element):
+        return element if type(element) is _Highlighted else clean_html(element)
+
+    return HTMLExporter(template_name="lab", filters={"highlight_code": highlight_code, "clean_html": clean})
 
 
 def render_notebook(path: Path, report_dir: Path, source: str | None = None) -> nbformat.NotebookNode:
