@@ -191,5 +191,20 @@ def main(argv: list[str] | None = None, root: Path | None = None) -> int:
         return code
 
 
+def leave(code: int) -> None:
+    """Exit with ``code`` once the output is flushed, without the interpreter's teardown of the
+    libraries a command loaded (pandas, scipy, nbconvert...: about half a second after every
+    command, a fixed tail on each run). Every file is written and closed, every kernel shut
+    down, before a command returns."""
+    import os
+
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):   # a closed pipe (``| head``) or stream: nothing more to say
+            pass
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    leave(main())

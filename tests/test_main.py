@@ -1,0 +1,26 @@
+"""The command line's way out (``python -m trustlib``): its status and all its output, without
+the interpreter's teardown of the loaded libraries."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+from trustlib import paths
+
+
+def test_a_command_leaves_with_its_status_and_every_byte_it_printed():
+    code = ("import sys\nfrom trustlib.__main__ import leave\n"
+            "print('x' * 200_000)\nprint('the end', end='')\nprint('last words', file=sys.stderr, end='')\nleave(3)\n")
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}     # buffered, as a pipe usually is
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=paths.ROOT, env=env)
+    assert done.returncode == 3
+    assert done.stdout == "x" * 200_000 + "\nthe end" and done.stderr == "last words"
+
+
+def test_a_command_run_from_the_shell_prints_all_it_says_into_a_pipe():
+    done = subprocess.run([sys.executable, "-m", "trustlib", "validate", "data/synthetic"],
+                          capture_output=True, text=True, cwd=paths.ROOT)
+    assert done.returncode == 0 and done.stderr == ""
+    assert done.stdout.startswith("data/synthetic: valid (") and done.stdout.endswith("can be applied\n")
