@@ -26,7 +26,6 @@ import json
 import os
 import shutil
 import tempfile
-import threading
 from pathlib import Path
 
 import nbformat
@@ -141,7 +140,6 @@ def run(source: str = "synthetic", params_file: Path | None = None, overrides: d
                                   f"  nothing of this run was kept; {shown}/ is unchanged",
                                   bad_input=getattr(err, "ename", "") in scheduler.input_error_names())
 
-            threading.Thread(target=_import_finish, name="import-finish", daemon=True).start()
             rendered = scheduler.run_steps(plan, jobs, failed)
             _check_inputs_unchanged(stage, plan.data, source)
             _finish(stage, cfg, wanted, plan, rendered)
@@ -173,16 +171,6 @@ def _check_inputs_unchanged(stage: Path, fingerprinted: dict, source: str) -> No
     if changed:
         raise StepFailed(f"the {source} extract changed while the run read it ({', '.join(changed)}); "
                          "nothing of this run was kept: run again once the files are in place", bad_input=True)
-
-
-def _import_finish() -> None:
-    """Import what :func:`_finish` uses (the article pulls in the models, about half a second)
-    while the notebooks run, on a thread of its own, rather than after the last one, when the
-    other core has nothing to do. Only imports: a failure here shows again in ``_finish``."""
-    try:
-        from . import article, report  # noqa: F401
-    except Exception:       # noqa: BLE001 (reported by _finish's own import)
-        pass
 
 
 def _finish(stage: Path, cfg: config.RunConfig, names: list[str], plan: scheduler.Plan, rendered: set[str]) -> None:
