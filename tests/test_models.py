@@ -131,3 +131,22 @@ def test_covariate_coding_is_a_parameter_with_checked_names(analysis, fit):
         models.formula("quality", True, ["age", "bmi"])
 
 
+
+
+def test_the_normal_quantile_is_scipys_to_the_last_bit():
+    from scipy import special
+
+    assert models.Z_975 == special.ndtri(0.975)
+
+
+def test_the_runner_writes_the_article_without_loading_scipy():
+    """models imports scipy (and the GLMM) where a model is fitted: the runner, which reads only
+    the model's formula from it (for the article), starts and finishes without that half second."""
+    import subprocess
+    import sys
+
+    from trustlib import paths
+
+    code = "import sys, trustlib.pipeline, trustlib.report, trustlib.article; print(sorted(m for m in sys.modules if m.startswith('scipy')))"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=paths.ROOT, check=True)
+    assert done.stdout.strip() == "[]"

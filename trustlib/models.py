@@ -10,6 +10,9 @@ builds the design matrix from that string, so what a notebook prints is what is 
 Problems are never printed as numbers: a constant exposure raises :class:`ModelInputError`;
 separation, non-convergence and a boundary clinic variance are written in ``note`` and, for
 separation and non-convergence, the estimate is left blank.
+
+scipy (and the GLMM) are imported where a model is fitted or a P value computed, not with the
+module: the runner, which only writes the model's formula into the article, never loads them.
 """
 
 from __future__ import annotations
@@ -18,11 +21,9 @@ from functools import lru_cache
 
 import numpy as np
 import pandas as pd
-from scipy import special
 
 from . import InputError, codebook, estimators
 from .cohort import COVARIATE_CODINGS
-from .glmm import separation
 
 TABLE_COLUMNS = ["measure", "model", "adjusted", "or", "ci_low", "ci_high", "p", "beta", "se",
                  "clinic_var", "loglik", "n", "n_clinics", "n_events", "converged", "note"]
@@ -114,18 +115,20 @@ def check_exposure(df: pd.DataFrame, exposure: str) -> None:
                               f"{len(df)} clinicians, so its odds ratio cannot be estimated")
 
 
-Z_975 = special.ndtri(0.975)      # the standard normal's 97.5th percentile (scipy.stats.norm.ppf without its wrapper)
+Z_975 = 1.959963984540054       # the standard normal's 97.5th percentile: scipy.special.ndtri(0.975), every bit (tested)
 
 
 def _row(measure, model, adjusted, beta, se, n, n_clinics, n_events, clinic_var=np.nan,
          loglik=np.nan, converged=True, note=""):
+    from scipy.special import ndtr      # scipy where models are fitted (see the module docstring)
+
     z = Z_975
     blank = not converged or "separation" in note
     if blank:
         beta = se = np.nan
     return {"measure": measure, "model": model, "adjusted": adjusted,
             "or": np.exp(beta), "ci_low": np.exp(beta - z * se), "ci_high": np.exp(beta + z * se),
-            "p": 2 * special.ndtr(-abs(beta / se)) if np.isfinite(se) else np.nan,
+            "p": 2 * ndtr(-abs(beta / se)) if np.isfinite(se) else np.nan,
             "beta": beta, "se": se, "clinic_var": clinic_var, "loglik": loglik, "n": n,
             "n_clinics": n_clinics, "n_events": n_events, "converged": bool(converged), "note": note}
 
@@ -135,6 +138,8 @@ def fit_one(df: pd.DataFrame, exposure: str, model: str, adjusted: bool, *, nagq
     """Fit one registered estimator (:mod:`trustlib.estimators`) for one exposure; returns a row
     of the tidy model table. ``separated`` may pass a separation check already made for the same
     data and design."""
+    from .glmm import separation
+
     estimator = estimators.get(model)
     check_exposure(df, exposure)
     X, _ = design(df, exposure, adjusted, covariates)
