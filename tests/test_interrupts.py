@@ -62,6 +62,18 @@ def _sandbox_processes(root: Path) -> list:
     return found
 
 
+@pytest.fixture
+def sigint_as_from_a_terminal():
+    """Start the run with SIGINT at its default, as a terminal's shell would. A shell without job
+    control starts a background command (``make test &`` in a script, ``nohup ... &``) with SIGINT
+    ignored; every process below it inherits that, the run included, and a SIGINT sent to it
+    would be ignored: the test would fail for its environment, not for the runner. A Python
+    handler here is reset to the default in the child; only "ignored" is inherited."""
+    old = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, old)
+
+
 class Watcher:
     """Reads a run's output line by line in a thread; :meth:`wait_for` blocks until a line holds
     a text (an event the runner prints), or the generous ceiling passes."""
@@ -95,7 +107,7 @@ class Watcher:
 @pytest.mark.parametrize("sig, during", [(signal.SIGINT, "06_robustness"),
                                          (signal.SIGKILL, "03_model_culture_and_trust")],
                          ids=["SIGINT-06_robustness", "SIGKILL-03_model_culture_and_trust"])
-def test_an_interrupted_run_keeps_the_previous_results(raw_run, sig, during):
+def test_an_interrupted_run_keeps_the_previous_results(raw_run, sig, during, sigint_as_from_a_terminal):
     """Interrupt a run while ``during`` executes: results_raw/ is the complete previous run, no
     kernel or worker survives, and (after SIGKILL) the next run succeeds."""
     before = _snapshot(raw_run / "results_raw")
