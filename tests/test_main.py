@@ -24,3 +24,12 @@ def test_a_command_run_from_the_shell_prints_all_it_says_into_a_pipe():
                           capture_output=True, text=True, cwd=paths.ROOT)
     assert done.returncode == 0 and done.stderr == ""
     assert done.stdout.startswith("data/synthetic: valid (") and done.stdout.endswith("can be applied\n")
+
+
+def test_verify_without_results_names_the_make_command_of_its_data(tmp_path, capsys):
+    from trustlib.__main__ import main
+
+    assert main(["verify", "--data", "raw"], root=tmp_path) == 1
+    assert "results_raw/scorecard.csv not found; run `make all DATA=raw` first" in capsys.readouterr().err
+    assert main(["verify"], root=tmp_path) == 1
+    assert "results/scorecard.csv not found; run `make all` first" in capsys.readouterr().err

@@ -72,7 +72,8 @@ def _verify(args, project: paths.RunPaths) -> int:
     run = paths.RunPaths(args.data, project.root)
     path = run.results / "scorecard.csv"
     if not path.exists():
-        print(f"error: {run.relative(path)} not found; run `make all` first", file=sys.stderr)
+        make = "make all" if args.data == "synthetic" else f"make all DATA={args.data}"
+        print(f"error: {run.relative(path)} not found; run `{make}` first", file=sys.stderr)
         return 1
     card = outputs.read_table(path)
     changed = manifest.non_default_parameters(run.results)
