@@ -131,8 +131,6 @@ def test_covariate_coding_is_a_parameter_with_checked_names(analysis, fit):
         models.formula("quality", True, ["age", "bmi"])
 
 
-
-
 def test_the_normal_quantile_is_scipys_to_the_last_bit():
     from scipy import special
 
