@@ -164,6 +164,42 @@ def test_gradient_of_the_adaptive_objective_matches_finite_differences(nagq, see
     assert np.allclose(analytic, numeric, rtol=1e-6, atol=2e-6)
 
 
+def richardson_information(prob, theta, h=1e-3):
+    """Minus the Jacobian of the exact gradient: central differences at steps h and h/2 combined
+    by Richardson extrapolation (error of order h**4), one point at a time."""
+    def central(step):
+        cols = [(prob.evaluate(theta + step * e)[1] - prob.evaluate(theta - step * e)[1]) / (2 * step)
+                for e in np.eye(len(theta))]
+        return -np.column_stack(cols)
+    H = (4 * central(h / 2) - central(h)) / 3
+    return 0.5 * (H + H.T)
+
+
+@pytest.mark.parametrize("nagq", [1, 2, 7, 15])
+@pytest.mark.parametrize("seed,sigma,per_group", [(11, 0.5, 5), (12, 2.0, 3), (13, 6.0, 8), (14, 0.02, 6)])
+def test_closed_form_information_is_the_derivative_of_the_exact_gradient(nagq, seed, sigma, per_group):
+    """The observed information in closed form (the nodes' moving mode and scale differentiated
+    twice) equals the exact gradient differentiated numerically, at any point with sigma > 0."""
+    X, y, g = simulate(np.random.default_rng(seed), n_groups=20, per_group=per_group, sigma=sigma)
+    prob = glmm._Problem(X, y, g, nagq=nagq)
+    theta = np.array([-0.3, 0.5, -0.1, max(0.9 * sigma, 0.05)])
+    closed = prob.information(theta)
+    numeric = richardson_information(prob, theta)
+    assert np.max(np.abs(closed - numeric)) < 1e-8 * np.max(np.abs(numeric))
+    assert np.allclose(closed, closed.T, rtol=0, atol=1e-12 * np.max(np.abs(closed)))
+
+
+def test_standard_errors_are_those_of_the_closed_form_information_at_the_estimate():
+    X, y, g = simulate(np.random.default_rng(15), n_groups=30, per_group=6)
+    fit = glmm.fit_glmm(X, y, g, nagq=15)
+    T = glmm._standardizer(X)
+    prob = glmm._Problem(X @ T, y, g, 15)
+    theta = np.append(np.linalg.solve(T, fit.params), fit.sigma)
+    cov = np.linalg.inv(richardson_information(prob, theta))
+    assert np.allclose(fit.bse, np.sqrt(np.diag(T @ cov[:3, :3] @ T.T)), rtol=1e-9)
+    assert fit.sigma_se == pytest.approx(np.sqrt(cov[3, 3]), rel=1e-9)
+
+
 def test_cold_start_mode_search_finds_every_mode():
     """200+ random clusters, clinic SD up to 20, started at 0 and far away: |h'(mode)| < 1e-8."""
     rng = np.random.default_rng(21)
