@@ -3,7 +3,12 @@ seeds drawn, 'all rows' is the joint rate, and the result does not depend on the
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
+import numpy as np
 import pytest
+from scipy import stats
 
 from trustlib import calibration, params, scorecard
 
@@ -44,3 +49,17 @@ def test_workers_do_not_change_the_result(rates, rules, config):
                                               scorecard.load_published(), nagq=7, covariates=config.covariates,
                                               n_jobs=2)
     assert again.equals(rates)
+
+
+@pytest.mark.parametrize("n", [1, 2, 7, 50, 333])
+def test_exact_intervals_are_scipys_binomial_test(n):
+    low, high = calibration.clopper_pearson(np.arange(n + 1), n)
+    for k in range(n + 1):
+        ci = stats.binomtest(k, n).proportion_ci(method="exact")
+        assert low[k] == pytest.approx(ci.low, abs=1e-11) and high[k] == pytest.approx(ci.high, abs=1e-11)
+    assert low[0] == 0.0 and high[n] == 1.0
+
+
+def test_notebook_08s_library_does_not_import_scipy_stats():
+    code = "import sys, trustlib.calibration; print('scipy.stats' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout == "False\n"
