@@ -20,7 +20,7 @@ from pathlib import Path
 import pandas as pd
 import pandera.pandas as pa
 
-from . import InputError, codebook, paths
+from . import InputError, codebook, paths, reading
 from .extract import ColumnMap, candidate_files, input_files, read_table, table_path  # noqa: F401
 
 ID_PATTERN = re.compile(r"^[A-Za-z0-9_.\-]+$")
@@ -66,14 +66,6 @@ class DataValidationError(InputError):
             head += f" in {paths.relative(Path(folder))}"
         lines = [head + ":"] + [f"  - {p}" for p in self.problems]
         super().__init__("\n".join(lines))
-
-
-class _Lines(tuple):
-    """Record start lines kept in ``DataFrame.attrs``: immutable, so pandas' deep copy of attrs
-    on every operation returns it as it is instead of copying a tuple per row."""
-
-    def __deepcopy__(self, memo):
-        return self
 
 
 def _problems(name: str, messages) -> list[Problem]:
@@ -246,7 +238,7 @@ def load_folder(folder: Path, column_map: Path | None = None) -> dict[str, pd.Da
         df, messages = read_table(path, folder, table, cmap)
         problems += _problems(names[table], messages)
         if df is not None:
-            df.attrs["lines"] = _Lines(df.attrs.get("lines") or ())
+            df.attrs["lines"] = reading.RecordLines(df.attrs.get("lines") or ())
             renamed, rename_problems = _renamed(df, cmap.columns.get(table, {}), names[table])
             problems += rename_problems
             if renamed is not None:

@@ -22,6 +22,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from .reading import RecordLines
+
 SUPPORTED = (".csv", ".dta", ".sav", ".xlsx")
 KIND = {"dta": "Stata", "sav": "SPSS", "xlsx": "Excel"}
 BINARY = {".dta": "dta", ".sav": "sav", ".xlsx": "xlsx"}     # suffix -> the format its bytes should have
@@ -102,7 +104,7 @@ def _xlsx(raw: bytes, sheet, header_row: int) -> tuple[pd.DataFrame | None, list
                       f"{' and more' if len(formulas) > 10 else ''}): open the workbook in Excel and save it, or "
                       "paste the values"]
     df = pd.DataFrame(records, columns=header, dtype=str)
-    df.attrs["lines"] = tuple(lines)
+    df.attrs["lines"] = RecordLines(lines)
     df.attrs["sheets"] = sheets
     return df, []
 
