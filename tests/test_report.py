@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import unquote, urlparse
@@ -9,7 +10,7 @@ from urllib.parse import unquote, urlparse
 import pandas as pd
 import pytest
 
-from trustlib import paths
+from trustlib import paths, steps
 
 REPORT = paths.result("synthetic", "report")
 
@@ -61,6 +62,38 @@ def assert_links_resolve(page: Path) -> None:
 
 def test_every_link_and_image_resolves(index):
     assert_links_resolve(index)
+
+
+def test_every_relative_link_of_the_notebook_pages_resolves(index):
+    """The notebooks link the repository's files relative to notebooks/ (``../docs/glossary.md``);
+    their pages, one folder deeper, link them relative to report/. (nbconvert's pages also load
+    scripts from the web: only relative links are checked.)"""
+    pages = sorted(p for p in index.parent.glob("*.html") if p.name != "index.html")
+    assert [p.stem for p in pages] == list(steps.ANALYSIS)
+    for page in pages:
+        local = [(tag, ref) for tag, ref in _parse(page).refs
+                 if not (urlparse(ref).scheme or urlparse(ref).netloc or ref.startswith("#"))]
+        assert ("a", "../../docs/glossary.md") in local, page.name
+        for tag, ref in local:
+            assert (page.parent / unquote(urlparse(ref).path)).resolve().is_file(), f"{page.name}: broken {tag} {ref}"
+
+
+def test_links_to_the_repositorys_files_are_moved_to_the_pages_folder(tmp_path):
+    import nbformat
+
+    from trustlib import report
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_markdown_cell("[terms](../docs/glossary.md#gee), [web](https://example.org/a), "
+                                              "[here](#top), [gone](../docs/missing.md)"),
+                nbformat.v4.new_code_cell("# [not a link](../docs/glossary.md)")]
+    deep = tmp_path / "a" / "b"
+    moved = report._links_from(nb, deep)
+    expected = Path(os.path.relpath(paths.ROOT / "docs" / "glossary.md", deep)).as_posix()
+    assert moved.cells[0].source == (f"[terms]({expected}#gee), [web](https://example.org/a), [here](#top), "
+                                     "[gone](../docs/missing.md)")
+    assert moved.cells[1].source == nb.cells[1].source
+    assert nb.cells[0].source.startswith("[terms](../docs/glossary.md#gee)")    # the notebook itself is unchanged
 
 
 def test_scorecard_comes_first_and_provenance_last(index):

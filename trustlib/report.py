@@ -73,7 +73,7 @@ def render_notebook(path: Path, report_dir: Path, source: str | None = None) -> 
 
     The runner calls this as each notebook finishes, while the others still run."""
     nb = nbformat.read(path, as_version=4)
-    body, _ = _exporter().from_notebook_node(nb)
+    body, _ = _exporter().from_notebook_node(_links_from(nb, Path(report_dir)))
     source = source or _source_of(nb)
     banner = banner_html(source)
     if banner:
@@ -83,6 +83,32 @@ def render_notebook(path: Path, report_dir: Path, source: str | None = None) -> 
         body = body[:i] + banner + body[i:]
     outputs.atomic_write_text(Path(report_dir) / f"{Path(path).stem}.html", body)
     return nb
+
+
+def _links_from(nb: nbformat.NotebookNode, report_dir: Path) -> nbformat.NotebookNode:
+    """A copy of ``nb`` whose markdown links to the repository's files (written relative to
+    ``notebooks/``, e.g. ``../docs/glossary.md``) are relative to ``report_dir`` instead, where
+    the page is written. Other links are left as they are."""
+    import copy
+    import os
+    import re
+
+    def relink(match):
+        target = match.group(2)
+        if re.match(r"^[a-z][a-z0-9+.-]*:|^#|^/", target, flags=re.I):
+            return match.group(0)
+        path, _, anchor = target.partition("#")
+        file = (paths.NOTEBOOKS / path).resolve()
+        if not file.is_file():
+            return match.group(0)
+        moved = os.path.relpath(file, Path(report_dir).resolve()).replace(os.sep, "/")
+        return f"{match.group(1)}({moved}{'#' + anchor if anchor else ''})"
+
+    out = copy.deepcopy(nb)
+    for cell in out.cells:
+        if cell.cell_type == "markdown":
+            cell.source = re.sub(r"(\]\s*)\(([^)\s]+)\)", relink, cell.source)
+    return out
 
 
 def _source_of(nb) -> str:
