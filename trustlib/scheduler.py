@@ -162,10 +162,11 @@ def reason(err: BaseException) -> str:
     return f"{type(err).__name__}: {err}"
 
 
-def carry(name: str, old: Path, stage: Path) -> None:
-    """Link (or copy) step ``name``'s files from the previous results ``old`` into ``stage``."""
+def carry(name: str, old: Path, stage: Path, page: bool = True) -> None:
+    """Link (or copy) step ``name``'s files from the previous results ``old`` into ``stage``, its
+    report page too unless ``page`` is False (the finish renders the pages a stage lacks)."""
     record = json.loads((old / "provenance" / f"{name}.json").read_text())
-    for f in record["outputs"] + [f"provenance/{name}.json", f"report/{name}.html"]:
+    for f in record["outputs"] + [f"provenance/{name}.json"] + ([f"report/{name}.html"] if page else []):
         src, dst = old / f, stage / f
         if not src.is_file():
             continue
@@ -192,6 +193,8 @@ class Plan:
                  force: bool, shown_results: str):
         self.names, self.stage, self.parameters, self.project = names, stage, parameters, project
         self.previous = (previous or {}).get("steps", {}) if not force else {}
+        # a carried step keeps its report page only if the report's code (the finish) is the same
+        self.same_pages = (previous or {}).get("finish") == fingerprint.finish(parameters)
         self.data = fingerprint.data_files(project)
         self.shown_results = shown_results
         self.fingerprints: dict[str, dict] = {}
@@ -209,7 +212,7 @@ class Plan:
     def do(self, name: str) -> str:
         """Carry or execute ``name``; returns what was done."""
         if self.carriable(name):
-            carry(name, self.project.results, self.stage)
+            carry(name, self.project.results, self.stage, page=self.same_pages)
             self.carried.add(name)
             return "carried"
         execute(name, self.stage / "notebooks" / f"{name}.ipynb",
