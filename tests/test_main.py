@@ -3,6 +3,7 @@ the interpreter's teardown of the loaded libraries."""
 
 from __future__ import annotations
 
+import io
 import os
 import subprocess
 import sys
@@ -33,3 +34,18 @@ def test_verify_without_results_names_the_make_command_of_its_data(tmp_path, cap
     assert "results_raw/scorecard.csv not found; run `make all DATA=raw` first" in capsys.readouterr().err
     assert main(["verify"], root=tmp_path) == 1
     assert "results/scorecard.csv not found; run `make all` first" in capsys.readouterr().err
+
+
+def test_a_closed_output_stops_a_command_with_the_shells_status_and_says_so(monkeypatch, capsys):
+    """``| head`` closes the pipe: the command stops as a shell's writer would (status 141, 128 +
+    SIGPIPE) and says why, not "error: Broken pipe" with a bad-input status."""
+    from trustlib.__main__ import main
+
+    class Closed(io.StringIO):
+        def write(self, text):
+            raise BrokenPipeError(32, "Broken pipe")
+
+    monkeypatch.setattr(sys, "stdout", Closed())
+    assert main(["validate", "data/synthetic"], root=paths.ROOT) == 141
+    assert capsys.readouterr().err == ("stopped: the output was closed before the command finished; nothing of an "
+                                       "unfinished run is kept\n")

@@ -170,6 +170,8 @@ def message(err: BaseException) -> tuple[int, str]:
         return 2, f"error: {err}"
     if isinstance(err, TrustlibError):
         return 1, f"error: {err}"
+    if isinstance(err, BrokenPipeError):   # the reader went away (``| head``): stop, as a shell's writer would
+        return 141, "stopped: the output was closed before the command finished; nothing of an unfinished run is kept"
     if isinstance(err, OSError):
         where = f": {err.filename}" if err.filename else ""
         return 2, f"error: {err.strerror or err}{where}"
@@ -188,7 +190,10 @@ def main(argv: list[str] | None = None, root: Path | None = None) -> int:
         return args.func(args, project)
     except (Exception, KeyboardInterrupt) as err:  # every error ends as one message and an exit status
         code, text = message(err)
-        print(text, file=sys.stderr)
+        try:
+            print(text, file=sys.stderr)
+        except (OSError, ValueError):   # stderr closed too: the status says it
+            pass
         return code
 
 
