@@ -256,8 +256,8 @@ def run_steps(plan: Plan, jobs: int, on_failure) -> set[str]:
                         raise on_failure(name, err)
                     done.add(name)
                     how = fut.result()
-                    print(f"  {name} {'done' if how == 'executed' else 'unchanged (carried)'} "
-                          f"({time.perf_counter() - started[name]:.1f} s)", flush=True)
+                    print(f"  {name} done ({time.perf_counter() - started[name]:.1f} s)" if how == "executed"
+                          else f"  {name} unchanged (carried)", flush=True)
                     if how == "executed":
                         renders[name] = renderer.submit(report.render_notebook,
                                                         plan.stage / "notebooks" / f"{name}.ipynb", plan.stage / "report")
