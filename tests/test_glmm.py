@@ -96,6 +96,41 @@ def test_a_fit_at_the_boundary_is_ordinary_logistic_regression_to_the_last_digit
         assert fit.llf == pytest.approx(logit.llf, abs=1e-8)
 
 
+@pytest.mark.parametrize("seed,sigma,nagq", [(31, 0.8, 15), (35, 0.8, 1), (37, 1.5, 3), (34, 1.2, 7), (39, 2.0, 15)])
+def test_newtons_method_and_l_bfgs_b_find_the_same_maximum(monkeypatch, seed, sigma, nagq):
+    """An interior maximum is found by Newton's method on the closed-form information; with
+    Newton's method switched off, L-BFGS-B and its polish find the same estimates and SEs."""
+    X, y, g = simulate(np.random.default_rng(seed), n_groups=30, per_group=6, sigma=sigma)
+    newton = glmm.fit_glmm(X, y, g, nagq=nagq)
+    assert newton.sigma > glmm.NEWTON_MIN_SIGMA
+    monkeypatch.setattr(glmm, "NEWTON_MIN_SIGMA", np.inf)
+    lbfgsb = glmm.fit_glmm(X, y, g, nagq=nagq)
+    assert newton.message == "Newton's method converged" and "CONVERGENCE" in lbfgsb.message
+    assert newton.converged and lbfgsb.converged
+    np.testing.assert_allclose(newton.params, lbfgsb.params, rtol=1e-7, atol=1e-9)
+    np.testing.assert_allclose(newton.bse, lbfgsb.bse, rtol=1e-7)
+    assert newton.sigma == pytest.approx(lbfgsb.sigma, rel=1e-7)
+    assert newton.llf == pytest.approx(lbfgsb.llf, abs=1e-9)
+
+
+def test_a_clinic_sd_heading_for_zero_is_left_to_l_bfgs_b_bit_for_bit(monkeypatch):
+    """Where the clinic SD falls below NEWTON_MIN_SIGMA, the search starts again as if Newton's
+    method had not been tried: the same fit, to the last bit, as with it switched off."""
+    fits = []
+    for seed in range(5, 12):
+        X, y, g = simulate(np.random.default_rng(seed), sigma=0.0, n_groups=60)
+        with monkeypatch.context() as m:
+            m.setattr(glmm, "NEWTON_MIN_SIGMA", np.inf)
+            alone = glmm.fit_glmm(X, y, g)
+        fits.append((glmm.fit_glmm(X, y, g), alone))
+    boundary = [(fit, alone) for fit, alone in fits if fit.sigma == 0.0]
+    assert boundary, "no simulated data set gave a boundary fit"
+    for fit, alone in boundary:
+        assert fit.message == alone.message and "CONVERGENCE" in fit.message
+        assert np.array_equal(fit.params, alone.params) and np.array_equal(fit.cov, alone.cov)
+        assert fit.llf == alone.llf and fit.notes == alone.notes
+
+
 def test_estimates_and_standard_errors_do_not_depend_on_where_the_optimizer_started():
     """From two starting points the optimizer stops at different places (as it does under
     another BLAS kernel); the polished estimates and the information computed at them agree far

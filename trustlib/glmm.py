@@ -8,11 +8,13 @@ cluster's integrand and scaled by its curvature, so ``k = 1`` is the Laplace app
 
 Writing ``sigma * b`` (rather than a log-variance) keeps the likelihood smooth at
 ``sigma = 0``, where the model reduces to ordinary logistic regression; ``sigma`` is bounded at
-zero and a boundary estimate is flagged. Estimates maximize the quadrature likelihood with
-L-BFGS-B on its exact gradient (the mode and scale of the nodes move with the parameters),
-polished by Newton steps; standard errors come from the observed information at the optimum,
-the Hessian of the quadrature likelihood itself in closed form (lme4 differentiates its deviance
-numerically instead; tested equal to the exact gradient differentiated numerically).
+zero and a boundary estimate is flagged. Estimates maximize the quadrature likelihood by
+Newton's method on its exact gradient and closed-form Hessian (the mode and scale of the nodes
+move with the parameters), or, where that does not apply (a clinic SD near zero, a Hessian that
+is not negative definite), by L-BFGS-B polished by Newton steps. Standard errors come from the
+observed information at the optimum, the Hessian of the quadrature likelihood itself in closed
+form (lme4 differentiates its deviance numerically instead; tested equal to the exact gradient
+differentiated numerically).
 statsmodels offers no maximum-likelihood GLMM, hence this small module; it is tested against
 R lme4 ``glmer`` (reference values in ``tests/reference/``), brute-force integration,
 ordinary logistic regression and simulation.
@@ -28,6 +30,9 @@ import pandas as pd
 from scipy import optimize, special
 
 BOUNDARY_SIGMA = 1e-3
+GRADIENT_TOL = 1e-9       # largest |d loglik / d theta| at which a maximum counts as found
+NEWTON_MIN_SIGMA = 0.02   # below this clinic SD, Newton's method hands over to L-BFGS-B (see _newton)
+NEWTON_MAXITER = 15
 MODE_TOL = 1e-11          # |d/db log integrand| at which a cluster's mode counts as found
 ABSURD_SE = 1e3           # an SE above this (per SD of a covariate, log-odds) means no usable estimate
 BATCH_ELEMENTS = 24_000   # points x observations x nodes evaluated at once by _Problem.gradients (see there)
@@ -556,14 +561,21 @@ def _forward(prob: _Problem, theta: np.ndarray, free: slice, base: np.ndarray, h
 
 
 def _maximize(prob: _Problem, theta0: np.ndarray, p: int, maxiter: int):
-    """Maximize the quadrature likelihood: L-BFGS-B on the exact gradient (sigma bounded at 0),
-    then up to four Newton steps with the observed information; the information is then computed
-    again at the polished estimate, so the standard errors do not depend on where L-BFGS-B
-    stopped (which moves with the BLAS kernel). At the boundary (sigma below
-    :data:`BOUNDARY_SIGMA`) sigma is set to 0 and only the fixed effects are free: they are then
-    those of sigma = 0 to the polish's precision, not of wherever below the threshold the
-    optimizer stopped (which moves with the BLAS kernel). Returns ``(theta, success, message,
-    information, loglik)``."""
+    """Maximize the quadrature likelihood. First Newton's method on the closed-form information
+    (:func:`_newton`: about five steps, each a gradient and an information). Where it cannot be
+    used (a clinic SD heading below :data:`NEWTON_MIN_SIGMA`, where a boundary estimate is likely,
+    an information that is not positive definite, a step that cannot raise the likelihood), the
+    search starts again from ``theta0`` with L-BFGS-B on the exact gradient (sigma bounded at 0),
+    then up to four Newton steps with the observed information, which is then computed again at
+    the polished estimate, so the standard errors do not depend on where L-BFGS-B stopped (which
+    moves with the BLAS kernel). At the boundary (sigma below :data:`BOUNDARY_SIGMA`) sigma is set
+    to 0 and only the fixed effects are free: they are then those of sigma = 0 to the polish's
+    precision, not of wherever below the threshold the optimizer stopped (which moves with the
+    BLAS kernel). Returns ``(theta, success, message, information, loglik)``."""
+    found = _newton(prob, theta0.copy())
+    if found is not None:
+        return found
+    prob.warm, prob.last = np.zeros(prob.G), None      # as a fresh problem: the same search as without _newton
     res = optimize.minimize(lambda t: tuple(-v for v in prob.evaluate(t)), theta0, jac=True, method="L-BFGS-B",
                             bounds=[(None, None)] * p + [(0.0, None)],
                             options={"maxiter": maxiter, "gtol": 1e-6, "ftol": 1e-13})
@@ -576,7 +588,7 @@ def _maximize(prob: _Problem, theta0: np.ndarray, p: int, maxiter: int):
     H = _information(prob, theta, free, precise=False, base=grad)
     for _ in range(4):
         g = -grad[free]
-        if not np.all(np.isfinite(H)) or np.max(np.abs(g)) < 1e-9:
+        if not np.all(np.isfinite(H)) or np.max(np.abs(g)) < GRADIENT_TOL:
             break
         trial = theta.copy()
         trial[free] -= np.linalg.lstsq(H, g, rcond=None)[0]
@@ -587,6 +599,45 @@ def _maximize(prob: _Problem, theta0: np.ndarray, p: int, maxiter: int):
             break
         theta, llf, grad = trial, ll_trial, grad_trial
     return theta, success, message, _information(prob, theta, free), llf
+
+
+def _newton(prob: _Problem, theta: np.ndarray):
+    """Newton's method from ``theta`` on the closed-form information, each step halved until the
+    likelihood does not fall (a sign change of sigma is undone: the likelihood is even in sigma),
+    until the largest gradient component is below :data:`GRADIENT_TOL`. Returns what
+    :func:`_maximize` returns, or None where the method does not apply: sigma below
+    :data:`NEWTON_MIN_SIGMA` (a boundary estimate is likely, and the closed form, derived on the
+    log-odds scale, loses digits as sigma approaches 0), an information that is not positive
+    definite or not finite, a step that halving cannot make acceptable, or no convergence in
+    :data:`NEWTON_MAXITER` steps."""
+    llf, grad = prob.evaluate(theta)
+    for _ in range(NEWTON_MAXITER):
+        if not theta[-1] >= NEWTON_MIN_SIGMA:
+            return None
+        H = prob.information(theta)
+        if not np.all(np.isfinite(H)):
+            return None
+        try:
+            step = np.linalg.solve(H, grad) if np.all(np.linalg.eigvalsh(H) > 0) else None
+        except np.linalg.LinAlgError:
+            step = None
+        if step is None:
+            return None
+        for _ in range(30):
+            trial = theta + step
+            trial[-1] = abs(trial[-1])
+            ll_trial, grad_trial = prob.evaluate(trial)
+            if ll_trial >= llf - 1e-12:
+                break
+            step = step / 2
+        else:
+            return None
+        theta, llf, grad = trial, ll_trial, grad_trial
+        if np.max(np.abs(grad)) < GRADIENT_TOL:
+            if not theta[-1] >= NEWTON_MIN_SIGMA:
+                return None
+            return theta, True, "Newton's method converged", prob.information(theta), llf
+    return None
 
 
 def _inverse(H: np.ndarray, notes: list[str]) -> tuple[np.ndarray, bool]:
