@@ -32,6 +32,7 @@ from scipy import optimize, special
 BOUNDARY_SIGMA = 1e-3
 GRADIENT_TOL = 1e-9       # largest |d loglik / d theta| at which a maximum counts as found
 NEWTON_MIN_SIGMA = 0.02   # below this clinic SD, Newton's method hands over to L-BFGS-B (see _newton)
+NEWTON_HANDOVER_SIGMA = 0.25
 NEWTON_MAXITER = 15
 MODE_TOL = 1e-11          # |d/db log integrand| at which a cluster's mode counts as found
 ABSURD_SE = 1e3           # an SE above this (per SD of a covariate, log-odds) means no usable estimate
@@ -606,8 +607,10 @@ def _newton(prob: _Problem, theta: np.ndarray):
     likelihood does not fall (a sign change of sigma is undone: the likelihood is even in sigma),
     until the largest gradient component is below :data:`GRADIENT_TOL`. Returns what
     :func:`_maximize` returns, or None where the method does not apply: sigma below
-    :data:`NEWTON_MIN_SIGMA` (a boundary estimate is likely, and the closed form, derived on the
-    log-odds scale, loses digits as sigma approaches 0), an information that is not positive
+    :data:`NEWTON_MIN_SIGMA`, or more than halved by a step to below
+    :data:`NEWTON_HANDOVER_SIGMA` (a boundary estimate is likely, which Newton's method would
+    approach by halving sigma step after step, and the closed form, derived on the log-odds
+    scale, loses digits as sigma approaches 0), an information that is not positive
     definite or not finite, a step that halving cannot make acceptable, or no convergence in
     :data:`NEWTON_MAXITER` steps."""
     llf, grad = prob.evaluate(theta)
@@ -632,6 +635,8 @@ def _newton(prob: _Problem, theta: np.ndarray):
             step = step / 2
         else:
             return None
+        if trial[-1] < min(theta[-1] / 2, NEWTON_HANDOVER_SIGMA):   # more than halved, and small: heading
+            return None                                                 # for the boundary, a step at a time
         theta, llf, grad = trial, ll_trial, grad_trial
         if np.max(np.abs(grad)) < GRADIENT_TOL:
             if not theta[-1] >= NEWTON_MIN_SIGMA:
