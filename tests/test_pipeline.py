@@ -217,11 +217,12 @@ def test_only_the_steps_whose_inputs_changed_run_again(full_raw_run_once, tmp_pa
     # new report code: every step is carried, but no page the old code rendered (carried files are
     # links to the previous results' files; a page rendered anew is a file of its own)
     results = raw_run / "results_raw"
-    inode = {f: (results / f).stat().st_ino for f in ("report/03_model_culture_and_trust.html", "tables/table2.csv")}
+    page, table = "report/03_model_culture_and_trust.html", "tables/table2.csv"
+    inode = {f: (results / f).stat().st_ino for f in (page, table)}
     with open(raw_run / "trustlib" / "report.py", "a") as f:
         f.write("\n# an edit to the report's code\n")
     third = _cli("run", "--data", "raw", "--set", "sim_replicates=3", root=raw_run)
     assert third.returncode == 0, third.stderr
     assert _executed(raw_run) == set(), third.stdout
-    assert (results / "tables/table2.csv").stat().st_ino == inode["tables/table2.csv"]
-    assert (results / "report/03_model_culture_and_trust.html").stat().st_ino != inode["report/03_model_culture_and_trust.html"]
+    assert (results / table).stat().st_ino == inode[table]
+    assert (results / page).stat().st_ino != inode[page]

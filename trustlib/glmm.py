@@ -32,8 +32,8 @@ from scipy import optimize, special
 BOUNDARY_SIGMA = 1e-3
 GRADIENT_TOL = 1e-9       # largest |d loglik / d theta| at which a maximum counts as found
 NEWTON_MIN_SIGMA = 0.02   # below this clinic SD, Newton's method hands over to L-BFGS-B (see _newton)
-NEWTON_HANDOVER_SIGMA = 0.25
-NEWTON_MAXITER = 15
+NEWTON_HANDOVER_SIGMA = 0.25   # ... or when a step more than halves it to below this
+NEWTON_MAXITER = 15            # steps of Newton's method before it hands over
 MODE_TOL = 1e-11          # |d/db log integrand| at which a cluster's mode counts as found
 ABSURD_SE = 1e3           # an SE above this (per SD of a covariate, log-odds) means no usable estimate
 BATCH_ELEMENTS = 24_000   # points x observations x nodes evaluated at once by _Problem.gradients (see there)
@@ -202,41 +202,26 @@ class _Problem:
         self.last = (theta.copy(), float(loglik[0]), gradient[0].copy())
         return float(loglik[0]), gradient[0]
 
-    def information(self, theta: np.ndarray) -> np.ndarray:
-        """Observed information ``-d2 loglik / dtheta2`` at ``theta = (beta, sigma)``, ``sigma > 0``,
-        in closed form: the Hessian of the adaptive-quadrature log-likelihood itself, the moving
-        mode and scale of the nodes included (their first and second derivatives by the implicit
-        function theorem).
-
-        Derived with the random effect on the log-odds scale, ``v = sigma * b``: the same
-        quadrature (adaptive Gauss-Hermite is unchanged by an affine change of variable), in which
-        ``beta`` enters only through ``eta = x' beta + v`` and ``sigma`` only through the normal
-        density, ``f(v) = sum_i log p(y_i | eta_i) - v^2 / (2 sigma^2) - log sigma``. Per cluster,
-        with the mode ``m`` (``f'(m) = 0``), ``A = -f''(m)``, ``s = A**-1/2`` and the nodes
-        ``v_k = m + sqrt(2) s z_k``: ``L = log(sqrt(2) s) + log sum_k w_k exp f(v_k)``, so
-        ``L_ab = (log s)_ab + sum_k pi_k (D_ka D_kb + D_kab) - Dbar_a Dbar_b`` with ``pi_k`` the
-        nodes' posterior weights and ``D_k`` the total derivative of ``f(v_k)``. Equal to the
-        exact gradient differentiated numerically (tested), at the cost of about one gradient.
-        """
-        theta = np.asarray(theta, float)
-        beta, sigma = theta[:-1], float(theta[-1])
-        X, g, z = self.X, self.g, self.z
-        p_cols = X.shape[1]
-        eta0 = X @ beta
-        m = sigma * self._modes(eta0[None], np.array([sigma]))[0]                 # modes on the log-odds scale, G
+    def _mode_paths(self, eta0: np.ndarray, sigma: float):
+        """For :meth:`information`, per cluster on the log-odds scale: the mode ``m`` of the
+        integrand and the nodes' scale ``s``, with their first and second derivatives in ``theta``
+        (implicit function theorem: ``f'(m(theta), theta) = 0`` differentiated twice, and
+        ``s = (-f''(m))**-1/2``). ``eta0 = X beta``. Returns ``(m, s, m_t, m_tt, s_t, s_tt)``,
+        shaped ``G``, ``G``, ``G x q``, ``G x q x q``, ``G x q``, ``G x q x q``."""
+        m = sigma * self._modes(eta0[None], np.array([sigma]))[0]
         # at the modes: f's derivatives in v (W1..W4: sums of the log-likelihood's 2nd-4th derivatives, negated)
-        ph = special.expit(eta0 + m[g])
+        ph = special.expit(eta0 + m[self.g])
         w1 = ph * (1 - ph)
         w3 = w1 * (1 - 2 * ph)
         w4 = w1 - 6 * w1 ** 2
         A = np.add.reduceat(w1, self.starts) + 1 / sigma ** 2
         s = 1 / np.sqrt(A)
-        xw = np.add.reduceat(np.column_stack([w1, w3, w4])[:, :, None] * X[:, None, :], self.starts)  # G x 3 x p
-        xx = X[:, :, None] * X[:, None, :]
+        xw = np.add.reduceat(np.column_stack([w1, w3, w4])[:, :, None] * self.X[:, None, :], self.starts)  # G x 3 x p
+        xx = self.X[:, :, None] * self.X[:, None, :]
         xx3 = np.add.reduceat(w3[:, None, None] * xx, self.starts)                # G x p x p
         xx4 = np.add.reduceat(w4[:, None, None] * xx, self.starts)
         W3, W4 = np.add.reduceat(w3, self.starts), np.add.reduceat(w4, self.starts)
-        G, q = self.G, p_cols + 1
+        G, q = self.G, self.X.shape[1] + 1
         f_vt = np.column_stack([-xw[:, 0], 2 * m / sigma ** 3])                  # f_v,theta at the mode, G x q
         f_vvt = np.column_stack([-xw[:, 1], np.full(G, 2 / sigma ** 3)])
         f_vvvt = np.column_stack([-xw[:, 2], np.zeros(G)])
@@ -257,6 +242,30 @@ class _Problem:
         s_t = -0.5 * A[:, None] ** -1.5 * A_t
         s_tt = (0.75 * A[:, None, None] ** -2.5 * A_t[:, :, None] * A_t[:, None, :]
                 - 0.5 * A[:, None, None] ** -1.5 * A_tt)
+        return m, s, m_t, m_tt, s_t, s_tt
+
+    def information(self, theta: np.ndarray) -> np.ndarray:
+        """Observed information ``-d2 loglik / dtheta2`` at ``theta = (beta, sigma)``, ``sigma > 0``,
+        in closed form: the Hessian of the adaptive-quadrature log-likelihood itself, the moving
+        mode and scale of the nodes included (their first and second derivatives by the implicit
+        function theorem).
+
+        Derived with the random effect on the log-odds scale, ``v = sigma * b``: the same
+        quadrature (adaptive Gauss-Hermite is unchanged by an affine change of variable), in which
+        ``beta`` enters only through ``eta = x' beta + v`` and ``sigma`` only through the normal
+        density, ``f(v) = sum_i log p(y_i | eta_i) - v^2 / (2 sigma^2) - log sigma``. Per cluster,
+        with the mode ``m`` (``f'(m) = 0``), ``A = -f''(m)``, ``s = A**-1/2`` and the nodes
+        ``v_k = m + sqrt(2) s z_k``: ``L = log(sqrt(2) s) + log sum_k w_k exp f(v_k)``, so
+        ``L_ab = (log s)_ab + sum_k pi_k (D_ka D_kb + D_kab) - Dbar_a Dbar_b`` with ``pi_k`` the
+        nodes' posterior weights and ``D_k`` the total derivative of ``f(v_k)``. Equal to the
+        exact gradient differentiated numerically (tested), at the cost of about two gradients.
+        """
+        theta = np.asarray(theta, float)
+        beta, sigma = theta[:-1], float(theta[-1])
+        X, g, z = self.X, self.g, self.z
+        eta0 = X @ beta
+        m, s, m_t, m_tt, s_t, s_tt = self._mode_paths(eta0, sigma)
+        G, q = self.G, X.shape[1] + 1
         hess = (s_tt / s[:, None, None] - s_t[:, :, None] * s_t[:, None, :] / s[:, None, None] ** 2).sum(axis=0)
         # at the nodes
         v = m[:, None] + np.sqrt(2.0) * s[:, None] * z                            # G x K
