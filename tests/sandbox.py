@@ -30,12 +30,16 @@ def copy_repository(root: Path) -> Path:
     for part in SANDBOX_PARTS:
         shutil.copytree(paths.ROOT / part, root / part,
                         ignore=shutil.ignore_patterns("raw", "__pycache__", ".ipynb_checkpoints"))
+    for doc in paths.REPORT_DOCS:                 # the report carries a page of each
+        (root / doc.relative_to(paths.ROOT)).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(doc, root / doc.relative_to(paths.ROOT))
     return root
 
 
 @pytest.fixture(scope="module")
 def sandbox(tmp_path_factory) -> Path:
-    """A copy of the code, notebooks, parameters and committed data, without any data/raw/."""
+    """A copy of the code, notebooks, parameters, committed data and the docs the report carries,
+    without any data/raw/."""
     return copy_repository(tmp_path_factory.mktemp("repo"))
 
 

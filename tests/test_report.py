@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-import os
+import html
+import re
 from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import unquote, urlparse
@@ -64,34 +65,40 @@ def test_every_link_and_image_resolves(index):
     assert_links_resolve(index)
 
 
-def test_every_relative_link_of_the_notebook_pages_resolves(index):
-    """The notebooks link the repository's files relative to notebooks/ (``../docs/glossary.md``);
-    their pages, one folder deeper, link them relative to report/. (nbconvert's pages also load
-    scripts from the web: only relative links are checked.)"""
-    pages = sorted(p for p in index.parent.glob("*.html") if p.name != "index.html")
-    assert [p.stem for p in pages] == list(steps.ANALYSIS)
-    for page in pages:
+def test_every_relative_link_of_the_notebook_pages_stays_in_the_results_folder(index):
+    """The notebooks link the glossary relative to notebooks/ (``../docs/glossary.md``); their
+    pages link the report's own copy, so the results folder can be copied as it is. (nbconvert's
+    pages also load scripts from the web: only relative links are checked.)"""
+    results = index.parent.parent.resolve()
+    for name in steps.ANALYSIS:
+        page = index.parent / f"{name}.html"
         local = [(tag, ref) for tag, ref in _parse(page).refs
                  if not (urlparse(ref).scheme or urlparse(ref).netloc or ref.startswith("#"))]
-        assert ("a", "../../docs/glossary.md") in local, page.name
+        assert ("a", "glossary.html") in local, page.name
         for tag, ref in local:
-            assert (page.parent / unquote(urlparse(ref).path)).resolve().is_file(), f"{page.name}: broken {tag} {ref}"
+            target = (page.parent / unquote(urlparse(ref).path)).resolve()
+            assert target.is_file() and results in target.parents, f"{page.name}: {tag} {ref} outside {results.name}/"
 
 
-def test_links_to_the_repositorys_files_are_moved_to_the_pages_folder(tmp_path):
+def test_the_report_carries_the_glossary_as_a_page(index):
+    page = (index.parent / "glossary.html").read_text()
+    source = (paths.ROOT / "docs" / "glossary.md").read_text()
+    terms = re.findall(r"^\*\*([^*]+)\*\*", source, flags=re.M)
+    assert len(terms) > 10 and all(f"<strong>{html.escape(t, quote=False)}</strong>" in page for t in terms)
+
+
+def test_links_to_the_glossary_point_at_the_reports_copy():
     import nbformat
 
     from trustlib import report
 
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_markdown_cell("[terms](../docs/glossary.md#gee), [web](https://example.org/a), "
-                                              "[here](#top), [gone](../docs/missing.md)"),
+                                              "[here](#top), [other](../docs/methods.md), [gone](../docs/missing.md)"),
                 nbformat.v4.new_code_cell("# [not a link](../docs/glossary.md)")]
-    deep = tmp_path / "a" / "b"
-    moved = report._links_from(nb, deep)
-    expected = Path(os.path.relpath(paths.ROOT / "docs" / "glossary.md", deep)).as_posix()
-    assert moved.cells[0].source == (f"[terms]({expected}#gee), [web](https://example.org/a), [here](#top), "
-                                     "[gone](../docs/missing.md)")
+    moved = report._links_from(nb)
+    assert moved.cells[0].source == ("[terms](glossary.html#gee), [web](https://example.org/a), [here](#top), "
+                                     "[other](../docs/methods.md), [gone](../docs/missing.md)")
     assert moved.cells[1].source == nb.cells[1].source
     assert nb.cells[0].source.startswith("[terms](../docs/glossary.md#gee)")    # the notebook itself is unchanged
 

@@ -99,5 +99,6 @@ def finish(parameters: dict) -> dict:
     and the run's parameters (their inputs, the steps' outputs, are fingerprinted step by step)."""
     code = steps.module_closure(["report", "article"])
     return {"version": VERSION, "modules": {m: sha(paths.ROOT / "trustlib" / m) for m in code},
+            "docs": {paths.relative(d): sha(d) for d in paths.REPORT_DOCS},
             "parameters": {k: v for k, v in parameters.items() if k not in RUNNER_PARAMETERS},
             "packages": packages()}

@@ -31,6 +31,7 @@ CODEBOOK = DATA / "codebook.csv"
 SCALES = DATA / "scales.csv"
 PUBLISHED = DATA / "published.csv"  # published numbers the scorecard checks
 NOTEBOOKS = ROOT / "notebooks"
+REPORT_DOCS = (ROOT / "docs" / "glossary.md",)   # docs the notebooks link: the report carries a page of each
 PARAMS = ROOT / "params"
 PIPELINE_PARAMS = PARAMS / "pipeline.yml"
 SYNTHETIC_PARAMS = PARAMS / "synthetic.yml"

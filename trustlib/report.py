@@ -73,7 +73,7 @@ def render_notebook(path: Path, report_dir: Path, source: str | None = None) -> 
 
     The runner calls this as each notebook finishes, while the others still run."""
     nb = nbformat.read(path, as_version=4)
-    body, _ = _exporter().from_notebook_node(_links_from(nb, Path(report_dir)))
+    body, _ = _exporter().from_notebook_node(_links_from(nb))
     source = source or _source_of(nb)
     banner = banner_html(source)
     if banner:
@@ -85,30 +85,41 @@ def render_notebook(path: Path, report_dir: Path, source: str | None = None) -> 
     return nb
 
 
-def _links_from(nb: nbformat.NotebookNode, report_dir: Path) -> nbformat.NotebookNode:
-    """A copy of ``nb`` whose markdown links to the repository's files (written relative to
-    ``notebooks/``, e.g. ``../docs/glossary.md``) are relative to ``report_dir`` instead, where
-    the page is written. Other links are left as they are."""
+def _links_from(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """A copy of ``nb`` whose markdown links to the docs the report carries
+    (:data:`trustlib.paths.REPORT_DOCS`, linked from ``notebooks/`` as ``../docs/glossary.md``)
+    point at their pages beside it (``glossary.html``, :func:`write_docs`), so that the report
+    folder stands on its own. Other links are left as they are."""
     import copy
-    import os
     import re
 
+    pages = {d.resolve(): f"{d.stem}.html" for d in paths.REPORT_DOCS}
+
     def relink(match):
-        target = match.group(2)
-        if re.match(r"^[a-z][a-z0-9+.-]*:|^#|^/", target, flags=re.I):
-            return match.group(0)
-        path, _, anchor = target.partition("#")
-        file = (paths.NOTEBOOKS / path).resolve()
-        if not file.is_file():
-            return match.group(0)
-        moved = os.path.relpath(file, Path(report_dir).resolve()).replace(os.sep, "/")
-        return f"{match.group(1)}({moved}{'#' + anchor if anchor else ''})"
+        path, hash_, anchor = match.group(2).partition("#")
+        page = pages.get((paths.NOTEBOOKS / path).resolve()) if not re.match(r"^[a-z][a-z0-9+.-]*:", path) else None
+        return f"{match.group(1)}({page}{hash_}{anchor})" if page else match.group(0)
 
     out = copy.deepcopy(nb)
     for cell in out.cells:
         if cell.cell_type == "markdown":
             cell.source = re.sub(r"(\]\s*)\(([^)\s]+)\)", relink, cell.source)
     return out
+
+
+def write_docs(report_dir: Path) -> list[Path]:
+    """Write a page of each doc the report carries (:data:`trustlib.paths.REPORT_DOCS`, Markdown)
+    into ``report_dir``; return the pages."""
+    import mistune
+
+    written = []
+    for doc in paths.REPORT_DOCS:
+        body = mistune.html(doc.read_text(encoding="utf-8"))
+        page = Path(report_dir) / f"{doc.stem}.html"
+        outputs.atomic_write_text(page, f"<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>{doc.stem.capitalize()}</title>"
+                                        f"<style>{STYLE}</style></head><body>{body}</body></html>\n")
+        written.append(page)
+    return written
 
 
 def _source_of(nb) -> str:
@@ -244,6 +255,7 @@ def build(results: Path, cfg, rendered=()) -> Path:
     source = cfg.data_source
     report_dir = rdir / "report"
     notebooks = render_notebooks(rdir, report_dir, rendered, source)
+    write_docs(report_dir)
     links = Links(rdir)
     numbers = outputs.read_numbers(rdir) if (rdir / "numbers.json").exists() else {}
     parts = [f"<h1>Where Trust Flourishes: reproduction report ({html.escape(source)} data)</h1>", banner_html(source),
