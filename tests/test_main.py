@@ -47,5 +47,5 @@ def test_a_closed_output_stops_a_command_with_the_shells_status_and_says_so(monk
 
     monkeypatch.setattr(sys, "stdout", Closed())
     assert main(["validate", "data/synthetic"], root=paths.ROOT) == 141
-    assert capsys.readouterr().err == ("stopped: the output was closed before the command finished; nothing of an "
-                                       "unfinished run is kept\n")
+    assert capsys.readouterr().err == ("stopped: the output was closed before the command finished (a run stopped "
+                                       "this way leaves its results folder as it was)\n")

@@ -171,7 +171,8 @@ def message(err: BaseException) -> tuple[int, str]:
     if isinstance(err, TrustlibError):
         return 1, f"error: {err}"
     if isinstance(err, BrokenPipeError):   # the reader went away (``| head``): stop, as a shell's writer would
-        return 141, "stopped: the output was closed before the command finished; nothing of an unfinished run is kept"
+        return 141, ("stopped: the output was closed before the command finished (a run stopped this way leaves "
+                     "its results folder as it was)")
     if isinstance(err, OSError):
         where = f": {err.filename}" if err.filename else ""
         return 2, f"error: {err.strerror or err}{where}"
