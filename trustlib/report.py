@@ -107,9 +107,10 @@ def _links_from(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
     return out
 
 
-def write_docs(report_dir: Path) -> list[Path]:
+def write_docs(report_dir: Path, source: str = "synthetic") -> list[Path]:
     """Write a page of each doc the report carries (:data:`trustlib.paths.REPORT_DOCS`, Markdown)
-    into ``report_dir``; return the pages."""
+    into ``report_dir``, with the confidential banner on raw data as every page of that report;
+    return the pages."""
     import mistune
 
     written = []
@@ -117,7 +118,7 @@ def write_docs(report_dir: Path) -> list[Path]:
         body = mistune.html(doc.read_text(encoding="utf-8"))
         page = Path(report_dir) / f"{doc.stem}.html"
         outputs.atomic_write_text(page, f"<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>{doc.stem.capitalize()}</title>"
-                                        f"<style>{STYLE}</style></head><body>{body}</body></html>\n")
+                                        f"<style>{STYLE}</style></head><body>{banner_html(source)}{body}</body></html>\n")
         written.append(page)
     return written
 
@@ -255,7 +256,7 @@ def build(results: Path, cfg, rendered=()) -> Path:
     source = cfg.data_source
     report_dir = rdir / "report"
     notebooks = render_notebooks(rdir, report_dir, rendered, source)
-    write_docs(report_dir)
+    write_docs(report_dir, source)
     links = Links(rdir)
     numbers = outputs.read_numbers(rdir) if (rdir / "numbers.json").exists() else {}
     parts = [f"<h1>Where Trust Flourishes: reproduction report ({html.escape(source)} data)</h1>", banner_html(source),
