@@ -49,3 +49,26 @@ def test_a_closed_output_stops_a_command_with_the_shells_status_and_says_so(monk
     assert main(["validate", "data/synthetic"], root=paths.ROOT) == 141
     assert capsys.readouterr().err == ("stopped: the output was closed before the command finished (a run stopped "
                                        "this way leaves its results folder as it was)\n")
+
+
+def test_a_closed_output_while_notebooks_run_is_not_a_failed_step(tmp_path):
+    """The "executing" line is printed from the thread that runs the notebook: a closed output
+    there stops the run as a closed output (status 141), not as that step's failure."""
+    from trustlib import scheduler
+    from trustlib.__main__ import message
+
+    class Plan:
+        names, stage = ["01_prepare_data"], tmp_path
+
+        def do(self, name):
+            raise BrokenPipeError(32, "Broken pipe")
+
+    def failed(name, err):
+        return AssertionError(f"reported as a failure of {name}")
+
+    try:
+        scheduler.run_steps(Plan(), 1, failed)
+    except BrokenPipeError as err:
+        assert message(err)[0] == 141
+    else:
+        raise AssertionError("the closed output was not reported")

@@ -261,7 +261,7 @@ def build(results: Path, cfg, rendered=()) -> Path:
     numbers = outputs.read_numbers(rdir) if (rdir / "numbers.json").exists() else {}
     parts = [f"<h1>Where Trust Flourishes: reproduction report ({html.escape(source)} data)</h1>", banner_html(source),
              "<p>Read the results as an article: <a href=\"../article/index.html\">HTML</a>, "
-             "<a href=\"../article/article.pdf\">PDF</a>.</p>"]
+             "<a href=\"../article/article.pdf\">PDF</a>. Statistical terms: <a href=\"glossary.html\">glossary</a>.</p>"]
     card_path = rdir / "scorecard.csv"
     if card_path.exists():
         card = outputs.read_table(card_path)

@@ -252,6 +252,8 @@ def run_steps(plan: Plan, jobs: int, on_failure) -> set[str]:
                 for fut in finished:
                     name = running.pop(fut)
                     err = fut.exception()
+                    if isinstance(err, BrokenPipeError):   # the run's output was closed: not the step's failure
+                        raise err
                     if err is not None:
                         raise on_failure(name, err)
                     done.add(name)
