@@ -23,6 +23,9 @@ def test_flow_adds_up(tables, built):
     assert flow["clinicians"].iloc[0] == len(tables["clinicians"])
     unscored = flow["patient_surveys"].iloc[:-1].sum() - flow["patient_surveys"].iloc[-1]
     assert unscored == len(tables["patients"]) - clin["n_patient_surveys"].sum() >= 0
+    # whole numbers throughout (34, not 34.0), clinics missing in the exclusion rows only
+    assert all(str(flow[c].dtype) == "Int64" for c in ("clinics", "clinicians", "patient_surveys"))
+    assert flow["clinics"].isna().tolist() == [False] + [True] * (len(flow) - 2) + [False]
 
 
 def test_table1_groups_partition_the_cohort(built):

@@ -64,6 +64,20 @@ def test_table_writes_csv_markdown_and_latex(tmp_path):
     assert "\\begin{tabular}" in (base / "zz_demo.tex").read_text()
 
 
+def test_a_missing_value_is_empty_in_csv_and_dashes_in_markdown_and_latex(tmp_path):
+    w = outputs.Writer(tmp_path, "zz")
+    df = pd.DataFrame({"step": ["in", "out"], "n": pd.array([34, None], dtype="Int64"), "x": [0.5, float("nan")]})
+    shown = w.table(df, "zz_na", latex=True)
+    base = tmp_path / "tables"
+    assert (base / "zz_na.csv").read_text().splitlines()[1:] == ["in,34,0.5", "out,,"]
+    md = (base / "zz_na.md").read_text()
+    assert "| in     | 34  | 0.5 |" in md and "| out    | --  | --  |" in md and "nan" not in md.lower()
+    tex = (base / "zz_na.tex").read_text()
+    assert "in & 34 & 0.50" in tex and "out & -- & --" in tex
+    assert shown["n"].tolist() == [34, "--"]              # what the notebook shows is what the file says
+    assert outputs.Writer(tmp_path, "zz").numbers(n=df["n"].iloc[1]) == {"n": None}
+
+
 def test_figures_are_byte_identical_across_saves(tmp_path):
     w = outputs.Writer(tmp_path, "zz")
     fig, ax = plt.subplots()

@@ -15,10 +15,11 @@ from .cohort import QUADRANTS, binary_flags
 
 def flow(counts: pd.DataFrame) -> pd.DataFrame:
     """Participant flow: surveyed clinics, clinicians and patient surveys, exclusions by reason
-    (negative), modelled.
+    (negative), modelled. Counts are whole numbers; clinics are not counted by exclusion reason
+    (missing in those rows).
 
     ``counts``: :func:`trustlib.disclosure.cohort_counts`, with the clinics (hidden cells read
-    ``suppressed``).
+    ``suppressed``: a column holding one is of object dtype, any other of pandas' ``Int64``).
     """
     clinics = {"surveyed": disclosure.shown(counts, disclosure.SURVEYED, "clinics"),
                "modelled": disclosure.shown(counts, disclosure.MODELLED, "clinics")}
@@ -31,7 +32,11 @@ def flow(counts: pd.DataFrame) -> pd.DataFrame:
     rows = [row("surveyed", disclosure.SURVEYED, clinics["surveyed"])]
     rows += [row(r, r, None, -1) for r in reasons]
     rows.append(row("modelled", disclosure.MODELLED, clinics["modelled"]))
-    return pd.DataFrame(rows, columns=["step", "clinics", "clinicians", "patient_surveys"])
+    table = pd.DataFrame(rows, columns=["step", "clinics", "clinicians", "patient_surveys"])
+    for col in ("clinics", "clinicians", "patient_surveys"):
+        if not table[col].eq(disclosure.HIDDEN).any():
+            table[col] = table[col].astype("Int64")      # 34, not 34.0 beside a missing value
+    return table
 
 
 def _groups(analysis: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:

@@ -25,6 +25,7 @@ import pandas as pd
 
 
 FLOAT_FORMAT = "%.6g"
+MISSING_SHOWN = "--"      # a missing value in a Markdown or LaTeX table
 PRIVATE = "private"  # row-level tables; on raw data nothing below it may be shared
 FIGURE_DPI = 150
 SVG_HASHSALT = "trustlib"  # fixed ids inside SVG files, so that two runs write the same bytes
@@ -100,9 +101,11 @@ def written(frame):
 
 
 def _clean(value):
-    """JSON-safe number: floats rounded to 6 significant digits, NaN as null."""
+    """JSON-safe number: floats rounded to 6 significant digits, NaN (and pandas' NA) as null."""
     if isinstance(value, bool) or value is None or isinstance(value, str):
         return value
+    if value is pd.NA:
+        return None
     if hasattr(value, "item"):
         value = value.item()
     if isinstance(value, int):
@@ -217,15 +220,19 @@ class Writer:
 
     def table(self, df: pd.DataFrame, name: str, latex: bool = False, digits: int = 2,
               caption: str = "") -> pd.DataFrame:
-        """Write a table as CSV (6 significant digits, :data:`FLOAT_FORMAT`) and Markdown (and LaTeX),
-        rounded to ``digits``."""
+        """Write a table as CSV (6 significant digits, :data:`FLOAT_FORMAT`; a missing value empty)
+        and Markdown (and LaTeX), rounded to ``digits``, a missing value shown as ``--``.
+        Returns the table as the Markdown shows it."""
         self.csv(df, "tables", f"{name}.csv")
-        shown = df.round(digits)
+        rounded = df.round(digits)
+        shown = rounded
+        if rounded.isna().any().any():
+            shown = rounded.astype(object).where(rounded.notna(), MISSING_SHOWN)
         md = (f"{caption}\n\n" if caption else "") + shown.to_markdown(index=False, disable_numparse=True) + "\n"
         self._write(md.encode(), "tables", f"{name}.md")
         if latex:
-            tex = shown.to_latex(index=False, caption=caption or None, escape=True,
-                                 float_format=f"%.{digits}f", na_rep="--")
+            tex = rounded.to_latex(index=False, caption=caption or None, escape=True,
+                                   float_format=f"%.{digits}f", na_rep=MISSING_SHOWN)
             self._write(tex.encode(), "tables", f"{name}.tex")
         return shown
 
