@@ -203,6 +203,8 @@ def test_only_the_steps_whose_inputs_changed_run_again(full_raw_run_once, tmp_pa
     run = _cli("run", "--data", "raw", "--set", "sim_replicates=3", root=raw_run)
     assert run.returncode == 0, run.stderr
     assert _executed(raw_run) == {"07_simulation_check"}, run.stdout
+    assert "into a stage, carrying those whose inputs did not change;" in run.stdout
+    assert re.search(r"outputs in results_raw/ \(executed 1 notebook, carried [1-9]\d* unchanged\)", run.stdout)
     after = _snapshot(raw_run / "results_raw")
     carried = [f for f in before if f.startswith(("tables/table2", "private/", "figures/figure"))]
     assert carried and all(after[f] == before[f] for f in carried)
@@ -224,5 +226,6 @@ def test_only_the_steps_whose_inputs_changed_run_again(full_raw_run_once, tmp_pa
     third = _cli("run", "--data", "raw", "--set", "sim_replicates=3", root=raw_run)
     assert third.returncode == 0, third.stderr
     assert _executed(raw_run) == set(), third.stdout
+    assert re.search(r"\(executed 0 notebooks, carried [1-9]\d* unchanged\)", third.stdout)
     assert (results / table).stat().st_ino == inode[table]
     assert (results / page).stat().st_ino != inode[page]

@@ -129,8 +129,9 @@ def run(source: str = "synthetic", params_file: Path | None = None, overrides: d
     with transaction.locked(project):
         stage = transaction.fresh_stage(project)
         try:
-            print(f"running {len(wanted)} notebooks ({source} data) into a stage; {shown}/ changes only if all "
-                  "succeed", flush=True)
+            carrying = ", carrying those whose inputs did not change" if previous and not force else ""
+            print(f"running {len(wanted)} notebooks ({source} data) into a stage{carrying}; {shown}/ changes only "
+                  "if all succeed", flush=True)
             plan = scheduler.Plan(wanted, stage, cfg.parameters(), project, previous, force,
                                   os.path.relpath(project.results_name, paths.NOTEBOOKS))
 
@@ -148,9 +149,17 @@ def run(source: str = "synthetic", params_file: Path | None = None, overrides: d
         finally:
             if stage.exists():
                 shutil.rmtree(stage, ignore_errors=True)
-    print(f"outputs in {shown}/")
+    print(f"outputs in {shown}/ ({_executed_words(wanted, plan.carried)})")
     _say_parameters(cfg, previous)
     return project.results
+
+
+def _executed_words(names: list[str], carried: set[str]) -> str:
+    """"executed 1 notebook, carried 8 unchanged": what a run did with its notebooks."""
+    def n(k):
+        return f"{k} notebook{'s' if k != 1 else ''}"
+    executed = len(names) - len(carried)
+    return f"executed {n(executed)}" + (f", carried {len(carried)} unchanged" if carried else "")
 
 
 def _say_parameters(cfg: config.RunConfig, previous: dict | None) -> None:
