@@ -67,12 +67,15 @@ def test_every_link_and_image_resolves(index):
 
 def test_every_relative_link_of_the_notebook_pages_stays_in_the_results_folder(index):
     """The notebooks link the glossary relative to notebooks/ (``../docs/glossary.md``); their
-    pages link the report's own copy, so the results folder can be copied as it is. (nbconvert's
-    pages also load scripts from the web: only relative links are checked.)"""
+    pages link the report's own copy, so the results folder can be copied as it is; and every
+    page loads only what is in it (an image as a data: URI or a file; no script from the web)."""
     results = index.parent.parent.resolve()
     for name in steps.ANALYSIS:
         page = index.parent / f"{name}.html"
-        local = [(tag, ref) for tag, ref in _parse(page).refs
+        refs = _parse(page).refs
+        loaded = [(tag, ref[:40]) for tag, ref in refs if tag != "a" and urlparse(ref).scheme not in ("", "data")]
+        assert loaded == [] and "<script" not in page.read_text(), page.name
+        local = [(tag, ref) for tag, ref in refs
                  if not (urlparse(ref).scheme or urlparse(ref).netloc or ref.startswith("#"))]
         assert ("a", "glossary.html") in local, page.name
         for tag, ref in local:
@@ -158,8 +161,9 @@ def test_the_headline_says_what_the_scorecard_can_show_for_this_run():
 
 def test_notebook_pages_are_those_of_nbconvert_lab_exporter_byte_for_byte():
     """The report's exporter skips nbconvert's bleach pass over highlighted code, and only that:
-    a page is the stock exporter's, code that looks like markup included, with markdown and
-    outputs as the stock exporter leaves them."""
+    a page is the stock exporter's (with the report's template: no scripts from the network),
+    code that looks like markup included, with markdown and outputs as the stock exporter leaves them."""
+    import jinja2
     import nbformat
     from nbconvert import HTMLExporter
 
@@ -174,7 +178,28 @@ def test_notebook_pages_are_those_of_nbconvert_lab_exporter_byte_for_byte():
                                        "text/plain": "1"}, execution_count=2)]),
                 nbformat.v4.new_code_cell("")]
     ours, _ = report._exporter().from_notebook_node(nb)
-    stock, _ = HTMLExporter(template_name="lab").from_notebook_node(nb)
+    stock, _ = HTMLExporter(template_name="lab", template_file="report.html.j2",
+                            extra_loaders=[jinja2.DictLoader({"report.html.j2": report.PAGE_TEMPLATE})]
+                            ).from_notebook_node(nb)
     assert ours == stock
     code = ours.split("<body", 1)[1].split('class="highlight hl-ipython3"')[1]
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in code and "&lt;tag&gt; &amp; " in code   # escaped by pygments
+
+
+def test_a_notebook_page_loads_nothing_from_the_network_and_differs_from_nbconvert_by_that_only():
+    """nbconvert's lab page loads require.js, MathJax and mermaid from cdnjs; the report's page
+    is the same page without those scripts (and mermaid's style), so it opens offline and a
+    confidential report does not call out when opened."""
+    import nbformat
+    from nbconvert import HTMLExporter
+
+    from trustlib import report
+
+    nb = nbformat.read(paths.notebook("02_describe_sample"), as_version=4)
+    ours, _ = report._exporter().from_notebook_node(nb)
+    stock, _ = HTMLExporter(template_name="lab").from_notebook_node(nb)
+    network = re.compile(r"""(?:src=|import\(|url\()\s*["']?(?:https?:)?//""")
+    assert network.search(stock) and not network.search(ours) and "<script" not in ours
+    extra = re.compile(r"<script.*?</script>|<!--.*?-->|<style>[^<]*jp-Mermaid[^<]*</style>", re.S)
+    squeeze = lambda page: re.sub(r"\s+", " ", extra.sub("", page))  # noqa: E731
+    assert squeeze(ours) == squeeze(stock)

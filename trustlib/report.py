@@ -5,8 +5,8 @@ pass / fail / not compared), each row linked to the notebook cell that computed 
 number; then each figure as a thumbnail captioned with its title and each table as a link, both
 pointing at the cell that wrote them (the provenance each notebook records); a link to the
 article; and the manifest's git commit and input checksums. On raw data every page, notebook
-pages included, carries the confidential banner. Links are relative, so the folder can be
-opened or copied as it is.
+pages included, carries the confidential banner. Links are relative, and no page loads anything
+from the network, so the folder can be opened or copied as it is, offline too.
 """
 
 from __future__ import annotations
@@ -42,16 +42,28 @@ def banner_html(source: str) -> str:
             "Share only after the data owner's review.</p>")
 
 
+# nbconvert's lab page without the three scripts it loads from a CDN (cdnjs): require.js (for
+# widgets and JavaScript outputs), MathJax (for TeX in markdown) and mermaid (for diagrams). The
+# notebooks have none of these, and a page of a confidential report should not call out when opened.
+PAGE_TEMPLATE = """{%- extends 'index.html.j2' -%}
+{%- block html_head_js_requirejs -%}{%- endblock html_head_js_requirejs -%}
+{%- block html_head_js_mathjax -%}{%- endblock html_head_js_mathjax -%}
+{%- block html_head_js_mermaidjs -%}{%- endblock html_head_js_mermaidjs -%}
+"""
+
+
 class _Highlighted(str):
     """A code cell's source as pygments highlights it: every character of the source escaped."""
 
 
 @functools.lru_cache(maxsize=1)
 def _exporter():
-    """nbconvert's lab exporter, but without its bleach pass (``clean_html``) over code cells as
-    pygments highlights them: pygments escapes the source, so that pass returned them unchanged
-    and took a fifth of the rendering time. Every other use of the filter is nbconvert's; the
-    pages are those of the stock exporter, byte for byte (tested)."""
+    """nbconvert's lab exporter, with :data:`PAGE_TEMPLATE` (no scripts from the network), and
+    without its bleach pass (``clean_html``) over code cells as pygments highlights them: pygments
+    escapes the source, so that pass returned them unchanged and took a fifth of the rendering
+    time. Every other use of the filter is nbconvert's; but for the three scripts, the pages are
+    those of the stock exporter, byte for byte (tested)."""
+    import jinja2
     from nbconvert import HTMLExporter
     from nbconvert.filters.highlight import Highlight2HTML
     from nbconvert.filters.strings import clean_html
@@ -64,7 +76,9 @@ def _exporter():
     def clean(element):
         return element if type(element) is _Highlighted else clean_html(element)
 
-    return HTMLExporter(template_name="lab", filters={"highlight_code": highlight_code, "clean_html": clean})
+    return HTMLExporter(template_name="lab", template_file="report.html.j2",
+                        extra_loaders=[jinja2.DictLoader({"report.html.j2": PAGE_TEMPLATE})],
+                        filters={"highlight_code": highlight_code, "clean_html": clean})
 
 
 def render_notebook(path: Path, report_dir: Path, source: str | None = None) -> nbformat.NotebookNode:
