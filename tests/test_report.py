@@ -90,7 +90,10 @@ def test_the_report_carries_the_glossary_as_a_page(index):
     assert len(terms) > 10 and all(f"<strong>{html.escape(t, quote=False)}</strong>" in page for t in terms)
 
 
-def test_links_to_the_glossary_point_at_the_reports_copy():
+def test_links_to_the_glossary_point_at_the_copy_beside_each_place():
+    """The committed notebooks link docs/glossary.md, the executed ones (in a results folder's
+    notebooks/) the report's page, and the report's pages the page beside them; from any form to
+    any, other links untouched, and back again."""
     import nbformat
 
     from trustlib import report
@@ -99,11 +102,48 @@ def test_links_to_the_glossary_point_at_the_reports_copy():
     nb.cells = [nbformat.v4.new_markdown_cell("[terms](../docs/glossary.md#gee), [web](https://example.org/a), "
                                               "[here](#top), [other](../docs/methods.md), [gone](../docs/missing.md)"),
                 nbformat.v4.new_code_cell("# [not a link](../docs/glossary.md)")]
-    moved = report._links_from(nb)
-    assert moved.cells[0].source == ("[terms](glossary.html#gee), [web](https://example.org/a), [here](#top), "
-                                     "[other](../docs/methods.md), [gone](../docs/missing.md)")
-    assert moved.cells[1].source == nb.cells[1].source
+    rest = ", [web](https://example.org/a), [here](#top), [other](../docs/methods.md), [gone](../docs/missing.md)"
+    executed = report.relink_docs(nb, "results")
+    assert executed.cells[0].source == "[terms](../report/glossary.html#gee)" + rest
+    page = report.relink_docs(executed, "report")
+    assert page.cells[0].source == "[terms](glossary.html#gee)" + rest
+    assert report.relink_docs(nb, "report").cells[0].source == page.cells[0].source
+    assert report.relink_docs(page, "notebooks").cells[0].source == nb.cells[0].source
+    assert report.relink_docs(executed, "notebooks").cells[0].source == nb.cells[0].source
+    assert all(c.cells[1].source == nb.cells[1].source for c in (executed, page))
     assert nb.cells[0].source.startswith("[terms](../docs/glossary.md#gee)")    # the notebook itself is unchanged
+
+
+def test_every_relative_link_of_the_executed_notebooks_stays_in_the_results_folder(index):
+    """The executed notebooks (results/notebooks/) link the report's glossary page: the results
+    folder, copied as it is, has every page its notebooks link."""
+    import nbformat
+
+    results = index.parent.parent.resolve()
+    for name in steps.ANALYSIS:
+        path = results / "notebooks" / f"{name}.ipynb"
+        text = "\n".join(c.source for c in nbformat.read(path, as_version=4).cells if c.cell_type == "markdown")
+        local = [t for t in re.findall(r"\]\s*\(([^)\s]+)\)", text)
+                 if not (urlparse(t).scheme or urlparse(t).netloc or t.startswith("#"))]
+        assert "../report/glossary.html" in local, name
+        for ref in local:
+            target = (path.parent / unquote(urlparse(ref).path)).resolve()
+            assert target.is_file() and results in target.parents, f"{name}.ipynb: {ref} outside {results.name}/"
+
+
+def test_a_refreshed_notebook_links_docs_again(tmp_path):
+    """`make notebooks` copies executed notebooks into notebooks/: their links go back to docs/."""
+    import nbformat
+
+    from trustlib import pipeline, report
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_markdown_cell("Terms: [glossary](../report/glossary.html).")]
+    nbformat.write(nb, tmp_path / "executed.ipynb")
+    pipeline._without_injected(tmp_path / "executed.ipynb", tmp_path / "committed.ipynb")
+    assert nbformat.read(tmp_path / "committed.ipynb", as_version=4).cells[0].source == \
+        "Terms: [glossary](../docs/glossary.md)."
+    assert report.doc_link(paths.REPORT_DOCS[0], "notebooks") == "../docs/glossary.md"
 
 
 def test_scorecard_comes_first_and_provenance_last(index):

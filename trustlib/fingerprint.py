@@ -19,7 +19,7 @@ from pathlib import Path
 
 from . import extract, outputs, paths, steps
 
-VERSION = 2
+VERSION = 3      # raised when the runner changes what an executed step holds (3: its links to the docs)
 KEY_PACKAGES = ["numpy", "scipy", "pandas", "statsmodels", "matplotlib", "seaborn", "pandera",
                 "papermill", "nbval", "joblib"]
 RUNNER_PARAMETERS = ("results_dir", "data_dir")          # where a notebook writes: not what it computes

@@ -201,8 +201,11 @@ def _finish(stage: Path, cfg: config.RunConfig, names: list[str], plan: schedule
 
 def _without_injected(src: Path, dst: Path) -> None:
     """Copy an executed notebook, dropping papermill's injected-parameters cell and metadata, so
-    the committed notebook shows its own defaults (equal to params/pipeline.yml; tested)."""
-    nb = nbformat.read(src, as_version=4)
+    the committed notebook shows its own defaults (equal to params/pipeline.yml; tested), and
+    linking the docs in docs/ again (the executed notebook links the report's pages of them)."""
+    from .report import relink_docs
+
+    nb = relink_docs(nbformat.read(src, as_version=4), "notebooks")
     nb.cells = [c for c in nb.cells if "injected-parameters" not in c.metadata.get("tags", [])]
     nb.metadata.pop("papermill", None)
     nbformat.write(nb, dst)

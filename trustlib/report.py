@@ -12,6 +12,7 @@ from the network, so the folder can be opened or copied as it is, offline too.
 from __future__ import annotations
 
 import functools
+import os
 import html
 import json
 from pathlib import Path
@@ -87,7 +88,7 @@ def render_notebook(path: Path, report_dir: Path, source: str | None = None) -> 
 
     The runner calls this as each notebook finishes, while the others still run."""
     nb = nbformat.read(path, as_version=4)
-    body, _ = _exporter().from_notebook_node(_links_from(nb))
+    body, _ = _exporter().from_notebook_node(relink_docs(nb, "report"))
     source = source or _source_of(nb)
     banner = banner_html(source)
     if banner:
@@ -99,20 +100,38 @@ def render_notebook(path: Path, report_dir: Path, source: str | None = None) -> 
     return nb
 
 
-def _links_from(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
+DOC_LINK_PLACES = ("notebooks", "results", "report")
+
+
+def doc_link(doc: Path, place: str) -> str:
+    """The link to ``doc`` (one of :data:`trustlib.paths.REPORT_DOCS`) from a notebook in
+    ``place``: ``notebooks`` (the repository's notebooks/: ``../docs/glossary.md``), ``results``
+    (a results folder's notebooks/, the executed notebooks: ``../report/glossary.html``) or
+    ``report`` (the report's page of the notebook: ``glossary.html``)."""
+    return {"notebooks": os.path.relpath(doc, paths.NOTEBOOKS), "results": f"../report/{doc.stem}.html",
+            "report": f"{doc.stem}.html"}[place]
+
+
+def relink_docs(nb: nbformat.NotebookNode, place: str) -> nbformat.NotebookNode:
     """A copy of ``nb`` whose markdown links to the docs the report carries
-    (:data:`trustlib.paths.REPORT_DOCS`, linked from ``notebooks/`` as ``../docs/glossary.md``)
-    point at their pages beside it (``glossary.html``, :func:`write_docs`), so that the report
-    folder stands on its own. Other links are left as they are."""
+    (:data:`trustlib.paths.REPORT_DOCS`), written for any place of :func:`doc_link`, point at them
+    from ``place``: the executed notebooks link the report's pages beside them, and so do the
+    report's pages (:func:`write_docs`), so that a results folder stands on its own; the
+    committed notebooks link docs/. Other links are left as they are."""
     import copy
     import re
 
-    pages = {d.resolve(): f"{d.stem}.html" for d in paths.REPORT_DOCS}
+    known = {}
+    for doc in paths.REPORT_DOCS:
+        known[doc.resolve()] = doc
+        known.update({doc_link(doc, where): doc for where in DOC_LINK_PLACES if where != "notebooks"})
 
     def relink(match):
-        path, hash_, anchor = match.group(2).partition("#")
-        page = pages.get((paths.NOTEBOOKS / path).resolve()) if not re.match(r"^[a-z][a-z0-9+.-]*:", path) else None
-        return f"{match.group(1)}({page}{hash_}{anchor})" if page else match.group(0)
+        target, hash_, anchor = match.group(2).partition("#")
+        doc = None
+        if not re.match(r"^[a-z][a-z0-9+.-]*:", target):
+            doc = known.get(target) or known.get((paths.NOTEBOOKS / target).resolve())
+        return f"{match.group(1)}({doc_link(doc, place)}{hash_}{anchor})" if doc else match.group(0)
 
     out = copy.deepcopy(nb)
     for cell in out.cells:

@@ -128,9 +128,15 @@ def _announce(name: str):
 
 def clean_executed(path: Path, shown_results: str | None = None) -> None:
     """Make an executed notebook the same on every run and readable: drop execution times and
-    papermill's paths, give the injected cell a fixed id and a heading, and show ``results_dir``
-    as the results folder the stage becomes."""
+    papermill's paths, give the injected cell a fixed id and a heading; and for a notebook of a
+    run (``shown_results`` given), show ``results_dir`` as the results folder the stage becomes
+    and link the docs the report carries where they are in that folder (``../report/glossary.html``,
+    :func:`trustlib.report.relink_docs`)."""
     nb = nbformat.read(path, as_version=4)
+    if shown_results is not None:
+        from .report import relink_docs
+
+        nb = relink_docs(nb, "results")
     pm = nb.metadata.get("papermill", {})
     if pm.get("parameters", {}).get("data_source") == "raw" and not nb.cells[0].get("id") == "confidential":
         from .disclosure import CONFIDENTIAL
