@@ -26,7 +26,7 @@ STYLE = ("body{font-family:sans-serif;max-width:1100px;margin:2em auto;padding:0
          ".thumbs{display:flex;flex-wrap:wrap;gap:1em}figure{margin:0;width:330px}"
          "img{border:1px solid #ccc}table{border-collapse:collapse;font-size:0.9em}"
          "td,th{padding:3px 8px;border-bottom:1px solid #eee;text-align:left}"
-         ".pass{color:#1b7837}.fail{color:#b2182b;font-weight:bold}.nc{color:#777}"
+         ".pass{color:#1b7837}.fail{color:#b2182b;font-weight:bold}.nc{color:#777}.pass,.fail,.nc{white-space:nowrap}"
          ".banner{border:2px solid #b00;padding:0.6em;background:#fff3f3}")
 VERDICT = {scorecard.PASS: ("&#10003; pass", "pass"), scorecard.FAIL: ("&#10007; fail", "fail"),
            scorecard.NOT_COMPARED: ("not compared", "nc")}
