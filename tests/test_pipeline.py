@@ -8,6 +8,7 @@ guard in ``conftest.py`` checks them byte for byte after the suite)."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import shutil
@@ -229,3 +230,7 @@ def test_only_the_steps_whose_inputs_changed_run_again(full_raw_run_once, tmp_pa
     assert re.search(r"\(executed 0 notebooks, carried [1-9]\d* unchanged\)", third.stdout)
     assert (results / table).stat().st_ino == inode[table]
     assert (results / page).stat().st_ino != inode[page]
+    # the manifest lists each step's page as rendered anew (it is written after the pages)
+    steps_run = json.loads((results / "manifest.json").read_text())["steps"]
+    pages = {name: hashlib.sha256((results / "report" / f"{name}.html").read_bytes()).hexdigest() for name in steps_run}
+    assert pages and all(step["files"].get(f"report/{name}.html") == pages[name] for name, step in steps_run.items())

@@ -183,14 +183,17 @@ def _check_inputs_unchanged(stage: Path, fingerprinted: dict, source: str) -> No
 
 
 def _finish(stage: Path, cfg: config.RunConfig, names: list[str], plan: scheduler.Plan, rendered: set[str]) -> None:
-    """Merged numbers, manifest, report and (for a complete run) the article, inside the stage."""
+    """Merged numbers, the notebooks' report pages not yet written, the manifest (which lists those
+    pages with each step's files), the report's index and (for a complete run) the article, inside
+    the stage."""
     from . import report
 
     outputs.merge_numbers(stage)
     (stage / ".numbers.lock").unlink(missing_ok=True)
     params = cfg.parameters()
+    pages = report.render_notebooks(stage, stage / "report", rendered, cfg.data_source)
     manifest.write(stage, cfg.data_source, params, names, plan.fingerprints, plan.carried, fingerprint.finish(params))
-    report.build(stage, cfg, rendered)
+    report.build(stage, cfg, notebooks=pages)
     if names == declared.with_inputs(ANALYSIS, cfg.data_source):   # the article reports every step's numbers
         from . import article
 

@@ -280,15 +280,17 @@ def headline(source: str, card: pd.DataFrame, numbers: dict, changed: dict | Non
     return "".join(parts)
 
 
-def build(results: Path, cfg, rendered=()) -> Path:
+def build(results: Path, cfg, rendered=(), notebooks: dict | None = None) -> Path:
     """Render the report of the results folder ``results`` into its ``report/``; return index.html.
 
     ``cfg``: the run's :class:`trustlib.config.RunConfig` (its data source); ``rendered`` names
-    notebooks whose page this run has already written (:func:`render_notebook`)."""
+    notebooks whose page this run has already written (:func:`render_notebook`); ``notebooks``,
+    what :func:`render_notebooks` returned if every page is written already."""
     rdir = Path(results)
     source = cfg.data_source
     report_dir = rdir / "report"
-    notebooks = render_notebooks(rdir, report_dir, rendered, source)
+    if notebooks is None:
+        notebooks = render_notebooks(rdir, report_dir, rendered, source)
     write_docs(report_dir, source)
     links = Links(rdir)
     numbers = outputs.read_numbers(rdir) if (rdir / "numbers.json").exists() else {}
