@@ -204,7 +204,8 @@ def test_only_the_steps_whose_inputs_changed_run_again(full_raw_run_once, tmp_pa
     run = _cli("run", "--data", "raw", "--set", "sim_replicates=3", root=raw_run)
     assert run.returncode == 0, run.stderr
     assert _executed(raw_run) == {"07_simulation_check"}, run.stdout
-    assert "into a stage, carrying those whose inputs did not change;" in run.stdout
+    assert "notebooks (raw data): those whose inputs changed run into a stage, the others are carried;" in run.stdout
+    assert "07_simulation_check executing (parameters changed: sim_replicates)" in run.stdout
     assert re.search(r"outputs in results_raw/ \(executed 1 notebook, carried [1-9]\d* unchanged\)", run.stdout)
     after = _snapshot(raw_run / "results_raw")
     carried = [f for f in before if f.startswith(("tables/table2", "private/", "figures/figure"))]
@@ -216,6 +217,7 @@ def test_only_the_steps_whose_inputs_changed_run_again(full_raw_run_once, tmp_pa
     again = _cli("run", "--data", "raw", "--set", "sim_replicates=3", root=raw_run)
     assert again.returncode == 0, again.stderr
     assert _executed(raw_run) == {"04_figures"}, again.stdout
+    assert "04_figures executing (its notebook changed)" in again.stdout
     assert "An edited sentence." in (raw_run / "results_raw" / "report" / "04_figures.html").read_text()
     # new report code: every step is carried, but no page the old code rendered (carried files are
     # links to the previous results' files; a page rendered anew is a file of its own)
@@ -228,6 +230,7 @@ def test_only_the_steps_whose_inputs_changed_run_again(full_raw_run_once, tmp_pa
     assert third.returncode == 0, third.stderr
     assert _executed(raw_run) == set(), third.stdout
     assert re.search(r"\(executed 0 notebooks, carried [1-9]\d* unchanged\)", third.stdout)
+    assert "report pages of the carried notebooks rendered again (trustlib/report.py changed)" in third.stdout
     assert (results / table).stat().st_ino == inode[table]
     assert (results / page).stat().st_ino != inode[page]
     # the manifest lists each step's page as rendered anew (it is written after the pages)

@@ -102,3 +102,27 @@ def finish(parameters: dict) -> dict:
             "docs": {paths.relative(d): sha(d) for d in paths.REPORT_DOCS},
             "parameters": {k: v for k, v in parameters.items() if k not in RUNNER_PARAMETERS},
             "packages": packages()}
+
+
+def changes(old: dict, new: dict) -> str:
+    """What differs between two fingerprints (:func:`step` or :func:`finish`), in words for the
+    run's progress lines: "its notebook changed", "trustlib/outputs.py changed", "parameters
+    changed: sim_replicates", "outputs of 01_prepare_data changed", ..."""
+    if old.get("version") != new.get("version"):
+        return "the runner's fingerprint version changed"
+
+    def keys(part):
+        a, b = old.get(part) or {}, new.get(part) or {}
+        return sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
+
+    words = {"notebook": lambda _: "its notebook changed",
+             "modules": lambda ks: ", ".join(f"trustlib/{k}" for k in ks) + " changed",
+             "parameters": lambda ks: "parameters changed: " + ", ".join(ks),
+             "data": lambda _: "the data changed",
+             "files": lambda ks: ", ".join(ks) + " changed",
+             "docs": lambda ks: ", ".join(ks) + " changed",
+             "reads": lambda ks: "outputs of " + ", ".join(ks) + " changed",
+             "packages": lambda ks: "package versions changed: " + ", ".join(ks)}
+    said = [say(keys(part) if isinstance(new.get(part), dict) else None)
+            for part, say in words.items() if old.get(part) != new.get(part)]
+    return "; ".join(said) or "its fingerprint changed"

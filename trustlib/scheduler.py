@@ -94,10 +94,12 @@ def notebook_parameters(name: str) -> dict:
     return {k: v["default"] for k, v in pm.inspect_notebook(str(paths.notebook(name))).items()}
 
 
-def execute(name: str, output: Path, parameters: dict, shown_results: str | None = None) -> None:
+def execute(name: str, output: Path, parameters: dict, shown_results: str | None = None,
+            why: str | None = None) -> None:
     """Execute notebook ``name`` into ``output`` with the parameters it declares (others are not
     injected), its kernel in ``notebooks/``. ``shown_results``: what the executed notebook shows
-    as ``results_dir`` (the results folder the stage becomes)."""
+    as ``results_dir`` (the results folder the stage becomes); ``why``: the reason it runs again,
+    said on its "executing" line."""
     import papermill as pm
 
     declared = steps.parameters_of(name) if name in steps.STEPS else tuple(notebook_parameters(name))
@@ -108,13 +110,13 @@ def execute(name: str, output: Path, parameters: dict, shown_results: str | None
                         parameters={k: v for k, v in parameters.items() if k in declared},
                         kernel_name=KERNEL, language="python", progress_bar=False, log_output=False,
                         request_save_on_cell_execute=False, resources={"metadata": {"path": str(paths.NOTEBOOKS)}},
-                        on_cell_execute=_announce(name))
+                        on_cell_execute=_announce(name, why))
     clean_executed(output, shown_results)
 
 
-def _announce(name: str):
-    """A hook that prints ``<name> executing`` once, when the kernel has started and runs the
-    first cell after the parameters: the event a watcher (or a test) can wait for."""
+def _announce(name: str, why: str | None = None):
+    """A hook that prints ``<name> executing`` (with ``(why)``) once, when the kernel has started
+    and runs the first cell after the parameters: the event a watcher (or a test) can wait for."""
     said = []
 
     def hook(cell, cell_index):
@@ -122,7 +124,7 @@ def _announce(name: str):
         if not said and cell.get("cell_type") == "code" and "parameters" not in tags \
                 and "injected-parameters" not in tags:
             said.append(True)
-            print(f"  {name} executing", flush=True)
+            print(f"  {name} executing" + (f" ({why})" if why else ""), flush=True)
     return hook
 
 
@@ -200,20 +202,27 @@ class Plan:
         self.names, self.stage, self.parameters, self.project = names, stage, parameters, project
         self.previous = (previous or {}).get("steps", {}) if not force else {}
         # a carried step keeps its report page only if the report's code (the finish) is the same
-        self.same_pages = (previous or {}).get("finish") == fingerprint.finish(parameters)
+        self.finish_before = (previous or {}).get("finish")
+        self.same_pages = self.finish_before == fingerprint.finish(parameters)
         self.data = fingerprint.data_files(project)
         self.shown_results = shown_results
         self.fingerprints: dict[str, dict] = {}
         self.carried: set[str] = set()
+        self.why: dict[str, str] = {}      # why a step of a previous run executes again, in words
 
     def carriable(self, name: str) -> bool:
         fp = fingerprint.step(name, self.parameters, self.project, self.stage, self.data)
         self.fingerprints[name] = fp
-        old = self.previous.get(name)
-        if not old or old.get("fingerprint") != fp:
+        if not self.previous:            # no previous run (or forced): nothing to say why
             return False
-        results = self.project.results
-        return all(fingerprint.sha(results / f) == h for f, h in old.get("files", {}).items())
+        old = self.previous.get(name)
+        if not old:
+            self.why[name] = "not in the previous run"
+        elif old.get("fingerprint") != fp:
+            self.why[name] = fingerprint.changes(old.get("fingerprint") or {}, fp)
+        elif not all(fingerprint.sha(self.project.results / f) == h for f, h in old.get("files", {}).items()):
+            self.why[name] = "its previous outputs were changed or removed"
+        return name not in self.why
 
     def do(self, name: str) -> str:
         """Carry or execute ``name``; returns what was done."""
@@ -222,7 +231,8 @@ class Plan:
             self.carried.add(name)
             return "carried"
         execute(name, self.stage / "notebooks" / f"{name}.ipynb",
-                {**self.parameters, "results_dir": os.path.relpath(self.stage, paths.NOTEBOOKS)}, self.shown_results)
+                {**self.parameters, "results_dir": os.path.relpath(self.stage, paths.NOTEBOOKS)}, self.shown_results,
+                self.why.get(name))
         prov = self.stage / "provenance" / f"{name}.json"
         record = json.loads(prov.read_text()) if prov.exists() else {"notebook": f"notebooks/{name}.ipynb",
                                                                      "outputs": []}
