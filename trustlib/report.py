@@ -12,9 +12,9 @@ from the network, so the folder can be opened or copied as it is, offline too.
 from __future__ import annotations
 
 import functools
-import os
 import html
 import json
+import os
 from pathlib import Path
 
 import nbformat
