@@ -140,3 +140,36 @@ def _wait_until(condition, ceiling: float = CEILING) -> None:
     deadline = time.monotonic() + ceiling
     while not condition() and time.monotonic() < deadline:
         time.sleep(0.2)
+
+
+def test_a_failed_run_stops_the_processes_it_started_and_no_other(tmp_path):
+    """A step that fails stops the kernels and workers the run started; a process that was there
+    before (a caller's own worker, when the runner is called from Python) is left running."""
+    from trustlib import scheduler
+
+    echo = "import sys\nfor line in sys.stdin:\n    print(line, end='', flush=True)"
+    before = subprocess.Popen([sys.executable, "-c", echo], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    started = []
+
+    class Plan:
+        names, stage = ["01_prepare_data"], tmp_path
+
+        def do(self, name):
+            started.append(subprocess.Popen([sys.executable, "-c", "import time; time.sleep(300)"]))
+            raise RuntimeError("the step failed")
+
+    try:
+        with pytest.raises(RuntimeError, match="reported"):
+            scheduler.run_steps(Plan(), 1, lambda name, err: RuntimeError(f"reported: {err}"))
+        assert started[0].wait(timeout=CEILING) == -signal.SIGKILL
+        # alive if it answers (a process sent SIGKILL runs no more code: its pipe would close)
+        try:
+            before.stdin.write("still here?\n")
+            before.stdin.flush()
+            answer = before.stdout.readline()
+        except BrokenPipeError:
+            answer = ""
+        assert answer == "still here?\n", "a process the run did not start was stopped"
+    finally:
+        before.kill()
+        before.wait()

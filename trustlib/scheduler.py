@@ -185,11 +185,22 @@ def carry(name: str, old: Path, stage: Path, page: bool = True) -> None:
             shutil.copy2(src, dst)
 
 
-def _kill_children() -> None:
-    """Stop the notebook kernels and their worker processes (on an interrupt)."""
+def _children() -> set:
+    """The processes below this one (children, grandchildren, ...)."""
     import psutil
 
-    for child in psutil.Process().children(recursive=True):
+    return set(psutil.Process().children(recursive=True))
+
+
+def _kill_children(spare: set = frozenset()) -> None:
+    """Stop the notebook kernels and their worker processes (on an interrupt or a failure): every
+    process below this one except those in ``spare``, the ones that were there before the run
+    started (a caller's own workers, when the runner is called from Python rather than as
+    ``python -m trustlib``; psutil identifies a process by its id and start time, so a reused id
+    is not spared)."""
+    import psutil
+
+    for child in _children() - set(spare):
         with contextlib.suppress(psutil.Error):
             child.kill()
 
@@ -245,7 +256,9 @@ def run_steps(plan: Plan, jobs: int, on_failure) -> set[str]:
     """Run ``plan.names``, each once the steps it reads are done, ``jobs`` at a time; render each
     executed notebook's report page as it finishes, on a thread of its own (so that the next step
     starts at once rather than after the rendering). ``on_failure(name, err)`` builds the
-    :class:`StepFailed` to raise. Returns the names whose report page this run rendered."""
+    :class:`StepFailed` to raise. On a failure or an interrupt, the processes the run started
+    (kernels and their workers) are stopped, and only those. Returns the names whose report page
+    this run rendered."""
     from . import report
 
     names = plan.names
@@ -255,6 +268,7 @@ def run_steps(plan: Plan, jobs: int, on_failure) -> set[str]:
     running: dict = {}
     started: dict[str, float] = {}
     (plan.stage / "notebooks").mkdir(parents=True, exist_ok=True)
+    before = _children()
     with ThreadPoolExecutor(max_workers=jobs) as pool, ThreadPoolExecutor(max_workers=1) as renderer:
         try:
             while pending or running:
@@ -284,6 +298,6 @@ def run_steps(plan: Plan, jobs: int, on_failure) -> set[str]:
         except BaseException:
             for fut in [*running, *renders.values()]:
                 fut.cancel()
-            _kill_children()
+            _kill_children(spare=before)
             raise
     return set(renders)
