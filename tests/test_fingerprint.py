@@ -29,3 +29,12 @@ def test_changes_read_a_real_finish_fingerprint():
     assert fingerprint.changes(finish, fingerprint.finish({**params, "sim_replicates": 3})) == \
         "parameters changed: sim_replicates"
     assert fingerprint.changes({**finish, "docs": {"docs/glossary.md": "old"}}, finish) == "docs/glossary.md changed"
+
+
+def test_a_report_page_depends_on_the_reports_code_not_on_the_parameters_or_the_glossary():
+    finish = fingerprint.finish({"nagq": 15})
+    assert fingerprint.pages(fingerprint.finish({"nagq": 5})) == fingerprint.pages(finish)
+    assert fingerprint.pages({**finish, "docs": {"docs/glossary.md": "old"}}) == fingerprint.pages(finish)
+    changed = {**finish, "modules": {**finish["modules"], "report.py": "old"}}
+    assert fingerprint.pages(changed) != fingerprint.pages(finish)
+    assert fingerprint.changes(fingerprint.pages(changed), fingerprint.pages(finish)) == "trustlib/report.py changed"

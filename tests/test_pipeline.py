@@ -206,6 +206,7 @@ def test_only_the_steps_whose_inputs_changed_run_again(full_raw_run_once, tmp_pa
     assert _executed(raw_run) == {"07_simulation_check"}, run.stdout
     assert "notebooks (raw data): those whose inputs changed run into a stage, the others are carried;" in run.stdout
     assert "07_simulation_check executing (parameters changed: sim_replicates)" in run.stdout
+    assert "report pages" not in run.stdout            # a carried step's page does not depend on the parameters
     assert re.search(r"outputs in results_raw/ \(executed 1 notebook, carried [1-9]\d* unchanged\)", run.stdout)
     after = _snapshot(raw_run / "results_raw")
     carried = [f for f in before if f.startswith(("tables/table2", "private/", "figures/figure"))]
@@ -237,3 +238,17 @@ def test_only_the_steps_whose_inputs_changed_run_again(full_raw_run_once, tmp_pa
     steps_run = json.loads((results / "manifest.json").read_text())["steps"]
     pages = {name: hashlib.sha256((results / "report" / f"{name}.html").read_bytes()).hexdigest() for name in steps_run}
     assert pages and all(step["files"].get(f"report/{name}.html") == pages[name] for name, step in steps_run.items())
+
+
+def test_a_run_says_what_it_will_do_and_what_it_did():
+    from trustlib import pipeline
+
+    assert pipeline._start_words(9, "synthetic", "results", previous=True, force=False) == (
+        "9 notebooks (synthetic data): those whose inputs changed run into a stage, the others are carried; "
+        "results/ changes only if all succeed")
+    assert pipeline._start_words(9, "synthetic", "results", previous=True, force=True).startswith(
+        "running 9 notebooks (synthetic data, forced: none carried) into a stage;")
+    assert pipeline._start_words(9, "raw", "results_raw", previous=False, force=False) == (
+        "running 9 notebooks (raw data) into a stage; results_raw/ changes only if all succeed")
+    assert pipeline._executed_words(["a", "b", "c"], {"b", "c"}) == "executed 1 notebook, carried 2 unchanged"
+    assert pipeline._executed_words(["a", "b"], set()) == "executed 2 notebooks"

@@ -104,6 +104,13 @@ def finish(parameters: dict) -> dict:
             "packages": packages()}
 
 
+def pages(finish_fp: dict | None) -> dict:
+    """The part of a :func:`finish` fingerprint a notebook's report page depends on, besides its
+    executed notebook: the report's code, the packages and the version (not the parameters, which
+    the index shows, nor the glossary's text, which only its own page shows)."""
+    return {k: v for k, v in (finish_fp or {}).items() if k in ("version", "modules", "packages")}
+
+
 def changes(old: dict, new: dict) -> str:
     """What differs between two fingerprints (:func:`step` or :func:`finish`), in words for the
     run's progress lines: "its notebook changed", "trustlib/outputs.py changed", "parameters

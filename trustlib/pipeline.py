@@ -129,7 +129,7 @@ def run(source: str = "synthetic", params_file: Path | None = None, overrides: d
     with transaction.locked(project):
         stage = transaction.fresh_stage(project)
         try:
-            print(_start_words(len(wanted), source, shown, carrying=bool(previous) and not force), flush=True)
+            print(_start_words(len(wanted), source, shown, bool(previous), force), flush=True)
             plan = scheduler.Plan(wanted, stage, cfg.parameters(), project, previous, force,
                                   os.path.relpath(project.results_name, paths.NOTEBOOKS))
 
@@ -152,12 +152,13 @@ def run(source: str = "synthetic", params_file: Path | None = None, overrides: d
     return project.results
 
 
-def _start_words(n: int, source: str, shown: str, carrying: bool) -> str:
+def _start_words(n: int, source: str, shown: str, previous: bool, force: bool) -> str:
     """The line a run starts with: what it will do with its notebooks, and the transaction."""
-    if carrying:
+    if previous and not force:
         return (f"{n} notebooks ({source} data): those whose inputs changed run into a stage, the others are "
                 f"carried; {shown}/ changes only if all succeed")
-    return f"running {n} notebooks ({source} data) into a stage; {shown}/ changes only if all succeed"
+    forced = ", forced: none carried" if previous else ""
+    return f"running {n} notebooks ({source} data{forced}) into a stage; {shown}/ changes only if all succeed"
 
 
 def _executed_words(names: list[str], carried: set[str]) -> str:
@@ -197,9 +198,9 @@ def _finish(stage: Path, cfg: config.RunConfig, names: list[str], plan: schedule
     outputs.merge_numbers(stage)
     (stage / ".numbers.lock").unlink(missing_ok=True)
     params = cfg.parameters()
-    if plan.carried and not plan.same_pages and plan.finish_before:
-        print(f"  report pages of the carried notebooks rendered again "
-              f"({fingerprint.changes(plan.finish_before, fingerprint.finish(params))})", flush=True)
+    if plan.carried and not plan.same_pages and plan.pages_before:
+        why = fingerprint.changes(plan.pages_before, fingerprint.pages(fingerprint.finish(params)))
+        print(f"  report pages of the carried notebooks rendered again ({why})", flush=True)
     pages = report.render_notebooks(stage, stage / "report", rendered, cfg.data_source)
     manifest.write(stage, cfg.data_source, params, names, plan.fingerprints, plan.carried, fingerprint.finish(params))
     report.build(stage, cfg, notebooks=pages)

@@ -212,9 +212,9 @@ class Plan:
                  force: bool, shown_results: str):
         self.names, self.stage, self.parameters, self.project = names, stage, parameters, project
         self.previous = (previous or {}).get("steps", {}) if not force else {}
-        # a carried step keeps its report page only if the report's code (the finish) is the same
-        self.finish_before = (previous or {}).get("finish")
-        self.same_pages = self.finish_before == fingerprint.finish(parameters)
+        # a carried step keeps its report page only if what the page depends on is the same
+        self.pages_before = fingerprint.pages((previous or {}).get("finish"))
+        self.same_pages = self.pages_before == fingerprint.pages(fingerprint.finish(parameters))
         self.data = fingerprint.data_files(project)
         self.shown_results = shown_results
         self.fingerprints: dict[str, dict] = {}
