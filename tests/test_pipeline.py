@@ -232,6 +232,15 @@ def test_only_the_steps_whose_inputs_changed_run_again(full_raw_run_once, tmp_pa
     assert _executed(raw_run) == set(), third.stdout
     assert re.search(r"\(executed 0 notebooks, carried [1-9]\d* unchanged\)", third.stdout)
     assert "report pages of the carried notebooks rendered again (trustlib/report.py changed)" in third.stdout
+    # a glossary edit writes the glossary's page again, and carries every notebook's page (linked)
+    page_inode = (results / page).stat().st_ino
+    with open(raw_run / "docs" / "glossary.md", "a") as f:
+        f.write("\n**A term.** Added by the test.\n")
+    fourth = _cli("run", "--data", "raw", "--set", "sim_replicates=3", root=raw_run)
+    assert fourth.returncode == 0, fourth.stderr
+    assert "report's pages of the docs written again (docs/glossary.md changed)" in fourth.stdout
+    assert "report pages of the carried" not in fourth.stdout and (results / page).stat().st_ino == page_inode
+    assert "Added by the test." in (results / "report" / "glossary.html").read_text()
     assert (results / table).stat().st_ino == inode[table]
     assert (results / page).stat().st_ino != inode[page]
     # the manifest lists each step's page as rendered anew (it is written after the pages)

@@ -198,9 +198,7 @@ def _finish(stage: Path, cfg: config.RunConfig, names: list[str], plan: schedule
     outputs.merge_numbers(stage)
     (stage / ".numbers.lock").unlink(missing_ok=True)
     params = cfg.parameters()
-    if plan.carried and not plan.same_pages and plan.pages_before:
-        why = fingerprint.changes(plan.pages_before, fingerprint.pages(fingerprint.finish(params)))
-        print(f"  report pages of the carried notebooks rendered again ({why})", flush=True)
+    _say_finish(plan, fingerprint.finish(params))
     pages = report.render_notebooks(stage, stage / "report", rendered, cfg.data_source)
     manifest.write(stage, cfg.data_source, params, names, plan.fingerprints, plan.carried, fingerprint.finish(params))
     report.build(stage, cfg, notebooks=pages)
@@ -208,6 +206,20 @@ def _finish(stage: Path, cfg: config.RunConfig, names: list[str], plan: schedule
         from . import article
 
         article.build(stage, cfg)
+
+
+def _say_finish(plan: scheduler.Plan, now: dict) -> None:
+    """Say what the finish writes again besides the executed notebooks' pages, and why: the carried
+    notebooks' pages (the report's code changed) and the report's pages of the docs."""
+    before = plan.finish_before
+    if not before:
+        return
+    if plan.carried and not plan.same_pages:
+        why = fingerprint.changes(fingerprint.pages(before), fingerprint.pages(now))
+        print(f"  report pages of the carried notebooks rendered again ({why})", flush=True)
+    if before.get("docs") != now["docs"]:
+        why = fingerprint.changes({"docs": before.get("docs")}, {"docs": now["docs"]})
+        print(f"  report's pages of the docs written again ({why})", flush=True)
 
 
 # -- the synthetic cohort and the committed notebooks --------------------------------------------------

@@ -213,8 +213,8 @@ class Plan:
         self.names, self.stage, self.parameters, self.project = names, stage, parameters, project
         self.previous = (previous or {}).get("steps", {}) if not force else {}
         # a carried step keeps its report page only if what the page depends on is the same
-        self.pages_before = fingerprint.pages((previous or {}).get("finish"))
-        self.same_pages = self.pages_before == fingerprint.pages(fingerprint.finish(parameters))
+        self.finish_before = (previous or {}).get("finish") or {}
+        self.same_pages = fingerprint.pages(self.finish_before) == fingerprint.pages(fingerprint.finish(parameters))
         self.data = fingerprint.data_files(project)
         self.shown_results = shown_results
         self.fingerprints: dict[str, dict] = {}
