@@ -107,11 +107,12 @@ class Watcher:
 @pytest.mark.parametrize("sig, during", [(signal.SIGINT, "06_robustness"),
                                          (signal.SIGKILL, "03_model_culture_and_trust")],
                          ids=["SIGINT-06_robustness", "SIGKILL-03_model_culture_and_trust"])
-def test_an_interrupted_run_keeps_the_previous_results(raw_run, sig, during, sigint_as_from_a_terminal):
+def test_an_interrupted_run_keeps_the_previous_results(raw_run, sig, during, sigint_as_from_a_terminal, tmp_path):
     """Interrupt a run while ``during`` executes: results_raw/ is the complete previous run, no
     kernel or worker survives, and (after SIGKILL) the next run succeeds."""
     before = _snapshot(raw_run / "results_raw")
-    env = {**os.environ, "PYTHONPATH": str(raw_run)}
+    # TMPDIR: a killed run cannot remove its kernels' connection files; they stay in the test's folder
+    env = {**os.environ, "PYTHONPATH": str(raw_run), "TMPDIR": str(tmp_path)}
     proc = subprocess.Popen([sys.executable, "-m", "trustlib", "run", "--data", "raw", "--force", "--only", during],
                             cwd=raw_run, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     watcher = Watcher(proc.stdout)
@@ -121,7 +122,7 @@ def test_an_interrupted_run_keeps_the_previous_results(raw_run, sig, during, sig
     err = proc.stderr.read()
     assert proc.wait(timeout=CEILING) != 0
     if sig == signal.SIGINT:
-        assert "interrupted" in err and "Traceback" not in err, err
+        assert "interrupted" in err and "Traceback" not in err and "Kernel died" not in err, err
     assert _snapshot(raw_run / "results_raw") == before
     _wait_until(lambda: not _sandbox_processes(raw_run))
     assert not _sandbox_processes(raw_run), "a kernel or worker outlived the interrupted run"
@@ -173,3 +174,34 @@ def test_a_failed_run_stops_the_processes_it_started_and_no_other(tmp_path):
     finally:
         before.kill()
         before.wait()
+
+
+def test_a_failed_run_does_not_log_the_kernels_it_stops_as_dead(tmp_path, caplog):
+    """When one step fails, the run stops the other step's kernel; nbclient then logs "Kernel
+    died while waiting for execute reply", which would read as a second failure. The run keeps
+    papermill's log quiet while it stops, and only then."""
+    import logging
+
+    from trustlib import scheduler
+
+    kernel_started = threading.Event()
+
+    class Plan:
+        names, stage = ["01_prepare_data", "06_robustness"], tmp_path
+
+        def do(self, name):
+            if name == "06_robustness":          # the step whose kernel is stopped
+                kernel = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(300)"])
+                kernel_started.set()
+                kernel.wait(timeout=CEILING)
+                logging.getLogger("papermill").error("Kernel died while waiting for execute reply.")
+                raise RuntimeError("Kernel died")
+            assert kernel_started.wait(timeout=CEILING)
+            raise RuntimeError("the step failed")
+
+    with caplog.at_level(logging.INFO, logger="papermill"):
+        with pytest.raises(RuntimeError, match="reported: the step failed"):
+            scheduler.run_steps(Plan(), 2, lambda name, err: RuntimeError(f"reported: {err}"))
+        assert not [r for r in caplog.records if r.name == "papermill"]
+        logging.getLogger("papermill").error("after the run")
+        assert [r.getMessage() for r in caplog.records if r.name == "papermill"] == ["after the run"]

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import re
 import shutil
@@ -257,8 +258,9 @@ def run_steps(plan: Plan, jobs: int, on_failure) -> set[str]:
     executed notebook's report page as it finishes, on a thread of its own (so that the next step
     starts at once rather than after the rendering). ``on_failure(name, err)`` builds the
     :class:`StepFailed` to raise. On a failure or an interrupt, the processes the run started
-    (kernels and their workers) are stopped, and only those. Returns the names whose report page
-    this run rendered."""
+    (kernels and their workers) are stopped, and only those, with papermill's log quiet while the
+    threads find their kernels gone (nbclient's "Kernel died while waiting for execute reply"
+    would read as a crash). Returns the names whose report page this run rendered."""
     from . import report
 
     names = plan.names
@@ -268,36 +270,41 @@ def run_steps(plan: Plan, jobs: int, on_failure) -> set[str]:
     running: dict = {}
     started: dict[str, float] = {}
     (plan.stage / "notebooks").mkdir(parents=True, exist_ok=True)
-    before = _children()
-    with ThreadPoolExecutor(max_workers=jobs) as pool, ThreadPoolExecutor(max_workers=1) as renderer:
-        try:
-            while pending or running:
-                for name in [n for n in pending if all(d in done or d not in names for d in steps.get(n).reads)]:
-                    if len(running) >= jobs:
-                        break
-                    pending.remove(name)
-                    started[name] = time.perf_counter()
-                    running[pool.submit(plan.do, name)] = name
-                finished, _ = wait(running, return_when=FIRST_COMPLETED)
-                for fut in finished:
-                    name = running.pop(fut)
-                    err = fut.exception()
-                    if isinstance(err, BrokenPipeError):   # the run's output was closed: not the step's failure
-                        raise err
-                    if err is not None:
-                        raise on_failure(name, err)
-                    done.add(name)
-                    how = fut.result()
-                    print(f"  {name} done ({time.perf_counter() - started[name]:.1f} s)" if how == "executed"
-                          else f"  {name} unchanged (carried)", flush=True)
-                    if how == "executed":
-                        renders[name] = renderer.submit(report.render_notebook,
-                                                        plan.stage / "notebooks" / f"{name}.ipynb", plan.stage / "report")
-            for fut in renders.values():
-                fut.result()
-        except BaseException:
-            for fut in [*running, *renders.values()]:
-                fut.cancel()
-            _kill_children(spare=before)
-            raise
+    before, log = _children(), logging.getLogger("papermill")
+    quiet = log.disabled
+    try:
+        with ThreadPoolExecutor(max_workers=jobs) as pool, ThreadPoolExecutor(max_workers=1) as renderer:
+            try:
+                while pending or running:
+                    for name in [n for n in pending if all(d in done or d not in names for d in steps.get(n).reads)]:
+                        if len(running) >= jobs:
+                            break
+                        pending.remove(name)
+                        started[name] = time.perf_counter()
+                        running[pool.submit(plan.do, name)] = name
+                    finished, _ = wait(running, return_when=FIRST_COMPLETED)
+                    for fut in finished:
+                        name = running.pop(fut)
+                        err = fut.exception()
+                        if isinstance(err, BrokenPipeError):   # the run's output was closed: not the step's failure
+                            raise err
+                        if err is not None:
+                            raise on_failure(name, err)
+                        done.add(name)
+                        how = fut.result()
+                        print(f"  {name} done ({time.perf_counter() - started[name]:.1f} s)" if how == "executed"
+                              else f"  {name} unchanged (carried)", flush=True)
+                        if how == "executed":
+                            renders[name] = renderer.submit(report.render_notebook, plan.stage / "notebooks"
+                                                            / f"{name}.ipynb", plan.stage / "report")
+                for fut in renders.values():
+                    fut.result()
+            except BaseException:
+                for fut in [*running, *renders.values()]:
+                    fut.cancel()
+                log.disabled = True
+                _kill_children(spare=before)
+                raise
+    finally:
+        log.disabled = quiet
     return set(renders)
