@@ -86,7 +86,7 @@ def test_cells_share_a_key_exactly_when_their_analysis_tables_are_equal(tables, 
     for org_cut, pat_cut, rule, n in grid:
         eligible = cohort.apply_sufficient_data(scored, n, measures, rules.min_clinicians_per_clinic)
         try:
-            built.append(cohort.dichotomize(eligible, org_cut, pat_cut, rule)[0])
+            built.append(cohort.dichotomize(eligible, org_cut, pat_cut, rule, n, rules.min_clinicians_per_clinic)[0])
         except cohort.CohortError as err:
             built.append(str(err))
     assert sum(isinstance(k, tuple) for k in keys) >= 18            # min 99 surveys: no clinician left

@@ -213,21 +213,22 @@ def select_cohort(scored: pd.DataFrame, rules: Rules) -> tuple[pd.DataFrame, pd.
     """Apply the sufficient-data rule and the cut-offs to scored clinicians (steps 3-4)."""
     clin = apply_sufficient_data(scored, rules.min_patient_surveys, codebook.scales_with_role("exposure"),
                                  rules.min_clinicians_per_clinic)
-    analysis, cutoffs = dichotomize(clin, rules.org_trust_cutoff, rules.patient_trust_cutoff, rules.cutoff_rule)
+    analysis, cutoffs = dichotomize(clin, rules.org_trust_cutoff, rules.patient_trust_cutoff, rules.cutoff_rule,
+                                    rules.min_patient_surveys, rules.min_clinicians_per_clinic)
     return clin, analysis, cutoffs
 
 
-def dichotomize(clin: pd.DataFrame, org_trust_cutoff, patient_trust_cutoff, cutoff_rule: str
-                ) -> tuple[pd.DataFrame, dict]:
+def dichotomize(clin: pd.DataFrame, org_trust_cutoff, patient_trust_cutoff, cutoff_rule: str,
+                min_patient_surveys: int, min_clinicians_per_clinic: int) -> tuple[pd.DataFrame, dict]:
     """Step 4 for the clinicians :func:`apply_sufficient_data` included: the analysis table
-    (:func:`analysis_columns`, sorted by clinician ID) and the numeric cut-offs used. When none is
-    included, the error names each reason clinicians were excluded for (the rule in its words) and
-    how many."""
+    (:func:`analysis_columns`, sorted by clinician ID) and the numeric cut-offs used. The two
+    sufficient-data parameters, the rules applied, only name them in the error when none is
+    included (both: the error says nothing of the data, as it may reach a shared table, the
+    specification curve's notes, where a count by exclusion reason could be a small cell)."""
     included = clin[clin["included"]]
     if included.empty:
-        reasons = clin["exclusion_reason"].value_counts()
-        raise CohortError("no clinician meets the sufficient-data rules; nothing to model (excluded: "
-                          + "; ".join(f"{r} ({n})" for r, n in reasons.items()) + ")")
+        raise CohortError(f"no clinician meets the sufficient-data rules (min_patient_surveys={min_patient_surveys}, "
+                          f"min_clinicians_per_clinic={min_clinicians_per_clinic}); nothing to model")
     analysis, cutoffs = assign_quadrants(included, org_trust_cutoff, patient_trust_cutoff, cutoff_rule)
     return analysis[analysis_columns()].sort_values("clinician_id").reset_index(drop=True), cutoffs
 

@@ -59,7 +59,8 @@ def _cohorts(scored, grid, measures, min_clinicians_per_clinic: int) -> tuple[li
         chosen = included[min_surveys]
         try:
             if chosen.empty:   # dichotomize says why
-                cohort.dichotomize(eligible[min_surveys], org_cut, pat_cut, rule)
+                cohort.dichotomize(eligible[min_surveys], org_cut, pat_cut, rule, min_surveys,
+                                   min_clinicians_per_clinic)
             hi_org, hi_pat, _ = cohort.high_trust(chosen, org_cut, pat_cut, rule)
         except cohort.CohortError as err:
             keys.append(("error", str(err)))
@@ -68,7 +69,8 @@ def _cohorts(scored, grid, measures, min_clinicians_per_clinic: int) -> tuple[li
                              + hi_org.to_numpy(bool).tobytes() + hi_pat.to_numpy(bool).tobytes()).hexdigest()
         keys.append(key)
         if key not in tables:
-            tables[key] = cohort.dichotomize(eligible[min_surveys], org_cut, pat_cut, rule)[0]
+            tables[key] = cohort.dichotomize(eligible[min_surveys], org_cut, pat_cut, rule, min_surveys,
+                                             min_clinicians_per_clinic)[0]
     return keys, tables
 
 
