@@ -238,7 +238,7 @@ def test_only_the_steps_whose_inputs_changed_run_again(full_raw_run_once, tmp_pa
         f.write("\n**A term.** Added by the test.\n")
     fourth = _cli("run", "--data", "raw", "--set", "sim_replicates=3", root=raw_run)
     assert fourth.returncode == 0, fourth.stderr
-    assert "report's pages of the docs written again (docs/glossary.md changed)" in fourth.stdout
+    assert "report's glossary page written again (docs/glossary.md changed)" in fourth.stdout
     assert "report pages of the carried" not in fourth.stdout and (results / page).stat().st_ino == page_inode
     assert "Added by the test." in (results / "report" / "glossary.html").read_text()
     assert (results / table).stat().st_ino == inode[table]

@@ -218,8 +218,10 @@ def _say_finish(plan: scheduler.Plan, now: dict) -> None:
         why = fingerprint.changes(fingerprint.pages(before), fingerprint.pages(now))
         print(f"  report pages of the carried notebooks rendered again ({why})", flush=True)
     if before.get("docs") != now["docs"]:
+        changed = [d for d in now["docs"] if (before.get("docs") or {}).get(d) != now["docs"][d]]
+        pages = " and ".join(Path(d).stem for d in changed) + (" pages" if len(changed) > 1 else " page")
         why = fingerprint.changes({"docs": before.get("docs")}, {"docs": now["docs"]})
-        print(f"  report's pages of the docs written again ({why})", flush=True)
+        print(f"  report's {pages} written again ({why})", flush=True)
 
 
 # -- the synthetic cohort and the committed notebooks --------------------------------------------------
