@@ -198,9 +198,10 @@ def _finish(stage: Path, cfg: config.RunConfig, names: list[str], plan: schedule
     outputs.merge_numbers(stage)
     (stage / ".numbers.lock").unlink(missing_ok=True)
     params = cfg.parameters()
-    _say_finish(plan, fingerprint.finish(params))
+    finish = fingerprint.finish(params)
+    _say_finish(plan, finish)
     pages = report.render_notebooks(stage, stage / "report", rendered, cfg.data_source)
-    manifest.write(stage, cfg.data_source, params, names, plan.fingerprints, plan.carried, fingerprint.finish(params))
+    manifest.write(stage, cfg.data_source, params, names, plan.fingerprints, plan.carried, finish)
     report.build(stage, cfg, notebooks=pages)
     if names == declared.with_inputs(ANALYSIS, cfg.data_source):   # the article reports every step's numbers
         from . import article
@@ -217,11 +218,10 @@ def _say_finish(plan: scheduler.Plan, now: dict) -> None:
     if plan.carried and not plan.same_pages:
         why = fingerprint.changes(fingerprint.pages(before), fingerprint.pages(now))
         print(f"  report pages of the carried notebooks rendered again ({why})", flush=True)
-    if before.get("docs") != now["docs"]:
-        changed = [d for d in now["docs"] if (before.get("docs") or {}).get(d) != now["docs"][d]]
+    changed = [d for d in now["docs"] if (before.get("docs") or {}).get(d) != now["docs"][d]]
+    if changed:
         pages = " and ".join(Path(d).stem for d in changed) + (" pages" if len(changed) > 1 else " page")
-        why = fingerprint.changes({"docs": before.get("docs")}, {"docs": now["docs"]})
-        print(f"  report's {pages} written again ({why})", flush=True)
+        print(f"  report's {pages} written again ({', '.join(changed)} changed)", flush=True)
 
 
 # -- the synthetic cohort and the committed notebooks --------------------------------------------------
