@@ -27,7 +27,7 @@ MAKEFLAGS += --no-print-directory
 # trustlib. The caches are __pycache__/ folders (git-ignored); stale ones are never used.
 unexport PYTHONDONTWRITEBYTECODE
 
-.PHONY: help all report article test unit acceptance nbval verify validate synthetic notebooks lab bench reference lock clean distclean env
+.PHONY: help all report article test unit acceptance nbval verify compare validate synthetic notebooks lab bench reference lock clean distclean env
 .DEFAULT_GOAL := help
 
 help: ## list the targets (for DATA=$(DATA): outputs in $(RESULTS)/)
@@ -88,13 +88,18 @@ verify: $(STAMP) ## check the results as they are (the last run's, whatever its 
 	@test -f $(RESULTS)/manifest.json || $(RUN)
 	$(PY) -m trustlib verify --data $(DATA)
 
+WITH ?=
+compare: $(STAMP) ## is $(RESULTS)/ the canonical run byte for byte? (runs `make all` only if there is no run); WITH=<folder> compares with another run's results folder instead
+	@test -f $(RESULTS)/manifest.json || $(RUN)
+	$(PY) -m trustlib compare --data $(DATA) $(WITH)
+
 validate: $(STAMP) ## check data/$(DATA) against the codebook and the cohort rules; list every problem
 	$(PY) -m trustlib validate data/$(DATA)
 
 synthetic: $(STAMP) ## regenerate data/synthetic/ from params/synthetic.yml (notebook 00)
 	$(PY) -m trustlib synthesize
 
-notebooks: $(STAMP) ## copy the canonical synthetic run's outputs into the committed notebooks (refuses DATA=raw)
+notebooks: $(STAMP) ## copy the canonical synthetic run's outputs into the committed notebooks, and record it in canonical/ and the README (refuses DATA=raw)
 	$(PY) -m trustlib refresh-notebooks --data $(DATA)
 
 LAB_ARGS ?=

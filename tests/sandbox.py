@@ -22,7 +22,7 @@ from trustlib import paths
 RENAME = {"org_trust_1": "TRUST_BELONG", "quality_2": "CULT_Q2", "age": "AGE_YEARS"}
 
 
-SANDBOX_PARTS = ("trustlib", "notebooks", "data", "params")
+SANDBOX_PARTS = ("trustlib", "notebooks", "data", "params", "canonical")
 
 
 def copy_repository(root: Path) -> Path:

@@ -1,4 +1,4 @@
-"""Command line: ``python -m trustlib {validate,run,verify,synthesize,refresh-notebooks,install-kernel} --help``.
+"""Command line: ``python -m trustlib {validate,run,verify,compare,synthesize,refresh-notebooks,install-kernel} --help``.
 
 Exit status: 0 on success; 2 for a problem the user can fix (bad data, parameters, command line,
 permissions, a run already holding the lock), with one line per problem; 1 for any other
@@ -8,6 +8,7 @@ failure; 130 on an interrupt. Never a traceback.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -47,7 +48,21 @@ def _run(args, project: paths.RunPaths) -> int:
     pipeline.run(args.data, Path(args.params) if args.params else None, _overrides(args.set),
                  force=args.force, jobs=args.jobs, names=args.only,
                  project=paths.RunPaths(args.data, project.root), dry_run=args.dry_run or None)
+    if not (args.dry_run or os.environ.get("TRUSTLIB_DRY_RUN", "") not in ("", "0")):
+        _where(paths.RunPaths(args.data, project.root))
     return 0
+
+
+def _where(run: paths.RunPaths) -> None:
+    """The closing lines of a run: where to read it, and the scorecard in one line."""
+    from . import outputs, scorecard
+
+    shown = run.relative(run.results_name)
+    if (run.results / "report" / "index.html").exists():
+        article = f"; article: {shown}/article/article.pdf" if (run.results / "article" / "article.pdf").exists() else ""
+        print(f"report: {shown}/report/index.html{article}")
+    if (run.results / "scorecard.csv").exists():
+        print(f"scorecard: {scorecard.summary(outputs.read_table(run.results / 'scorecard.csv'))}")
 
 
 def _synthesize(args, project: paths.RunPaths) -> int:
@@ -87,6 +102,34 @@ def _verify(args, project: paths.RunPaths) -> int:
     hidden = f"; {c['n_not_compared']} not compared (suppressed by disclosure control)" if c["n_not_compared"] else ""
     print(f"scorecard: {c['n_passed']} of {c['n_compared']} compared checks pass{hidden}")
     return 1 if c["n_failed"] else 0
+
+
+def _compare(args, project: paths.RunPaths) -> int:
+    from . import certificate, manifest
+
+    run = paths.RunPaths(args.data, project.root)
+    mine = Path(args.results) if args.results else run.results_name
+    if not (mine / "numbers.json").exists():
+        make = "make all" if args.data == "synthetic" else f"make all DATA={args.data}"
+        raise UsageError(f"{run.relative(mine)}/ holds no run (no numbers.json); run `{make}` first")
+    if args.other:
+        other = Path(args.other)
+        if not (other / "numbers.json").exists():
+            raise UsageError(f"{args.other} holds no run (no numbers.json): give a results folder to compare with")
+        result = certificate.with_folder(mine, other, f"{run.relative(mine)}/", f"{args.other}")
+    else:
+        if args.data != "synthetic" and not args.results:
+            raise UsageError("the certificate is of the canonical synthetic run: compare a raw run with another "
+                             "results folder (make compare DATA=raw WITH=<folder>)")
+        cert = paths.CERTIFICATE if run.root == paths.ROOT else Path(run.root) / "canonical" / "certificate.json"
+        result = certificate.with_certificate(mine, certificate.read(cert), f"{run.relative(mine)}/")
+    for line in result.lines():
+        print(line)
+    changed = manifest.non_default_parameters(mine)
+    if changed and not result.identical:
+        print(f"  ({run.relative(mine)}/ holds a run with {manifest.parameter_words(changed)}, "
+              f"not the defaults of {paths.relative(paths.PIPELINE_PARAMS)})")
+    return 0 if result.identical else 1
 
 
 def _install_kernel(args, project: paths.RunPaths) -> int:
@@ -153,6 +196,15 @@ def parser() -> argparse.ArgumentParser:
                                    "into notebooks/, without papermill's injected cell. Refuses raw data.")
     f.add_argument("--data", choices=paths.DATA_SOURCES, default="synthetic")
     f.set_defaults(func=_refresh)
+    m = sub.add_parser("compare", help="is this run the canonical run byte for byte? (or: compare two results folders)",
+                       description="Compare the results folder's certified files (tables, figures' data, numbers.json, "
+                                   "scorecard) with the canonical run's certificate (canonical/certificate.json), or "
+                                   "with another results folder; exit 0 if identical, 1 if not, naming each file "
+                                   "that differs and by how much at written precision.")
+    m.add_argument("other", nargs="?", help="another results folder to compare with (default: the certificate)")
+    m.add_argument("--data", choices=paths.DATA_SOURCES, default="synthetic")
+    m.add_argument("--results", help="the results folder to check (default results/, or results_raw/ for raw)")
+    m.set_defaults(func=_compare)
     k = sub.add_parser("install-kernel", help="install the notebooks' Jupyter kernel into this environment",
                        description="Install the 'trustlib' kernel the notebooks name (run by `make env`).")
     k.set_defaults(func=_install_kernel)

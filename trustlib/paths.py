@@ -35,6 +35,10 @@ REPORT_DOCS = (ROOT / "docs" / "glossary.md",)   # docs the notebooks link: the 
 PARAMS = ROOT / "params"
 PIPELINE_PARAMS = PARAMS / "pipeline.yml"
 SYNTHETIC_PARAMS = PARAMS / "synthetic.yml"
+README = ROOT / "README.md"
+CANONICAL = ROOT / "canonical"            # what `make notebooks` records of the canonical synthetic run
+CERTIFICATE = CANONICAL / "certificate.json"   # its digests and numbers (trustlib.certificate)
+CANONICAL_FIGURE = CANONICAL / "figure2_forest.png"   # Figure 2 as the README shows it
 
 DATA_SOURCES = ("synthetic", "raw")
 TABLES = ("clinics", "clinicians", "patients")

@@ -261,7 +261,9 @@ def synthesize(overrides: dict | None = None) -> Path:
 
 
 def refresh_notebooks(source: str = "synthetic") -> list[Path]:
-    """Make the committed notebooks carry the outputs of the canonical synthetic run.
+    """Make the committed notebooks carry the outputs of the canonical synthetic run, and record
+    that run in the repository (:func:`trustlib.certificate.record`: its certificate, Figure 2 and
+    the README's result line).
 
     The analysis notebooks are copied from the run's executed notebooks (run first if not
     current; nothing is executed twice); notebook 00 is executed into a throw-away folder.
@@ -285,4 +287,6 @@ def refresh_notebooks(source: str = "synthetic") -> list[Path]:
                                 "run `make synthetic` first")
         _without_injected(out, paths.notebook(SYNTHESIZE))
         written.append(paths.notebook(SYNTHESIZE))
-    return written
+    from . import certificate
+
+    return written + certificate.record(results)

@@ -120,6 +120,15 @@ def counts(card: pd.DataFrame) -> dict:
             "n_agree_to_print": int((card["to_print"] == PASS).sum())}
 
 
+def summary(card: pd.DataFrame) -> str:
+    """The scorecard in one line: how many compared published numbers are consistent with the
+    paper, and how many also round to the published value at its printed precision."""
+    c = counts(card)
+    hidden = f"; {c['n_not_compared']} suppressed, not compared" if c["n_not_compared"] else ""
+    return (f"{c['n_passed']} of {c['n_compared']} compared published numbers consistent with the paper, "
+            f"{c['n_agree_to_print']} of them to the printed precision{hidden}")
+
+
 def failures(card: pd.DataFrame) -> pd.DataFrame:
     """The rows that were compared and failed."""
     return card[card["verdict"] == FAIL]
