@@ -30,6 +30,7 @@ def copy_repository(root: Path) -> Path:
     for part in SANDBOX_PARTS:
         shutil.copytree(paths.ROOT / part, root / part,
                         ignore=shutil.ignore_patterns("raw", "__pycache__", ".ipynb_checkpoints"))
+    shutil.copy2(paths.CITATION, root / paths.CITATION.name)     # the article's byline
     for doc in paths.REPORT_DOCS:                 # the report carries a page of each
         (root / doc.relative_to(paths.ROOT)).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(doc, root / doc.relative_to(paths.ROOT))

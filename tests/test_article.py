@@ -5,13 +5,14 @@ HTML says."""
 from __future__ import annotations
 
 import html
+import json
 import re
 
 import pandas as pd
 import pytest
 
 from conftest import card_where as _card
-from trustlib import article, outputs, paths, typeset
+from trustlib import article, config as run_config, outputs, paths, typeset
 
 ALLOWED = [r"Table [12]", r"Figure [123]", r"95%", r"0-100", r"1-4", r"P < \.05", r"OR > 1", r"1-point",
            r"Ann Fam Med 2021;19\(6\):521-526\. doi:10\.1370/afm\.2732", r"lme4", r"5% significance"]
@@ -22,6 +23,8 @@ def numbers_in_text(html_text: str) -> list[str]:
     filled numbers, link targets, the model formula and identifiers (Table 2, Figure 2, 95% CI,
     the citation) are left out."""
     text = re.sub(r'<span class="n" data-key="[^"]*">[^<]*</span>', " ", html_text)
+    text = re.sub(r'<span class="lit">.*?</span>', " ", text, flags=re.S)     # references, versions, the commit
+    text = re.sub(r'<p class="equation">.*?</p>', " ", text, flags=re.S)
     text = re.sub(r"<(style|pre|code)[^>]*>.*?</\1>", " ", text, flags=re.S)
     text = html.unescape(re.sub(r"<[^>]+>", " ", text))       # tags and their attributes (links)
     for pattern in ALLOWED:
@@ -130,8 +133,10 @@ def test_every_link_and_image_in_the_article_resolves(page):
     text = page.read_text()
     for figure in ("figure1_trust_quadrants", "figure2_forest", "figure3_culture_by_outcome"):
         assert re.search(rf'<img src="\.\./figures/{figure}\.png"', text), figure
-    for section in ("The original claims", "Data", "Methods", "Results", "What differs, and why", "Limitations"):
+    for section in ("Abstract", "Introduction", "Data", "Methods", "Results", "Discussion", "Limitations",
+                    "Software and data availability", "References"):
         assert f">{section}</h2>" in text
+    assert ">What differs, and why</h3>" in text
     assert "Table 1." in text and "Table 2." in text and 'href="article.pdf"' in text
 
 
@@ -147,9 +152,12 @@ def test_the_pdf_carries_the_runs_numbers_and_no_typed_one(page):
     for m in ("quality", "communication", "cohesiveness", "alignment"):
         assert f"{numbers[f'table2.{m}.glmm.adjusted.or']:.2f}" in text, m
     filled = set(re.findall(r'<span class="n" data-key="[^"]*">([^<]*)</span>', page.read_text()))
-    allowed = {n for f in filled for n in re.findall(r"\d[\d.,]*", html.unescape(f))}
+    filled |= set(re.findall(r'<span class="lit">(.*?)</span>', page.read_text(), flags=re.S))  # a reference's year...
+    allowed = {n for f in filled for n in re.findall(r"\d[\d.,]*", html.unescape(re.sub(r"<[^>]+>", " ", f)))}
     allowed |= {str(i) for i in range(1, len(pdf.pages) + 1)}           # page numbers
-    for pattern in ALLOWED + [r"\(1 \| clinic_id\)"]:
+    text = text.split("Software and data availability")[0]       # then versions and references: literals
+    text = re.sub(r"commit [0-9a-f]+", " ", text)                          # the byline's commit, as the PDF breaks it
+    for pattern in ALLOWED + [r"\(1 \| clinic_id\)", r"= 1 \|"]:
         text = re.sub(pattern, " ", text)
     typed = [n.rstrip(".,") for n in re.findall(r"\d[\d.,]*", text) if n.rstrip(".,") not in allowed]
     assert typed == [], typed[:10]
@@ -185,3 +193,39 @@ def test_table_1_names_the_quadrants_in_figure_1s_words(config):
     header = next(line for line in _text(config, _card()).splitlines() if "All modelled" in line)
     cells = [c.strip().lower() for c in header.strip("|").split("|")]
     assert cells[-4:] == QUADRANTS
+
+
+@pytest.mark.acceptance
+def test_the_pdf_is_a_citable_reproduction_article(page):
+    """The PDF's text has the byline (the maintainers CITATION.cff names), the commit and date of
+    the run (from its manifest), an abstract, a discussion, the references with their DOIs, and
+    each figure's title once at most (the title is drawn in the image: no caption repeats it)."""
+    from pypdf import PdfReader
+
+    text = " ".join(p.extract_text() for p in PdfReader(page.with_name("article.pdf")).pages)
+    flat = re.sub(r"\s+", "", text)
+    facts = article.run_facts(paths.results_dir("synthetic"))
+    assert article.maintainers() in text and "reproduction maintainers" in text
+    if facts["commit"]:
+        assert f"commit{facts['commit'][:12]}" in flat and facts["date"] and facts["date"] in text
+    for heading in ("Abstract", "Introduction", "Methods", "Results", "Discussion", "Limitations", "References"):
+        assert re.search(rf"(^|\n){heading}\s*\n", text), heading
+    for key in ("linzer2021", "linzer2019", "lme4", "geepack", "statsmodels", "speccurve", "mancl"):
+        ref, doi = article.REFERENCES[key]
+        assert f"doi:{doi}" in flat, key
+    for name, version in json.loads(paths.result("synthetic", "manifest.json").read_text())["packages"].items():
+        if name in article.SOFTWARE:
+            assert f"{name} {version}" in text, name
+    for b in article.blocks(run_config.RunConfig.load("synthetic"), {}, outputs.read_numbers(paths.results_dir()),
+                            None):
+        if b.kind == "figure":
+            assert text.count(b.text) <= 1, b.text
+
+
+def test_every_reference_is_cited_and_every_citation_has_a_reference(config):
+    """Each reference is cited as [n] somewhere in the article, and no [n] points past the list."""
+    md = article.to_markdown(article.blocks(config, {}, {k: 1.0 for k in _keys(article.blocks(config, {}, {}, _card()))},
+                                            _card()))
+    body = md.split("## References")[0]
+    cited = {int(n) for group in re.findall(r"\{\{\[([\d, ]+)\]\}\}", body) for n in group.split(",")}
+    assert cited == set(range(1, len(article.REFERENCES) + 1))

@@ -21,6 +21,7 @@ the HTML and the Typst source of the PDF (:mod:`trustlib.typeset`), so the three
 from __future__ import annotations
 
 import html
+import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +29,7 @@ from pathlib import Path
 from . import InputError, codebook, disclosure, estimators, manifest, models, outputs, paths, scorecard
 
 PLACEHOLDER = re.compile(r"\[\[([A-Za-z0-9_.]+)(?:\|([^\]]*))?\]\]")
+LITERAL = re.compile(r"\{\{(.*?)\}\}")    # {{text}}: bibliographic text (years, volumes, DOIs, versions, a commit)
 COVARIATE_WORDS = {"age": "age (years)", "female": "sex", "internal_medicine": "specialty (internal medicine or "
                    "family medicine)", "apc": "clinician type (nurse practitioner or physician assistant, or "
                    "physician)", "age_40_54": "age 40-54", "age_55_plus": "age 55 and over",
@@ -73,23 +75,31 @@ def fill(template: str, numbers: dict, wrap=None) -> str:
 
 
 def render(template: str, numbers: dict, markup: bool) -> str:
-    """Fill every ``[[key|format]]``; with ``markup``, wrap each in a span naming its key."""
+    """Fill every ``[[key|format]]``; with ``markup``, wrap each in a span naming its key, and each
+    ``{{literal}}`` in a span of class ``lit`` (else the literal's text alone)."""
     wrap = (lambda key, text: f'<span class="n" data-key="{key}">{html.escape(text)}</span>') if markup else None
-    return fill(template, numbers, wrap)
+    return literal(fill(template, numbers, wrap), markup)
+
+
+def literal(text: str, markup: bool = False) -> str:
+    """``{{text}}`` marks text that is not a number of the run (a reference's year and DOI, a
+    software version, the commit): its text, in a ``<span class="lit">`` with ``markup``."""
+    return LITERAL.sub((lambda m: f'<span class="lit">{m.group(1)}</span>') if markup else (lambda m: m.group(1)), text)
 
 
 # -- the blocks an article is made of -----------------------------------------------------------------
 
 @dataclass
 class Block:
-    """One block: ``kind`` is heading, paragraph, code, table, figure or banner. Text uses a small
-    inline markup (``**bold**``, ``*italic*``, ``[text](link)``, `` `code` ``) and placeholders."""
+    """One block: ``kind`` is heading, paragraph, code, table, figure, banner or list (``rows``:
+    its items; ``level`` 1 numbered, 2 bulleted). Text uses a small inline markup (``**bold**``,
+    ``*italic*``, ``[text](link)``, `` `code` ``), placeholders and ``{{literals}}``."""
 
     kind: str
     text: str = ""
     level: int = 2
     header: list[str] = field(default_factory=list)
-    rows: list[list[str]] = field(default_factory=list)
+    rows: list = field(default_factory=list)
     src: str = ""
 
 
@@ -105,8 +115,12 @@ def to_markdown(blocks: list[Block]) -> str:
         elif b.kind == "table":
             rows = [b.header, ["---"] * len(b.header)] + b.rows
             out.append((f"{b.text}\n\n" if b.text else "") + "\n".join("| " + " | ".join(r) + " |" for r in rows))
-        elif b.kind == "figure":
-            out.append(f"![{b.text}]({b.src})\n\n*{b.text}*")
+        elif b.kind == "figure":                 # the title is inside the image: alt text only
+            out.append(f"![{b.text}]({b.src})")
+        elif b.kind == "equation":
+            out.append(f'<p class="equation">{b.text}</p>')
+        elif b.kind == "list":
+            out.append("\n".join(f"{i}. {r}" if b.level == 1 else f"- {r}" for i, r in enumerate(b.rows, start=1)))
     return "\n\n".join(out) + "\n"
 
 
@@ -166,8 +180,17 @@ def _methods(cfg) -> list[Block]:
         Block("paragraph", "Each culture measure enters its own random-intercept logistic regression, adjusted for "
               f"{covariate_words(list(cfg.covariates))}, fitted by maximum likelihood with adaptive Gauss-Hermite "
               f"quadrature ([[model.nagq|d]] nodes per clinic{laplace}):"),
+        Block("equation", EQUATION, src=EQUATION_TYPST),
+        Block("paragraph", "where *y* is one for a high-high clinician *i* in clinic *j* and zero otherwise, *c* is the "
+              "clinician's score on the culture measure (1-4), *x* the covariates, and *u* the clinic's random "
+              "intercept, normal with variance *τ* (Table 2's clinic variance); the odds ratio is exp(*β*). In the "
+              f"notation of R's lme4 {cite('lme4')}:"),
         Block("code", formula),
-        Block("paragraph", "The odds ratio is per 1-point increase on the 1-4 scale." + beside + " None of the "
+        Block("paragraph", "The odds ratio is per 1-point increase on the 1-4 scale." + beside + " The repository "
+              f"checks its two-level fits against R's lme4 {cite('lme4')} and its GEE fits against R's geepack "
+              f"{cite('geepack')} and statsmodels {cite('statsmodels')}" + (f"; the bias-reduced sandwich is Mancl and DeRouen's {cite('mancl')}"
+                                      if "gee_md" in list(cfg.estimators) + list(cfg.sim_estimators) else "")
+              + ". None of the "
               "cut-offs, the exclusion rule or the quadrature was published; each is a parameter, and the "
               "robustness analysis varies them."),
         _table1(cfg),
@@ -217,7 +240,7 @@ def _boundary(measures: list[str], numbers: dict) -> list[Block]:
 def _differs(cfg, card, numbers: dict) -> list[Block]:
     """What differs, written from the scorecard's failing rows (and, on synthetic data, why)."""
     fails = scorecard.failures(card) if card is not None else []
-    blocks = [Block("heading", "What differs, and why")]
+    blocks = [Block("heading", "What differs, and why", level=3)]
     changed = manifest.non_default(cfg.parameters())
     if changed:
         blocks.append(Block("paragraph", f"This run's parameters are not the canonical ones of "
@@ -259,25 +282,226 @@ def _row_label(r) -> str:
     return scorecard.label(r.key, r.measure, r.quantity)
 
 
-def blocks(cfg, links: dict[str, str], numbers: dict, card=None) -> list[Block]:
+REFERENCES = {   # key -> (reference, DOI); cited in the text as [n], n its place here
+    "linzer2021": ("Linzer M, Neprash H, Brown R, Williams E, Audi C, Poplau S, Prasad K, Khullar D, for the Healthy "
+                   "Work Place Investigators. Where Trust Flourishes: Perceptions of Clinicians Who Trust Their "
+                   "Organizations and Are Trusted by Their Patients. *Ann Fam Med* 2021;19(6):521-526.",
+                   "10.1370/afm.2732"),
+    "linzer2019": ("Linzer M, Poplau S, Prasad K, et al. Characteristics of Health Care Organizations Associated With "
+                   "Clinician Trust: Results From the Healthy Work Place Study. *JAMA Netw Open* 2019;2(6):e196201.",
+                   "10.1001/jamanetworkopen.2019.6201"),
+    "lme4": ("Bates D, Mächler M, Bolker B, Walker S. Fitting Linear Mixed-Effects Models Using lme4. *J Stat Softw* "
+             "2015;67(1):1-48.", "10.18637/jss.v067.i01"),
+    "geepack": ("Halekoh U, Højsgaard S, Yan J. The R Package geepack for Generalized Estimating Equations. "
+                "*J Stat Softw* 2006;15(2):1-11.", "10.18637/jss.v015.i02"),
+    "mancl": ("Mancl LA, DeRouen TA. A Covariance Estimator for GEE with Improved Small-Sample Properties. "
+              "*Biometrics* 2001;57(1):126-134.", "10.1111/j.0006-341X.2001.00126.x"),
+    "statsmodels": ("Seabold S, Perktold J. Statsmodels: Econometric and Statistical Modeling with Python. "
+                    "*Proceedings of the 9th Python in Science Conference* 2010:92-96.",
+                    "10.25080/Majora-92bf1922-011"),
+    "speccurve": ("Simonsohn U, Simmons JP, Nelson LD. Specification Curve Analysis. *Nat Hum Behav* "
+                  "2020;4(11):1208-1214.", "10.1038/s41562-020-0912-z"),
+    "rescience": ("Rougier NP, Hinsen K, Alexandre F, et al. Sustainable Computational Science: the ReScience "
+                  "Initiative. *PeerJ Comput Sci* 2017;3:e142.", "10.7717/peerj-cs.142"),
+}
+SOURCES = {"Linzer 2021": "linzer2021", "JAMA Netw Open 2019": "linzer2019"}   # published.csv's sources
+QUANTITY_WORDS = {"or": "odds ratio", "ci_low": "lower bound", "ci_high": "upper bound", "p": "P value"}
+SOFTWARE = ("numpy", "pandas", "scipy", "statsmodels", "matplotlib", "seaborn", "papermill", "pandera", "joblib")
+
+
+def cite(*keys: str) -> str:
+    """``[n]`` (or ``[n, m]``) for references by key, n their place in :data:`REFERENCES`."""
+    order = list(REFERENCES)
+    return "{{[" + ", ".join(str(order.index(k) + 1) for k in keys) + "]}}"
+
+
+def source_words(source: str) -> str:
+    """A scorecard row's source with each paper named by its reference, e.g. "[1] Methods";
+    an inferred number says so first ("inferred: ...")."""
+    out = source
+    for name, key in SOURCES.items():
+        out = out.replace(name, cite(key).replace("{{", "").replace("}}", ""))
+    return "{{" + out + "}}"
+
+
+def run_facts(results: Path) -> dict:
+    """The byline's facts about a run from its ``manifest.json``: commit, its date, whether the
+    tree had uncommitted changes, Python and the key packages' versions."""
+    from . import manifest as man
+
+    m = man.read(Path(results)) or {}
+    git = m.get("git") or {}
+    commit = git.get("commit") or ""
+    date = man._git("show", "-s", "--format=%cs", commit) if commit else ""
+    return {"commit": commit, "date": date, "dirty": bool(git.get("dirty")), "python": m.get("python", ""),
+            "packages": m.get("packages", {})}
+
+
+def maintainers() -> str:
+    """The repository's maintainers as CITATION.cff names them."""
+    from . import params
+
+    try:
+        authors = params.load_yaml(paths.CITATION).get("authors") or []
+    except (OSError, params.ParameterError):
+        return "the repository's maintainers"
+    names = [a.get("name") or " ".join(x for x in (a.get("given-names"), a.get("family-names")) if x)
+             for a in authors if isinstance(a, dict)]
+    return ", ".join(n for n in names if n) or "the repository's maintainers"
+
+
+def _byline(run: dict) -> list[Block]:
+    if run.get("commit"):
+        when = f"run of commit {{{{{run['commit'][:12]}}}}}" + (" with uncommitted changes" if run["dirty"] else "")
+        when += f", dated {{{{{run['date']}}}}}" if run.get("date") else ""
+    else:
+        when = "run outside a git checkout (no commit recorded)"
+    return [Block("paragraph", f"**{maintainers()}** · {when} · [report](../report/index.html) · "
+                  f"[manifest](../manifest.json)"),
+            Block("paragraph", "*A reproduction of* {{" + REFERENCES["linzer2021"][0].replace("*", "")
+                  + f" doi:{REFERENCES['linzer2021'][1]}}}}}.")]
+
+
+def _abstract(synthetic: bool, measures: list[str], numbers: dict) -> list[Block]:
+    ors = "; ".join(f"{_short(m).lower()} [[table2.{m}.glmm.adjusted.or|.2f]] (published [[published.{m}_or|.2f]])"
+                    if f"published.{m}_or" in numbers else
+                    f"{_short(m).lower()} [[table2.{m}.glmm.adjusted.or|.2f]]" for m in measures)
+    data = ("The trial's data are not public, so this run uses a synthetic cohort of [[flow.n_clinics|d]] clinics, "
+            "[[flow.n_clinicians|d]] clinicians and [[flow.n_patients|d]] patient surveys generated to match the "
+            "published marginals." if synthetic else
+            "This run uses the trial's extracts ([[flow.n_clinics|d]] clinics, [[flow.n_clinicians|d]] clinicians, "
+            "[[flow.n_patients|d]] patient surveys).")
+    close = ("Because the synthetic cohort was selected to agree with the paper, this shows that the published "
+             "analysis can be computed as described and how much its unpublished choices matter, not that its "
+             "findings hold: only the trial's data could show that." if synthetic else
+             "The robustness analysis shows how much the choices the paper did not publish move these numbers.")
+    return [Block("heading", "Abstract"),
+            Block("paragraph", f"Linzer et al. {cite('linzer2021')} report that clinicians who trust their "
+                  "organization and are trusted by their patients work in clinics they perceive as emphasizing "
+                  "quality, communication, cohesiveness and values alignment with leaders. We reproduce their "
+                  f"clinic-characteristics analysis step by step, in notebooks anyone can rerun. {data} With the "
+                  "paper's model, a two-level logistic regression per culture measure adjusted for age, sex, specialty "
+                  f"and clinician type, the adjusted odds ratios per scale point are: {ors}. "
+                  "[[scorecard.n_passed|d]] of the [[scorecard.n_compared|d]] published numbers compared are "
+                  "consistent with the paper, [[scorecard.n_agree_to_print|d]] of them at the printed precision. "
+                  + close)]
+
+
+def _introduction() -> list[Block]:
+    return [Block("heading", "Introduction"),
+            Block("paragraph", "Among primary care clinicians, those who both trust their organization and are trusted "
+                  "by their patients (\"high-high\") work in clinics they perceive as emphasizing quality, "
+                  "communication and information, cohesiveness, and values alignment with leaders "
+                  f"{cite('linzer2021')}. The paper reports one adjusted two-level odds ratio per culture measure "
+                  "(Table 2 below, published column); its sample and measures are described in a sister paper on the "
+                  f"same baseline survey {cite('linzer2019')}, from which seven of the scorecard's published numbers "
+                  "come. Neither paper published its data, code, cut-offs or exclusion rule. This reproduction, laid "
+                  f"out as a ReScience C article {cite('rescience')}, writes every choice down as a parameter, "
+                  "computes every number from a run that anyone can repeat, and compares each published number with "
+                  "the reproduced one.")]
+
+
+EQUATION = ("logit Pr(<i>y</i><sub><i>ij</i></sub> = 1 | <i>u</i><sub><i>j</i></sub>) = <i>α</i> + <i>β</i> "
+            "<i>c</i><sub><i>ij</i></sub> + <i>γ</i>′<i>x</i><sub><i>ij</i></sub> + <i>u</i><sub><i>j</i></sub>, "
+            "&nbsp; <i>u</i><sub><i>j</i></sub> ~ N(0, <i>τ</i>)")
+EQUATION_TYPST = ('$ "logit" Pr(y_(i j) = 1 | u_j) = alpha + beta c_(i j) + gamma\' x_(i j) + u_j, '
+                  'quad u_j tilde N(0, tau) $')
+
+
+def _scorecard_table(card, numbers: dict) -> Block:
+    """Every published number, its source, the reproduced number and the verdicts."""
+    rows = []
+    for r in card.itertuples():
+        spec = FORMAT.get(r.quantity, ".2f")
+        inferred = scorecard.is_inferred(r.source)
+        lead = "below " if r.comparator == "<" else ""
+        published = f"{lead}[[published.{r.key}|{spec}]]" + (" (inferred)" if inferred else "")
+        reproduced = ("suppressed" if r.verdict == scorecard.NOT_COMPARED else f"[[{r.reproduced_key}|{spec}]]")
+        rows.append([_row_label(r), published, reproduced, scorecard.rule_words(r.quantity, r.comparator),
+                     r.verdict, r.to_print, source_words(str(r.source))])
+    return Block("table", "**Scorecard.** Every published number this run compares, where the paper (or its sister "
+                 "paper) prints it, and whether the reproduced number is consistent with it (by the row's rule) and "
+                 "rounds to it at the printed precision (to print). An *inferred* number is not printed as such: the "
+                 "source says what it is inferred from.",
+                 header=["Published number", "Published", "Reproduced", "Rule", "Consistent", "To print", "Source"],
+                 rows=rows)
+
+
+def _loose(card, synthetic: bool, numbers: dict) -> list[Block]:
+    """The discussion of each difference in turn: for each measure whose rows pass only by the
+    loose rule (consistent, not to print), what differs and why."""
+    if card is None:
+        return []
+    out = []
+    for m in _measures():
+        if not out:
+            out.append(Block("heading", "Consistent only by the loose rule", level=3))
+            out.append(Block("paragraph", "Below, each measure whose published numbers this run meets only by the "
+                             "loose rule: consistent with the paper, but not equal to it at the printed precision. The "
+                             "rule for an odds ratio is that each lies inside the other's 95% interval, and for a "
+                             "bound that it lies within the published interval's half-width on the log scale: the "
+                             "published intervals are wide, so these rules admit odds ratios far from the published "
+                             "point. That is what they are for, since a second sample of this size would differ by as "
+                             "much, and also why passing them is weak evidence."))
+        rows = card[(card["measure"] == m) & (card["verdict"] == scorecard.PASS) & (card["to_print"] != scorecard.PASS)]
+        if not len(rows):
+            continue
+        t, p = f"table2.{m}.glmm.adjusted", f"published.{m}"
+        mine, theirs = numbers.get(f"{t}.or"), numbers.get(f"{p}_or")
+        if mine is None or theirs is None or isinstance(mine, str):
+            continue
+        direction = "higher" if mine > theirs else "lower"
+        width = lambda lo, hi: (math.log(hi) - math.log(lo)) if lo and hi else 0.0  # noqa: E731
+        wider = width(numbers.get(f"{t}.ci_low"), numbers.get(f"{t}.ci_high")) > width(
+            numbers.get(f"{p}_ci_low"), numbers.get(f"{p}_ci_high"))
+        words = [QUANTITY_WORDS.get(q, q) for q in rows["quantity"]]
+        which = words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]
+        text = (f"**{_short(m)}.** The paper reports [[{p}_or|.2f]] ([[{p}_ci_low|.2f]]-[[{p}_ci_high|.2f]]), "
+                f"this run [[{t}.or|.2f]] ([[{t}.ci_low|.2f]]-[[{t}.ci_high|.2f]]): the reproduced odds ratio is "
+                f"{direction} and its interval {'wider' if wider else 'narrower'}. Its {which} "
+                f"{'pass' if len(rows) > 1 else 'passes'} only by the loose rule.")
+        if synthetic and f"unselected.{m}_or.pass_rate" in numbers:
+            text += (f" Of [[unselected.seeds|d]] fresh cohorts of the same generator, [[unselected.{m}_or.pass_rate|%]] "
+                     "met this odds ratio's row: how often sampling alone keeps a cohort of this size within it.")
+        elif not synthetic:
+            text += (" On the trial's data such a difference points to a choice the paper did not publish (cut-offs, "
+                     "exclusion rule, quadrature, software); the robustness analysis shows which choices move it.")
+        out.append(Block("paragraph", text))
+    return out
+
+
+def _software(run: dict) -> list[Block]:
+    pk = run.get("packages", {})
+    items = [f"Python {{{{{run['python']}}}}}"] if run.get("python") else []
+    items += [f"{name} {{{{{pk[name]}}}}}" + (f" {cite('statsmodels')}" if name == "statsmodels" else "")
+              for name in SOFTWARE if name in pk]
+    return [Block("heading", "Software and data availability"),
+            Block("paragraph", "The code, the notebooks, the synthetic cohort and the published numbers are in this "
+                  "repository; `make all` reruns everything and `make compare` says whether a run is the canonical "
+                  "run byte for byte. The trial's data are not public. The run used (from its manifest.json):"),
+            Block("list", rows=items or ["(no manifest: versions unknown)"], level=2)]
+
+
+def _references() -> list[Block]:
+    return [Block("heading", "References"),
+            Block("list", rows=[f"{{{{{text} doi:{doi}}}}}" for text, doi in REFERENCES.values()],
+                  level=1)]
+
+
+def blocks(cfg, links: dict[str, str], numbers: dict, card=None, run: dict | None = None) -> list[Block]:
     """The article as blocks, for the run configured by ``cfg`` (``links``: output name -> link
-    to the report cell that made it; ``card``: the run's scorecard)."""
+    to the report cell that made it; ``card``: the run's scorecard; ``run``: :func:`run_facts`)."""
     synthetic = cfg.data_source == "synthetic"
     measures = _measures()
     out = [Block("heading", "[Re] Where Trust Flourishes: perceived organizational culture and mutual trust", level=1)]
+    out += _byline(run or {})
     if not synthetic:
         out.append(Block("banner", disclosure.CONFIDENTIAL))
     out += [
-        Block("paragraph", "*A reproduction report. Original article: Linzer M, Neprash H, Brown R, et al. Where Trust "
-              "Flourishes: Perceptions of Clinicians Who Trust Their Organizations and Are Trusted by Their Patients. "
-              "Ann Fam Med 2021;19(6):521-526. doi:10.1370/afm.2732.* Every number below comes from this run's "
-              "numbers.json; each table and figure links to the notebook cell that made it, in the "
-              "[report](../report/index.html)."),
-        Block("heading", "The original claims"),
-        Block("paragraph", "Among primary care clinicians, those who both trust their organization and are trusted by "
-              "their patients (\"high-high\") work in clinics they perceive as emphasizing quality, communication "
-              "and information, cohesiveness, and values alignment with leaders. The paper reports one adjusted "
-              "two-level odds ratio per culture measure (Table 2 below, published column)."),
+        *_abstract(synthetic, measures, numbers),
+        *_introduction(),
+        Block("paragraph", "Every number below comes from this run's numbers.json; each table and figure links to the "
+              "notebook cell that made it, in the [report](../report/index.html)."),
         Block("heading", "Data"),
         Block("paragraph",
               "The trial's data are not public. This run uses the repository's **synthetic cohort**: "
@@ -306,8 +530,10 @@ def blocks(cfg, links: dict[str, str], numbers: dict, card=None) -> list[Block]:
               "[[scorecard.n_passed|d]] of the [[scorecard.n_compared|d]] compared are consistent with the paper, and "
               "[[scorecard.n_agree_to_print|d]] round to the published value at its printed precision, the stricter "
               "test that a run on the trial's own data should pass."),
+        *([_scorecard_table(card, numbers)] if card is not None else []),
         Block("heading", "Robustness and the Monte Carlo check"),
-        Block("paragraph", f"Across the specification grid ([support]({links.get('robustness_support', '')})) and with "
+        Block("paragraph", f"Across the specification grid ([support]({links.get('robustness_support', '')})), a "
+              f"specification curve {cite('speccurve')} over every choice the paper did not publish, and with "
               f"each clinic left out in turn ([influence]({links.get('influence', '')})):"),
         Block("table", header=["Measure", "Specifications estimable", "OR > 1", "OR > 1 and P < .05", "Median OR",
                                "OR without one clinic"],
@@ -323,11 +549,16 @@ def blocks(cfg, links: dict[str, str], numbers: dict, card=None) -> list[Block]:
                      f"[[simulation.{m}.{e}.bias|+.3f]]",
                      f"[[simulation.{m}.{e}.coverage|.1%]] ([[simulation.{m}.{e}.coverage_ci_low|.1%]]-"
                      f"[[simulation.{m}.{e}.coverage_ci_high|.1%]])"] for m in measures for e in cfg.sim_estimators]),
+        Block("heading", "Discussion"),
         *_differs(cfg, card, numbers),
+        *_loose(card, synthetic, numbers),
         Block("heading", "Limitations"),
         Block("paragraph", "The paper does not publish its code, its cut-offs or its exclusion rule; the choices here are "
-              "documented guesses, and the robustness analysis shows how much they matter. On synthetic data nothing "
-              "here can confirm the paper: only the trial's data, run through the same notebooks, could."),
+              "documented guesses, and the robustness analysis shows how much they matter. The published count of "
+              "high-high clinicians is inferred from a printed percentage, not printed itself. On synthetic data "
+              "nothing here can confirm the paper: only the trial's data, run through the same notebooks, could."),
+        *_software(run or {}),
+        *_references(),
     ]
     return out
 
@@ -362,7 +593,7 @@ def build(results: Path, cfg) -> Path:
     numbers = outputs.read_numbers(results)
     card_path = results / "scorecard.csv"
     card = outputs.read_table(card_path) if card_path.exists() else None
-    parts = blocks(cfg, _links(results), numbers, card)
+    parts = blocks(cfg, _links(results), numbers, card, run_facts(results))
     text = to_markdown(parts)
     folder = results / "article"
     outputs.atomic_write_text(folder / "index.md", render(text, numbers, markup=False))

@@ -100,6 +100,7 @@ def finish(parameters: dict) -> dict:
     code = steps.module_closure(["report", "article"])
     return {"version": VERSION, "modules": {m: sha(paths.ROOT / "trustlib" / m) for m in code},
             "docs": {paths.relative(d): sha(d) for d in paths.REPORT_DOCS},
+            "citation": sha(paths.CITATION) if paths.CITATION.exists() else None,    # the article's byline
             "parameters": {k: v for k, v in parameters.items() if k not in RUNNER_PARAMETERS},
             "packages": packages()}
 

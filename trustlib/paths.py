@@ -36,6 +36,7 @@ PARAMS = ROOT / "params"
 PIPELINE_PARAMS = PARAMS / "pipeline.yml"
 SYNTHETIC_PARAMS = PARAMS / "synthetic.yml"
 README = ROOT / "README.md"
+CITATION = ROOT / "CITATION.cff"        # the maintainers the article names
 CANONICAL = ROOT / "canonical"            # what `make notebooks` records of the canonical synthetic run
 CERTIFICATE = CANONICAL / "certificate.json"   # its digests and numbers (trustlib.certificate)
 CANONICAL_FIGURE = CANONICAL / "figure2_forest.png"   # Figure 2 as the README shows it

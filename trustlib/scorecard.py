@@ -204,16 +204,25 @@ def format_value(value, quantity: str, comparator: str = "=") -> str:
     return f"{value:.2f}"
 
 
+def is_inferred(source) -> bool:
+    """A published number that the paper does not print but that is inferred from what it prints
+    (its source in data/published.csv reads "inferred: ...")."""
+    return str(source).startswith("inferred")
+
+
 def display(card: pd.DataFrame, rates: pd.DataFrame | None = None) -> pd.DataFrame:
-    """The scorecard for readers: each row in words, numbers as the paper prints them, the rule,
-    the verdicts, and (synthetic data) the share of unselected cohorts that meet the row."""
+    """The scorecard for readers: each row in words, numbers as the paper prints them (a number
+    the paper does not print, but that is inferred from what it prints, marked "inferred"), the
+    rule, the verdicts, where the paper prints it (source), and (synthetic data) the share of
+    unselected cohorts that meet the row."""
     out = pd.DataFrame({
         "what": [label(r.key, r.measure, r.quantity) for r in card.itertuples()],
-        "published": [format_value(r.published, r.quantity, r.comparator) for r in card.itertuples()],
+        "published": [format_value(r.published, r.quantity, r.comparator)
+                      + (" (inferred)" if is_inferred(r.source) else "") for r in card.itertuples()],
         "reproduced": ["suppressed" if r.verdict == NOT_COMPARED else format_value(r.reproduced, r.quantity)
                        for r in card.itertuples()],
         "rule": card["tolerance"].to_numpy(), "consistent": card["verdict"].to_numpy(),
-        "to print": card["to_print"].to_numpy()})
+        "to print": card["to_print"].to_numpy(), "source": card["source"].to_numpy()})
     if rates is not None:
         rate = rates.set_index("key")["pass_rate"]
         out["unselected cohorts meeting it"] = [f"{100 * rate[k]:.0f}%" if k in rate else "" for k in card["key"]]

@@ -17,7 +17,7 @@ SPECIAL = re.compile(r"([\\#$*_`@<>\[\]~/\"'=+-])")
 
 PREAMBLE = """#set document(title: "[Re] Where Trust Flourishes", date: none)
 #set page(paper: "a4", margin: (x: 2cm, y: 2.2cm), numbering: "1")
-#set text(size: 10pt)
+#set text(size: 10pt, hyphenate: false)
 #set par(justify: true)
 #show heading.where(level: 1): set text(size: 16pt)
 #show link: set text(fill: rgb("#1b5e9e"))
@@ -57,10 +57,10 @@ def inline(text: str) -> str:
 
 def source(blocks, numbers: dict) -> str:
     """The Typst source of the article (figures are referenced relative to ``article/``)."""
-    from .article import fill
+    from .article import fill, literal
 
     def t(text: str) -> str:
-        return inline(fill(text, numbers))
+        return inline(literal(fill(text, numbers)))
 
     out = [PREAMBLE]
     for b in blocks:
@@ -82,9 +82,15 @@ def source(blocks, numbers: dict) -> str:
                 out.append(f"#figure({table}, caption: [{t(b.text.replace('**', ''))}], kind: table)\n")
             else:
                 out.append(f"#{table}\n")
-        elif b.kind == "figure" and b.src:
+        elif b.kind == "figure" and b.src:      # the title is inside the image: no caption
             path = b.src.replace('"', "")
-            out.append(f'#figure(image("{path}", width: 100%), caption: [{t(b.text)}])\n')
+            alt = b.text.replace("\\", "\\\\").replace('"', '\\"')
+            out.append(f'#figure(image("{path}", width: 100%, alt: "{alt}"))\n')
+        elif b.kind == "equation":
+            out.append(b.src + "\n")
+        elif b.kind == "list":
+            mark = "+" if b.level == 1 else "-"
+            out.append("\n".join(f"{mark} {t(r)}" for r in b.rows) + "\n")
     return "\n".join(out)
 
 
