@@ -27,7 +27,7 @@ MAKEFLAGS += --no-print-directory
 # trustlib. The caches are __pycache__/ folders (git-ignored); stale ones are never used.
 unexport PYTHONDONTWRITEBYTECODE
 
-.PHONY: help all report article test unit acceptance nbval verify compare validate synthetic notebooks lab bench reference lock clean distclean env
+.PHONY: help all report article test unit acceptance nbval verify compare site validate synthetic notebooks lab bench reference lock clean distclean env
 .DEFAULT_GOAL := help
 
 help: ## list the targets (for DATA=$(DATA): outputs in $(RESULTS)/)
@@ -93,6 +93,9 @@ compare: $(STAMP) ## is $(RESULTS)/ the canonical run byte for byte? (runs `make
 	@test -f $(RESULTS)/manifest.json || $(RUN)
 	$(PY) -m trustlib compare --data $(DATA) $(WITH)
 
+site: all ## one offline folder, $(RESULTS)/site/: report, article, every notebook and the docs as HTML, every link inside it
+	$(PY) -m trustlib site --data $(DATA)
+
 validate: $(STAMP) ## check data/$(DATA) against the codebook and the cohort rules; list every problem
 	$(PY) -m trustlib validate data/$(DATA)
 
@@ -102,11 +105,16 @@ synthetic: $(STAMP) ## regenerate data/synthetic/ from params/synthetic.yml (not
 notebooks: $(STAMP) ## copy the canonical synthetic run's outputs into the committed notebooks, and record it in canonical/ and the README (refuses DATA=raw)
 	$(PY) -m trustlib refresh-notebooks --data $(DATA)
 
+# The server's root is the repository, so the notebooks' links to ../docs/ resolve; it opens on
+# notebooks/. Jupyter refuses to run as root without --allow-root: containers, the dev container
+# and many cloud notebooks run as root, so the target passes it there, and says so.
 LAB_ARGS ?=
-lab: $(STAMP) ## open JupyterLab on notebooks/ with the project's kernel (installs requirements-lab.lock once)
+LAB_ROOT_FLAG = $(if $(filter 0,$(shell id -u)),--allow-root,)
+lab: $(STAMP) ## open JupyterLab on notebooks/ with the project's kernel (installs requirements-lab.lock once; passes --allow-root as root); LAB_ARGS="--no-browser --port=8890" adds Jupyter options
 	@$(VENV)/bin/jupyter-lab --version >/dev/null 2>&1 || { echo "installing JupyterLab (requirements-lab.lock)"; \
 	    $(VENV)/bin/uv pip install --quiet --compile-bytecode --python $(PY) -r requirements-lab.lock; }
-	$(VENV)/bin/jupyter lab --notebook-dir=notebooks $(LAB_ARGS)
+	@if [ -n "$(LAB_ROOT_FLAG)" ]; then echo "running as root (a container?): passing --allow-root to Jupyter"; fi
+	$(VENV)/bin/jupyter lab --ServerApp.root_dir=. --ServerApp.default_url=/lab/tree/notebooks $(LAB_ROOT_FLAG) $(LAB_ARGS)
 
 bench: $(STAMP) ## time a full reproduction, a no-op make, GLMM vs GEE, Monte Carlo and multiverse
 	$(PY) scripts/bench.py

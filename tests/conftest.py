@@ -15,7 +15,7 @@ from sandbox import full_raw_run_once  # noqa: F401 (fixture)
 from trustlib import cohort, config as run_config, contract, paths
 
 
-ACCEPTANCE_MODULES = {"test_results.py", "test_report.py", "test_machines.py", "test_certificate.py"}
+ACCEPTANCE_MODULES = {"test_results.py", "test_report.py", "test_machines.py", "test_certificate.py", "test_site.py"}
 
 
 def _acceptance(module) -> bool:

@@ -1,5 +1,6 @@
-"""Every command the README and docs/ show in their fenced ``bash`` blocks, and every target
-`make help` lists (for the synthetic cohort, and those the real-data steps use with ``DATA=raw``),
+"""Every command the README, docs/, CONTRIBUTING and data/raw/README.md show, in their fenced
+``bash`` blocks or as an inline command (`make ...`, `.venv/bin/...`, `python -m trustlib ...`),
+and every target `make help` lists (for the synthetic cohort, and those the real-data steps use with ``DATA=raw``),
 runs in a sandbox: a copy of the repository with the canonical run's `results/`, the cohort as a
 messy extract in `data/raw/` with a copy of those results as `results_raw/`, and the environment
 linked. Each distinct command runs once.
@@ -12,12 +13,18 @@ How each is exercised (and so what "runs" means here):
   which steps it would execute or carry, then stop: a documented run proves it parses, validates
   and plans, in seconds (a real raw run of the cohort, and `make verify` on it, are in
   test_pipeline.py);
+* **collected, not run**: a pytest command line (``--collect-only`` on this repository);
 * **resolved, not run** (``make -n``): the targets that start the test suite (`test`, `unit`,
   `acceptance`, `nbval`: CI runs `make test` itself), install from the network (`lock`, `lab`),
   need R's packages and the network (`reference`), or time the machine for minutes (`bench`);
 * **heavy arguments made light**, as :data:`LIGHTER` lists: the Monte Carlo script with 2
   replicates on 1 core, the papermill recipe in the sandbox's own scratch folder;
-* **destructive targets** (`clean`, `distclean`) on a copy of their own.
+* **destructive targets** (`clean`, `distclean`, `make clean all`) on a copy of their own;
+* **commands the documents say fail** (:data:`FAILS`) must fail as they say: `make notebooks
+  DATA=raw` refuses.
+
+The sandbox has no scratch folder: a recipe that writes into one must make it, as a user's
+machine has none either.
 """
 
 from __future__ import annotations
@@ -33,11 +40,15 @@ from sandbox import copy_repository, make_small, write_raw_extract
 from trustlib import paths
 
 pytestmark = pytest.mark.xdist_group("documented")
-DOCUMENTS = ["README.md", *sorted(p.relative_to(paths.ROOT).as_posix() for p in (paths.ROOT / "docs").glob("*.md"))]
+DOCUMENTS = ["README.md", "CONTRIBUTING.md", "data/raw/README.md",
+             *sorted(p.relative_to(paths.ROOT).as_posix() for p in (paths.ROOT / "docs").glob("*.md"))]
+INLINE = re.compile(r"`((?:make |\.venv/bin/|python -m trustlib )[^`]*)`")   # a command written inline
+FAILS = {"make notebooks DATA=raw": (1, "refusing to refresh committed notebooks from raw data")}
 RESOLVED_ONLY = {"test", "unit", "acceptance", "nbval", "lock", "lab", "reference", "bench"}
 DESTRUCTIVE = {"clean", "distclean"}
 PIPELINE = ["validate", "all", "verify"]    # the targets the real-data steps use with DATA=raw
-LIGHTER = {r"scripts/monte_carlo\.py 200 2": "scripts/monte_carlo.py 2 1"}
+LIGHTER = {r"scripts/monte_carlo\.py 200 2": "scripts/monte_carlo.py 2 1",
+           r"WITH=\.\./other-clone/results": "WITH=results_raw"}      # the sandbox's second run: a copy
 SAYS = {"make validate DATA=raw": "valid (34 clinics, 165 clinicians, 1132 patients)",
         "make verify": "scorecard: 28 of 28 compared checks pass", "make help": "make lab",
         "make all": "dry run: checks passed; would execute", "make article": "article.pdf",
@@ -46,14 +57,19 @@ SAYS = {"make validate DATA=raw": "valid (34 clinics, 165 clinicians, 1132 patie
 
 
 def _documented() -> dict[str, str]:
-    """command -> the document that shows it, for every line of every fenced bash block."""
+    """command -> the document that shows it, for every line of every fenced bash block, then
+    every command written inline."""
     found = {}
     for doc in DOCUMENTS:
-        for block in re.findall(r"```bash\n(.*?)```", (paths.ROOT / doc).read_text(), flags=re.S):
+        text = (paths.ROOT / doc).read_text()
+        for block in re.findall(r"```bash\n(.*?)```", text, flags=re.S):
             for line in block.splitlines():
                 command = line.split("  #")[0].strip()
                 if command and not command.startswith("#"):
                     found.setdefault(command, doc)
+    for doc in DOCUMENTS:
+        for command in INLINE.findall(re.sub(r"```.*?```", "", (paths.ROOT / doc).read_text(), flags=re.S)):
+            found.setdefault(" ".join(command.split()), f"{doc} (inline)")
     return found
 
 
@@ -93,7 +109,6 @@ def box(tmp_path_factory):
     for folder in ("scripts", "docs", "tests/reference"):
         shutil.copytree(paths.ROOT / folder, root / folder, dirs_exist_ok=True, ignore=shutil.ignore_patterns("__pycache__"))
     (root / ".venv").symlink_to(paths.ROOT / ".venv")
-    (root / "scratch").mkdir()
     return root
 
 
@@ -104,6 +119,10 @@ def run(box, command: str) -> subprocess.CompletedProcess:
     if _target(command) in RESOLVED_ONLY:
         command = command.replace("make ", "make -n ", 1)
     env = {**os.environ, "PYTHONPATH": str(box), "TRUSTLIB_DRY_RUN": "1"}
+    if re.match(r"\.venv/bin/python -m pytest ", command):   # the suite itself (CI runs it): collected, here, not run
+        env.pop("PYTHONPATH")
+        return subprocess.run(["bash", "-c", f"{command} --collect-only -q"], cwd=paths.ROOT, env=env,
+                              capture_output=True, text=True, timeout=900)
     return subprocess.run(["bash", "-c", command], cwd=box, env=env, capture_output=True, text=True, timeout=900)
 
 
@@ -118,8 +137,14 @@ def test_every_documented_command_and_make_target_runs(box, command):
     if command.startswith("Rscript") and shutil.which("Rscript") is None:
         pytest.skip("Rscript is not installed (the command needs R with lme4)")
     result = run(box, command)
+    if command in FAILS:
+        code, says = FAILS[command]
+        assert result.returncode in (code, 2) and says in result.stderr and "Traceback" not in result.stderr, \
+            result.stderr
+        return
     _check(result, command)
-    assert (result.stdout + result.stderr).strip(), f"`{command}` printed nothing"
+    if not command.startswith("mkdir "):            # a silent shell step of a recipe
+        assert (result.stdout + result.stderr).strip(), f"`{command}` printed nothing"
     if command in SAYS:
         assert SAYS[command] in result.stdout, result.stdout
 
@@ -141,4 +166,8 @@ def test_destructive_targets(box, tmp_path, target):
     assert (paths.ROOT / ".venv").exists()                     # the link went, not the environment
     raw = run(copy, "make clean DATA=raw")
     _check(raw, "make clean DATA=raw")
+    if target == "clean":                         # the full reproduction performance.md times (a dry run here)
+        again = run(copy, "make clean all")
+        _check(again, "make clean all")
+        assert "would execute" in again.stdout
     assert not (copy / "results_raw").exists() and (copy / "data" / "raw").exists()

@@ -1,4 +1,4 @@
-"""Command line: ``python -m trustlib {validate,run,verify,compare,synthesize,refresh-notebooks,install-kernel} --help``.
+"""Command line: ``python -m trustlib {validate,run,verify,compare,site,synthesize,refresh-notebooks,install-kernel} --help``.
 
 Exit status: 0 on success; 2 for a problem the user can fix (bad data, parameters, command line,
 permissions, a run already holding the lock), with one line per problem; 1 for any other
@@ -132,6 +132,19 @@ def _compare(args, project: paths.RunPaths) -> int:
     return 0 if result.identical else 1
 
 
+def _site(args, project: paths.RunPaths) -> int:
+    from . import site
+
+    run = paths.RunPaths(args.data, project.root)
+    if not (run.results / "report" / "index.html").exists():
+        make = "make all" if args.data == "synthetic" else f"make all DATA={args.data}"
+        raise UsageError(f"{run.relative(run.results_name)}/ holds no report; run `{make}` first")
+    index = site.build(run.results)
+    print(f"site: {run.relative(run.results_name)}/site/ (open {run.relative(run.results_name)}/site/index.html; "
+          "every link stays inside the folder)")
+    return 0 if index.exists() else 1
+
+
 def _install_kernel(args, project: paths.RunPaths) -> int:
     from . import scheduler
 
@@ -205,6 +218,11 @@ def parser() -> argparse.ArgumentParser:
     m.add_argument("--data", choices=paths.DATA_SOURCES, default="synthetic")
     m.add_argument("--results", help="the results folder to check (default results/, or results_raw/ for raw)")
     m.set_defaults(func=_compare)
+    w = sub.add_parser("site", help="the run as one offline folder of pages: results/site/",
+                       description="Write the report, the article, every notebook's page, the figures, the tables and "
+                                   "the docs as HTML into the results folder's site/, every link inside it.")
+    w.add_argument("--data", choices=paths.DATA_SOURCES, default="synthetic")
+    w.set_defaults(func=_site)
     k = sub.add_parser("install-kernel", help="install the notebooks' Jupyter kernel into this environment",
                        description="Install the 'trustlib' kernel the notebooks name (run by `make env`).")
     k.set_defaults(func=_install_kernel)
