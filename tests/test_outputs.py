@@ -185,3 +185,26 @@ def test_a_figure_shows_its_data_digest(tmp_path):
     saved = w.figure(fig, "zz_fig")
     digest = outputs.sha256(tmp_path / "figures" / "zz_fig.csv")
     assert repr(saved) == f"<figure figures/zz_fig.png data {digest[:12]}>"
+
+
+def test_shown_names_rows_and_columns_in_words_and_counts_as_whole_numbers():
+    df = pd.DataFrame({"measure": ["quality", "cohesiveness"], "ci_low": [2.13496, 1.2], "clinic_var": [0.0, 0.14],
+                       "patient_surveys": [1132.0, 1127.0], "share_or_above_1": [1.0, 1.0],
+                       "OR (95% CI)": ["4.80 (2.13-10.80)", "2.18 (1.20-3.95)"], "n_clinics": [34.0, None]})
+    out = outputs.shown(df, digits=2)
+    assert out.index.name == "measure" and list(out.index) == ["quality", "cohesiveness"]      # no 0..n
+    assert list(out.columns) == ["95% CI, lower", "clinic variance", "patient surveys", "share with OR > 1",
+                                 "OR (95% CI)", "clinics"]
+    assert str(out["patient surveys"].dtype) == "Int64" and out["95% CI, lower"].iloc[0] == 2.13
+    assert out["share with OR > 1"].dtype == float             # a share of 1 stays a share
+    assert list(out["clinics"]) == [34, outputs.MISSING_SHOWN]
+    cell = out["OR (95% CI)"].iloc[0]
+    assert " " not in cell and "-" not in cell and cell.replace("\u00a0", " ").replace("\u2011", "-") == "4.80 (2.13-10.80)"
+    assert df["patient_surveys"].dtype == float                # the table itself is left as it is
+
+
+def test_shown_series_prints_counts_without_decimals():
+    s = outputs.shown(pd.Series({"n_women": 86.0, "age_mean": 47.2913, "n_high_high": 55.0}), digits=2)
+    assert list(s.index) == ["women, n", "age, mean", "high-high, n"]
+    assert s.to_string().split() == ["women,", "n", "86", "age,", "mean", "47.29", "high-high,", "n", "55"]
+    assert str(outputs.shown(pd.Series({"n_women": 86.0, "n_family": 105.0})).dtype) == "Int64"

@@ -382,3 +382,66 @@ def _tight_bbox(fig, dpi: float):
     finally:
         fig.dpi = old_dpi
         fig.set_canvas(canvas)
+
+
+# -- tables as a notebook shows them ---------------------------------------------------------------------
+
+WORDS = {   # a column's name in words, where replacing "_" by a space is not enough
+    "ci_low": "95% CI, lower", "ci_high": "95% CI, upper", "clinic_var": "clinic variance", "or": "OR",
+    "p": "P", "se": "SE", "coef": "log odds", "n": "n", "n_complete": "complete answers", "alpha": "Cronbach's alpha",
+    "sd": "SD", "loglik": "log-likelihood", "n_clinics": "clinics", "n_events": "high-high", "or_min": "OR, lowest",
+    "or_median": "OR, median", "or_max": "OR, highest", "share_or_above_1": "share with OR > 1",
+    "share_or_above_1_p_below_05": "share with OR > 1 and P < .05", "full_or": "OR, all clinics",
+    "loo_or_min": "OR without one clinic, lowest", "loo_or_max": "OR without one clinic, highest",
+    "share_p_below_05": "share with P < .05", "most_influential": "most influential clinics",
+    "empirical_se": "empirical SE", "mean_model_se": "mean model SE", "coverage_ci_low": "coverage, 95% CI lower",
+    "coverage_ci_high": "coverage, 95% CI upper", "true_or": "true OR", "true_log_or": "true log OR",
+    "true_marginal_log_or": "true marginal log OR", "sigma": "clinic SD", "pass_rate": "pass rate",
+    "n_women": "women, n", "n_physicians": "physicians, n", "n_family": "family medicine, n",
+    "age_mean": "age, mean", "age_sd": "age, SD", "n_high_high": "high-high, n", "pct_high_high": "high-high, %",
+    "patient_surveys": "patient surveys",
+}
+NO_BREAK = str.maketrans({" ": "\u00a0", "-": "\u2011"})     # no-break space and hyphen
+
+
+def words(name) -> str:
+    """A column or row name as a reader reads it: :data:`WORDS`, else underscores as spaces."""
+    return WORDS.get(name, str(name).replace("_", " ")) if isinstance(name, str) else name
+
+
+def shown(frame, index: str | list[str] | None = None, digits: int | None = None):
+    """A table (or Series) as a notebook shows it: named rows instead of 0..n (``index``, or the
+    first column when the rows are numbered), names in words (:func:`words`), floats rounded to
+    ``digits``, counts as whole numbers, a missing cell as in the Markdown tables
+    (:data:`MISSING_SHOWN`), and "OR (CI)" cells that a narrow screen cannot break inside a
+    number. For display only: files are written from the table itself."""
+    import re
+
+    if isinstance(frame, pd.Series):
+        s = frame.round(digits) if digits is not None and pd.api.types.is_float_dtype(frame) else frame
+        if pd.api.types.is_float_dtype(s) and not s.map(lambda v: pd.isna(v) or float(v).is_integer()).all():
+            s = pd.Series([int(v) if isinstance(v, float) and v.is_integer() else v for v in s],
+                          index=s.index, name=s.name, dtype=object)
+        elif pd.api.types.is_float_dtype(s):
+            s = s.astype("Int64")
+        return s.rename(words(s.name)).rename(index=words)
+    df = frame.copy()
+    if index is None and isinstance(df.index, pd.RangeIndex) and len(df.columns) > 1:
+        index = df.columns[0]
+    if index is not None:
+        df = df.set_index(index)
+    if digits is not None:
+        df = df.round(digits)
+    for col in df.columns:
+        s = df[col]
+        if (pd.api.types.is_float_dtype(s) and s.notna().any() and s.dropna().map(float.is_integer).all()
+                and s.abs().max() > 1):                          # counts (not shares of 0 and 1)
+            s = df[col] = s.astype("Int64")
+        if s.isna().any():
+            df[col] = s.astype(object).where(s.notna(), MISSING_SHOWN)
+        elif s.dtype == object:
+            df[col] = s.map(lambda v: v.translate(NO_BREAK) if isinstance(v, str) and
+                            re.fullmatch(r"[<>]?[\d.]+ \([\d.]+-[\d.]+\)", v) else v)
+    df = df.rename(columns=words)
+    df.index = df.index.set_names([words(n) for n in df.index.names])
+    return df
