@@ -8,6 +8,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from trustlib import paths
 
 
@@ -72,3 +74,19 @@ def test_a_closed_output_while_notebooks_run_is_not_a_failed_step(tmp_path):
         assert message(err)[0] == 141
     else:
         raise AssertionError("the closed output was not reported")
+
+
+@pytest.mark.acceptance
+def test_a_run_ends_naming_its_report_article_and_the_scorecard_line(capsys):
+    """`make all` (here: up to date, so nothing executes) ends with where to read the run and the
+    scorecard in one line, the line the README shows for the canonical run."""
+    from trustlib import outputs, scorecard
+    from trustlib.__main__ import main
+
+    if not paths.result("synthetic", "manifest.json").exists():
+        pytest.fail("results/ missing: run `make all` before the tests")
+    assert main(["run"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    card = outputs.read_table(paths.result("synthetic", "scorecard.csv"))
+    assert lines[-2:] == ["report: results/report/index.html; article: results/article/article.pdf",
+                          f"scorecard: {scorecard.summary(card)}"]
