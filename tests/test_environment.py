@@ -54,7 +54,7 @@ def test_the_lab_lock_adds_jupyterlab_and_changes_no_pin_of_the_main_lock():
     assert {k: lab.get(k) for k in main} == main
     assert "jupyterlab" in lab and "jupyterlab" not in main
     dry = subprocess.run(["make", "-n", "lab"], cwd=paths.ROOT, capture_output=True, text=True, check=True).stdout
-    assert "requirements-lab.lock" in dry and "jupyter lab --notebook-dir=notebooks" in dry
+    assert "requirements-lab.lock" in dry and "jupyter lab --ServerApp.root_dir=. --ServerApp.default_url=/lab/tree/notebooks" in dry
 
 
 def test_make_help_lists_every_target():
