@@ -41,13 +41,20 @@ def test_every_scale_in_scales_csv_has_items_and_a_valid_minimum():
         assert 1 <= s["min_answered"] <= len(items), s["scale"]
 
 
-def test_four_exposures_in_published_order():
-    assert codebook.scales_with_role("exposure") == ["quality", "communication", "cohesiveness", "alignment"]
-
-
-def test_published_numbers_cover_every_measure():
+def test_the_papers_measures_are_exposures_in_published_order():
+    """The measures the paper publishes come first among the exposures, in its order; an added
+    measure (CONTRIBUTING) follows them, with or without published rows."""
     pub = scorecard.load_published()
-    for m in codebook.scales_with_role("exposure"):
+    published = list(dict.fromkeys(m for m in pub["measure"] if isinstance(m, str) and m))
+    exposures = codebook.scales_with_role("exposure")
+    assert exposures[:len(published)] == published
+    assert published[:4] == ["quality", "communication", "cohesiveness", "alignment"]   # the paper's Table
+
+
+def test_published_numbers_cover_every_published_measure():
+    pub = scorecard.load_published()
+    for m in {m for m in pub["measure"] if isinstance(m, str) and m}:
+        assert m in codebook.scales_with_role("exposure")
         assert set(pub.loc[pub["measure"] == m, "quantity"]) == {"or", "ci_low", "ci_high", "p"}
     assert pub["key"].is_unique
     assert pd.to_numeric(pub["value"]).notna().all()

@@ -14,6 +14,7 @@ Acceptance: compared with ``results/``.
 
 from __future__ import annotations
 
+import math
 import os
 import random
 import subprocess
@@ -63,6 +64,11 @@ def test_the_specification_curve_is_identical_where_the_grids_overlap(elsewhere)
     keys = ["measure", "org_trust_cutoff", "patient_trust_cutoff", "cutoff_rule", "min_patient_surveys", "adjusted",
             "model"]
     joined = mine.merge(canonical, on=keys, how="left", suffixes=("", "_canonical"), indicator=True)
-    assert (joined["_merge"] == "both").all() and len(mine) == 4 * 2 * 2 * 2 * 2 * 3
+    from cross_machine import GRID
+    from trustlib import codebook, config
+
+    specs = math.prod(len(v) for v in GRID.values())   # measures x grid x (adjusted, unadjusted) x estimators
+    n = len(codebook.scales_with_role("exposure")) * specs * 2 * len(config.RunConfig.load("synthetic").estimators)
+    assert (joined["_merge"] == "both").all() and len(mine) == n
     for col in ("or", "ci_low", "ci_high", "p", "supports", "converged", "n", "n_events"):
         assert (joined[col] == joined[f"{col}_canonical"]).all(), col

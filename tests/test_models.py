@@ -7,10 +7,10 @@ import pandas as pd
 import pytest
 import statsmodels.formula.api as smf
 
-from trustlib import cohort, glmm, models
+from trustlib import codebook, cohort, glmm, models
 
 
-MEASURES = ["quality", "communication", "cohesiveness", "alignment"]
+MEASURES = codebook.scales_with_role("exposure")
 ESTIMATORS = ["glmm", "gee", "logit_cluster"]
 
 
@@ -27,7 +27,7 @@ def fit(model_args):
 
 def test_table_has_every_measure_model_and_adjustment(analysis, model_args):
     t = models.fit_table(analysis, MEASURES, ESTIMATORS, [True, False], **model_args)
-    assert len(t) == 4 * 3 * 2
+    assert len(t) == len(MEASURES) * len(ESTIMATORS) * 2
     assert list(t.columns[:7]) == ["measure", "model", "adjusted", "or", "ci_low", "ci_high", "p"]
     ok = t[t["converged"]]
     assert ((ok["ci_low"] < ok["or"]) & (ok["or"] < ok["ci_high"])).all()
