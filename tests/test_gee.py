@@ -104,12 +104,11 @@ def test_no_convergence_is_a_note_not_a_number():
     assert not fit.converged and "did not converge" in fit.notes[0]
 
 
-@pytest.mark.parametrize("outcome", ["separated", "constant"])
-def test_degenerate_outcomes_are_a_note_without_warnings(outcome):
+def test_a_separated_outcome_is_a_note_without_warnings():
     rng = np.random.default_rng(2)
     g = np.repeat(np.arange(12), 5)
     X = np.column_stack([np.ones(60), rng.normal(size=60)])
-    y = (X[:, 1] > 0).astype(float) if outcome == "separated" else np.ones(60)
+    y = (X[:, 1] > 0).astype(float)
     with warnings.catch_warnings():
         warnings.simplefilter("error")                   # a RuntimeWarning would fail here
         fit = gee.fit_gee(X, y, g)

@@ -4,7 +4,9 @@ Each :class:`Estimator` has a ``name`` (what the ``estimators:`` parameter and t
 a ``label`` for readers, its ``target`` (``conditional``: a clinic-specific odds ratio, the
 paper's; ``marginal``: a population-averaged one), whether it has a likelihood, and
 ``fit(X, y, groups, nagq=...)`` returning one :class:`Fit`. ``X`` holds the intercept column;
-``y`` is 0/1; coefficients are log odds per unit of each column.
+``y`` is 0/1; coefficients are log odds per unit of each column. Every estimator's input passes
+one shared check first (:mod:`trustlib.fit`): input no model can be fitted to is a
+``ValueError`` naming the problem, never a number.
 
 =================  ============  ======================================================
 ``glmm``           conditional   random clinic intercept, maximum likelihood by adaptive
@@ -23,42 +25,31 @@ the ``estimators:`` parameter, and a test (see CONTRIBUTING.md).
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
 
-
-@dataclass
-class Fit:
-    """One fit, named as statsmodels names it. ``params``, ``bse``: log-odds coefficients and
-    their SEs per unit of each column of ``X``; ``llf``: log-likelihood (NaN without one);
-    ``clinic_var``: random-intercept variance on the log-odds scale (NaN for marginal models)."""
-
-    params: np.ndarray
-    cov: np.ndarray
-    llf: float
-    converged: bool
-    nobs: int
-    n_groups: int
-    clinic_var: float = float("nan")
-    notes: list[str] = field(default_factory=list)
-
-    @property
-    def bse(self) -> np.ndarray:
-        return np.sqrt(np.diag(self.cov))
-
-    def cov_params(self) -> np.ndarray:
-        return self.cov
+from .fit import Fit  # noqa: F401 (what every estimator returns; estimators.Fit)
 
 
 @dataclass(frozen=True)
 class Estimator:
+    """A registered estimator. :meth:`fit` checks the input (:func:`trustlib.fit.check`: the
+    same check for every estimator, a ``ValueError`` naming the problem) before ``fitter``
+    sees it."""
+
     name: str
     label: str
     target: str                   # "conditional" or "marginal"
     likelihood: bool
-    fit: Callable[..., Fit]       # fit(X, y, groups, nagq=...) -> Fit
+    fitter: Callable[..., Fit]    # fitter(X, y, groups, nagq=...) -> Fit, given checked arrays
+
+    def fit(self, X, y, groups, nagq: int = 15) -> Fit:
+        from .fit import check
+
+        check(X, y, groups)
+        return self.fitter(X, y, groups, nagq=nagq)
 
 
 def _glmm(X, y, groups, nagq: int) -> Fit:

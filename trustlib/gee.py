@@ -145,9 +145,13 @@ def _no_estimate(p: int, iterations: int, nobs: int, n_groups: int, notes: list[
 
 def fit_gee(X, y, groups, tol: float = 1e-10, maxiter: int = 100) -> GEEResult:
     """Fit the exchangeable logistic GEE of ``y`` (0/1) on ``X`` (with its intercept column)
-    within ``groups``; see the module docstring. Never silently wrong: no convergence in
-    ``maxiter`` steps, or a singular information matrix, give NaN estimates, ``converged=False``
-    and a note."""
+    within ``groups``; see the module docstring. Never silently wrong: input no model can be
+    fitted to raises a ValueError naming the problem (:func:`trustlib.fit.check`); no
+    convergence in ``maxiter`` steps, or a singular information matrix, give NaN estimates,
+    ``converged=False`` and a note."""
+    from .fit import check
+
+    check(X, y, groups)                         # a clear ValueError for input no GEE can be fitted to
     X, y = np.asarray(X, dtype=float), np.asarray(y, dtype=float)
     c = _Clusters(X, y, np.asarray(groups))
     notes: list[str] = []

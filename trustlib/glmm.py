@@ -435,29 +435,11 @@ def _overlap(s: np.ndarray, margin: float = 1e-6) -> bool:
 
 
 def check_input(X, y, groups, names=None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``X``, ``y`` and ``groups`` as arrays, or a :class:`ValueError` saying what is wrong:
-    ``X`` two-dimensional and finite, ``y`` of 0s and 1s, the three of one length, no missing
-    cluster ID, at least two clusters, ``names`` one per column of ``X``."""
-    X = np.asarray(X, dtype=float)
-    y = np.asarray(y, dtype=float)
-    groups = np.asarray(groups, dtype=object)
-    if X.ndim != 2:
-        raise ValueError(f"X must be a two-dimensional array (observations x columns), not {X.ndim}-dimensional")
-    if not (len(X) == len(y) == len(groups)):
-        raise ValueError(f"X, y and groups must have one row per observation: {len(X)}, {len(y)} and "
-                         f"{len(groups)} rows")
-    if not np.all(np.isfinite(X)):
-        raise ValueError(f"X holds {int((~np.isfinite(X)).sum())} missing or infinite value(s)")
-    if not np.all(np.isin(y, (0.0, 1.0))):
-        raise ValueError(f"y must be 0 or 1; it holds {sorted(set(np.unique(y[~np.isin(y, (0.0, 1.0))]).tolist()))[:5]}")
-    missing = pd.isna(groups)
-    if missing.any():
-        raise ValueError(f"groups has {int(missing.sum())} missing cluster ID(s): drop those rows or give them a cluster")
-    if len(pd.unique(groups)) < 2:
-        raise ValueError("a random-intercept model needs at least two clusters; groups has one")
-    if names is not None and len(names) != X.shape[1]:
-        raise ValueError(f"names has {len(names)} entries for the {X.shape[1]} columns of X")
-    return X, y, groups
+    """``X``, ``y`` and ``groups`` as arrays, or a :class:`ValueError` saying what is wrong: the
+    check every estimator shares (:func:`trustlib.fit.check`)."""
+    from .fit import check
+
+    return check(X, y, groups, names)
 
 
 def fit_glmm(X, y, groups, names: list[str] | None = None, nagq: int = 15,

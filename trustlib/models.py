@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from . import InputError, codebook, estimators
+from .fit import FitInputError, check
 from .cohort import COVARIATE_CODINGS
 
 TABLE_COLUMNS = ["measure", "model", "adjusted", "or", "ci_low", "ci_high", "p", "beta", "se",
@@ -142,7 +143,7 @@ def fit_one(df: pd.DataFrame, exposure: str, model: str, adjusted: bool, *, nagq
 
     estimator = estimators.get(model)
     check_exposure(df, exposure)
-    X, _ = design(df, exposure, adjusted, covariates)
+    X, names = design(df, exposure, adjusted, covariates)
     y = df[outcome].to_numpy(dtype=float)
     groups = df[cluster].to_numpy()
     common = dict(measure=exposure, model=model, adjusted=adjusted, n=len(df),
@@ -150,7 +151,11 @@ def fit_one(df: pd.DataFrame, exposure: str, model: str, adjusted: bool, *, nagq
     if separation(X, y) if separated is None else separated:
         return _row(beta=np.nan, se=np.nan, converged=False,
                     note="separation: the outcome is (quasi-)perfectly predicted; no finite estimate", **common)
-    res = estimator.fit(X, y, groups, nagq=nagq)
+    try:
+        check(X, y, groups, names)          # the estimator checks again; here the message names the column
+        res = estimator.fit(X, y, groups, nagq=nagq)
+    except FitInputError as err:            # e.g. a covariate constant in this cohort: a row with the cause
+        return _row(beta=np.nan, se=np.nan, converged=False, note=f"no fit: {err}", **common)
     col = 1                                # the exposure's column (after the intercept)
     notes, se = list(res.notes), res.bse[col]
     if not np.isfinite(se) and not notes:

@@ -19,6 +19,7 @@ from joblib import delayed
 
 from . import cohort, models, outputs, parallel
 from .glmm import fit_glmm, separation
+from .fit import FitInputError
 
 CHOICES = ["org_trust_cutoff", "patient_trust_cutoff", "cutoff_rule", "min_patient_surveys", "adjusted", "model"]
 GRID = CHOICES[:4]     # the cohort choices a grid varies (the others: adjusted or not, and the estimators)
@@ -134,7 +135,13 @@ def leave_one_clinic_out(analysis: pd.DataFrame, measures: list[str], *, nagq: i
         for clinic in sorted(analysis["clinic_id"].unique()):
             sub = analysis[analysis["clinic_id"] != clinic]
             X, names = models.design(sub, m, True, covariates)
-            r = fit_glmm(X, sub["high_high"].to_numpy(float), sub["clinic_id"].to_numpy(), names, nagq=nagq)
+            try:
+                r = fit_glmm(X, sub["high_high"].to_numpy(float), sub["clinic_id"].to_numpy(), names, nagq=nagq)
+            except FitInputError:           # without this clinic the model cannot be fitted (a constant covariate)
+                rows.append({"measure": m, "dropped_clinic": clinic, "n": len(sub), "or": np.nan, "ci_low": np.nan,
+                             "ci_high": np.nan, "p": np.nan, "full_or": full["or"], "delta_log_or": np.nan,
+                             "converged": False})
+                continue
             t = r.summary_frame().iloc[1]
             rows.append({"measure": m, "dropped_clinic": clinic, "n": len(sub), "or": t["or"],
                          "ci_low": t["ci_low"], "ci_high": t["ci_high"], "p": t["p"], "full_or": full["or"],
