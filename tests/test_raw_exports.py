@@ -194,6 +194,22 @@ def _unnamed_column(repo):
     (_raw(repo) / "clinicians.csv").write_text("\n".join(lines) + "\n")
 
 
+def _unclosed_quote(where: str, closed_later: bool = True):
+    """A free-text comment whose opening quote is never closed (line 7), in the last or a middle
+    column; a later comment's quotes (line 11) close it, so lines 8 to 11 read as one value."""
+    def breaker(repo):
+        pat = read_text_table(_raw(repo), "patients")
+        if where == "last":
+            pat["comment"] = ""
+        else:
+            pat.insert(2, "comment", "")
+        pat.loc[5, "comment"] = "great doctor"
+        pat.loc[9, "comment"] = "she listens" if closed_later else ""
+        text = pat.to_csv(index=False).replace("great doctor", '"great doctor').replace("she listens", '"she listens"')
+        (_raw(repo) / "patients.csv").write_text(text)
+    return breaker
+
+
 # (name, breaker, argv after "run --data raw", the parts one line of the message must name)
 CASES = [
     ("a named pipe", _fifo, [], ["clinicians.csv", "not a regular file"]),
@@ -270,6 +286,12 @@ CASES = [
     ("a header line past the end", _map("clinicians:\n  header_row: 999\n"), [], ["clinicians.csv", "fewer than 999 lines"]),
     ("invalid UTF-16 after its byte-order mark", lambda r: _replace(r, "clinicians", codecs.BOM_UTF16_LE + b"a\x00b"),
      [], ["clinicians.csv", "not valid UTF-16"]),
+    ("an unclosed quote in the last column", _unclosed_quote("last"), [],
+     ["patients.csv", "column 'comment'", "opens on line 7", "lines 8 to 11 are read as part of it"]),
+    ("an unclosed quote in a middle column", _unclosed_quote("middle"), [],
+     ["patients.csv", "column 'comment'", "opens on line 7", "lines 8 to 11 are read as part of it"]),
+    ("an unclosed quote the file ends inside", _unclosed_quote("last", closed_later=False), [],
+     ["patients.csv", "column 'comment'", "opens on line 7 and the file ends inside it", "lines 8 to 1133"]),
     ("Stata's missing code in a category column", lambda r: _set_cell(r, "clinicians", "sex", 2, ".a"), [],
      ["clinicians.csv", "'sex'", "not one of the allowed codes", "line 4"]),
 ]
@@ -335,6 +357,27 @@ def test_a_long_free_text_cell_and_a_bare_cr_in_an_unquoted_cell(data_copy, clea
                                                                              "first part\rsecond part")
     (data_copy / "patients.csv").write_text(text, newline="")
     _same(data_copy, clean)
+
+
+def test_multi_line_comments_with_commas_in_a_narrow_table_read_as_they_are(data_copy, clean):
+    clinics = read_text_table(data_copy, "clinics")
+    clinics["notes"] = ""
+    clinics.loc[2, "notes"] = "first, second\nthird, fourth"          # lines of two cells, as a record's
+    clinics.loc[4, "notes"] = "Visit 2, later\n\nend"
+    (data_copy / "clinics.csv").write_text(clinics.to_csv(index=False))
+    tables = _same(data_copy, clean)
+    assert len(tables["clinics"]) == len(clean["clinics"])
+
+
+def test_a_quoted_value_across_lines_in_a_codebook_column_is_named():
+    from trustlib import reading
+
+    text = "clinic_id,region,notes\nK01,\"nyc\nx\",ok\nK02,nyc,\"a\nb\"\n"
+    lines, problems = reading.scan_records(text, 1, fixed=lambda name: name in {"clinic_id", "region"})
+    assert list(lines) == [2, 4]
+    assert problems == [("region", "a quoted value opens on line 2 and runs on to line 3, so line 3 is read as part "
+                                   "of it, not as records: a closing quote is missing or misplaced; correct the "
+                                   "quotes and re-export")]
 
 
 def test_a_workbook_saved_with_a_csv_name_and_an_upper_case_extension(data_copy, clean):

@@ -149,7 +149,8 @@ def read_table(path: Path, folder: Path, table: str, cmap: ColumnMap) -> tuple[p
     if table in cmap.sheets and kind != "xlsx":
         return None, [f"column_map.yml gives {table}.sheet, but this file is not a workbook: remove sheet"]
     if kind == "text":
-        df, messages = read_csv(raw, header_row)
+        known = set(codebook.table_variables(table)["variable"])
+        df, messages = read_csv(raw, header_row, fixed=lambda name: renames.get(name, name) in known)
     else:
         df, labels, messages = formats.read(path, raw, kind, cmap.sheets.get(table), header_row)
         if df is not None:
@@ -186,9 +187,11 @@ def missing_as_code(df: pd.DataFrame, table: str, renames: dict, declared: bool)
     return out
 
 
-def read_csv(raw: bytes, header_row: int = 1) -> tuple[pd.DataFrame | None, list[str]]:
+def read_csv(raw: bytes, header_row: int = 1, fixed=lambda name: False) -> tuple[pd.DataFrame | None, list]:
     """A CSV file's bytes as text columns (see :mod:`trustlib.reading`), the header on line
-    ``header_row``; ``attrs["lines"]`` holds each record's physical line."""
+    ``header_row``; ``attrs["lines"]`` holds each record's physical line. A quoted value that
+    spans lines in a column ``fixed(name)`` says holds none, or that swallows what reads as
+    records (a quote never closed), is reported with its lines before anything else."""
     text, messages, lines = reading.decode(raw)
     if text is None:
         return None, [(None, m, lines) for m in messages]
@@ -204,6 +207,9 @@ def read_csv(raw: bytes, header_row: int = 1) -> tuple[pd.DataFrame | None, list
     names, problems = _header(header)
     if problems:
         return None, problems
+    lines, problems = reading.scan_records(text, header_row, fixed)
+    if problems:
+        return None, problems
     try:
         df = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, header=0, engine="c")
     except (pd.errors.ParserError, ValueError) as err:
@@ -217,7 +223,7 @@ def read_csv(raw: bytes, header_row: int = 1) -> tuple[pd.DataFrame | None, list
     df = df.iloc[:, :len(names)]
     df.columns = names
     df = df.apply(lambda s: s.str.strip())
-    df.attrs["lines"] = reading.record_lines(text, header_row)
+    df.attrs["lines"] = lines
     return df, []
 
 
