@@ -130,12 +130,22 @@ def _table_schema(codebook_path: str, table: str) -> pa.DataFrameSchema:
     return pa.DataFrameSchema(columns, strict=False, name=table)
 
 
+def quotable(df: pd.DataFrame, column: str | None, id_columns: set[str]) -> bool:
+    """Whether a message may quote values of ``column``: only a column the codebook defines as
+    an ID (``id_columns``) whose every value passes the ID rules. A column mapped onto an ID that
+    holds e-mail addresses or comments fails them, and then no value of it is quoted (a free-text
+    column never is): messages name its lines only."""
+    return column in id_columns and column in df and bool(df[column].str.fullmatch(ID_PATTERN.pattern).all())
+
+
 def _problems_from_pandera(err: pa.errors.SchemaErrors, name: str, df: pd.DataFrame,
                            id_col: str | None, id_columns: set[str] = frozenset()) -> list[Problem]:
-    """Problems from pandera's failure cases: file, column, lines and the rows' IDs. Offending
-    values are quoted for ID columns (``id_columns``) only: a message never carries an answer."""
+    """Problems from pandera's failure cases: file, column, lines and the rows' IDs. Values are
+    quoted only from ID columns whose every value passes the ID rules (:func:`quotable`): a
+    message never carries an answer, a comment or an address."""
     fc = err.failure_cases
     problems = []
+    named = id_col is not None and quotable(df, id_col, id_columns)
     for (column, check), grp in fc.groupby(["column", "check"], dropna=False, sort=False):
         if check == "column_in_dataframe":
             for case in grp["failure_case"]:
@@ -143,14 +153,15 @@ def _problems_from_pandera(err: pa.errors.SchemaErrors, name: str, df: pd.DataFr
             continue
         idx = sorted({int(i) for i in grp["index"].dropna()})
         rows = _lines(df, idx)
-        ids = tuple(df.loc[idx, id_col].tolist()) if id_col and id_col in df and column != id_col else ()
+        ids = tuple(df.loc[idx, id_col].tolist()) if named and column != id_col else ()
         if check == "field_uniqueness":
-            message = f"duplicated IDs {sorted(set(grp['failure_case'].astype(str)))[:MAX_LISTED]}"
+            if quotable(df, str(column), id_columns):
+                message = f"duplicated IDs {sorted(set(grp['failure_case'].astype(str)))[:MAX_LISTED]}"
+            else:
+                message = "duplicated values (an ID must be unique)"
             problems.append(Problem(name, str(column), message, rows=rows))
             continue
         message = _check_message(err, str(column), str(check))
-        if str(column) in id_columns:                 # IDs may be named; survey answers never are
-            message += f"; values {sorted({str(v) for v in grp['failure_case']})[:5]}"
         problems.append(Problem(name, None if pd.isna(column) else str(column), message, rows=rows, ids=ids))
     return problems
 
@@ -190,13 +201,16 @@ def validate_tables(tables: dict[str, pd.DataFrame], names: dict[str, str] | Non
         cdf, pdf = tables[child], tables[parent]
         if col not in cdf or pcol not in pdf:
             continue
+        if not quotable(pdf, pcol, {pcol}):          # the parent's keys are not IDs: that is the problem to name
+            continue
         unknown = ~cdf[col].isin(set(pdf[pcol]))
         if unknown.any():
-            id_col = codebook.table_variables(child)["variable"].iloc[0]   # the table's own key, never free text
-            problems.append(Problem(names[child], col, f"refers to {parent} not in {names[parent]}: "
-                                    f"{sorted(set(cdf.loc[unknown, col]))[:MAX_LISTED]}",
+            ids = set(codebook.table_variables(child).query("type == 'id'")["variable"])
+            id_col = codebook.table_variables(child)["variable"].iloc[0]   # the table's own key
+            values = (f": {sorted(set(cdf.loc[unknown, col]))[:MAX_LISTED]}" if quotable(cdf, col, ids) else "")
+            problems.append(Problem(names[child], col, f"refers to {parent} not in {names[parent]}{values}",
                                     rows=_lines(cdf, cdf.index[unknown]),
-                                    ids=tuple(cdf.loc[unknown, id_col]) if id_col in cdf else ()))
+                                    ids=tuple(cdf.loc[unknown, id_col]) if quotable(cdf, id_col, ids) else ()))
     return problems
 
 
