@@ -182,6 +182,33 @@ def _second_sheet_named(name: str):
     return breaker
 
 
+def _encrypted(repo):
+    """An Excel file saved with a password: an OLE compound file holding the streams
+    'EncryptionInfo' and 'EncryptedPackage' (their directory entries, in UTF-16, as Excel writes
+    them; the rest of the file is not a real one)."""
+    entries = b"".join(name.encode("utf-16-le").ljust(64, b"\x00") + b"\x00" * 64
+                       for name in ("Root Entry", "EncryptionInfo", "EncryptedPackage"))
+    _replace(repo, "clinicians", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\x00" * 504 + entries + b"\x00" * 4096,
+             "clinicians.xlsx")
+
+
+def _hidden_data_sheet(repo):
+    """The data on a hidden sheet, a note on the one visible sheet: the hidden one is not read."""
+    with pd.ExcelWriter(_raw(repo) / "clinicians.xlsx") as xl:
+        pd.DataFrame({"note": ["see the data"]}).to_excel(xl, sheet_name="About", index=False)
+        _text_table("clinicians").to_excel(xl, sheet_name="Data", index=False)
+        xl.book["Data"].sheet_state = "hidden"
+    (_raw(repo) / "clinicians.csv").unlink()
+
+
+def _workbook_with_an_error(repo):
+    clin = _text_table("clinicians")
+    clin.loc[2, "age"] = 999
+    with pd.ExcelWriter(_raw(repo) / "clinicians.xlsx") as xl:
+        clin.to_excel(xl, sheet_name="Data", index=False)
+    (_raw(repo) / "clinicians.csv").unlink()
+
+
 def _set_cell(repo, table, column, row, value):
     df = read_text_table(_raw(repo), table)
     df.loc[row, column] = value
@@ -242,7 +269,13 @@ CASES = [
     ("formula cells without values", _formula_workbook, [], ["clinicians.xlsx", "formula cells", "line 6"]),
     ("a title line above the header", _title_row, [], ["clinicians.csv", "required columns are missing",
                                                         "header_row: N"]),
-    ("the data on a second sheet", _second_sheet, [], ["clinicians.xlsx", "sheet: NAME", "'Data'"]),
+    ("the data on a second sheet", _second_sheet, [], ["clinicians.xlsx", "has 2 visible sheets", "sheet: NAME",
+                                                        "'Data'"]),
+    ("a password-protected workbook", _encrypted, [], ["clinicians.xlsx", "password-protected (encrypted)"]),
+    ("a workbook whose only visible sheet is not the data", _hidden_data_sheet, [],
+     ["clinicians.xlsx, sheet 'About'", "required columns are missing"]),
+    ("an error in a workbook names its sheet", _workbook_with_an_error, [],
+     ["clinicians.xlsx, sheet 'Data', column 'age'", "outside the allowed range", "line 4"]),
     ("a column without a name", _unnamed_column, [], ["clinicians.csv", "column 3 has no name"]),
     ("every quality item missing for a clinician", _all_quality_missing, [],
      ["clinicians.csv", "'CULT_Q2'", "quality_2", "C004"]),
@@ -404,6 +437,59 @@ def test_header_row_and_sheet_in_the_column_map(data_copy, clean):
     (data_copy / "clinicians.csv").write_text("\n".join(lines) + "\n")
     with pytest.raises(contract.DataValidationError, match=r"column 'age'.*\(line 6\)"):   # physical lines
         contract.load_folder(data_copy)
+
+
+def test_hidden_sheets_are_read_only_when_named(data_copy, clean):
+    """A hidden sheet of stale data before the data, and a very hidden one: the one visible sheet
+    is read; a very hidden sheet is read when the column map names it. The sheet read is recorded."""
+    stale = _text_table("clinicians").drop(columns=["age"])
+    with pd.ExcelWriter(data_copy / "clinicians.xlsx") as xl:
+        stale.to_excel(xl, sheet_name="Old", index=False)
+        _text_table("clinicians").to_excel(xl, sheet_name="Data", index=False)
+        stale.to_excel(xl, sheet_name="Older", index=False)
+        xl.book["Old"].sheet_state = "hidden"
+        xl.book["Older"].sheet_state = "veryHidden"
+    (data_copy / "clinicians.csv").unlink()
+    tables = _same(data_copy, clean)
+    assert tables["clinicians"].attrs["how_read"] == {"sheet": "Data"}
+    assert tables["clinicians"].attrs["file"].endswith("clinicians.xlsx, sheet 'Data'")
+    (data_copy / "column_map.yml").write_text("clinicians:\n  sheet: 1\n")          # numbers count visible sheets
+    assert contract.load_folder(data_copy)["clinicians"].attrs["how_read"] == {"sheet": "Data"}
+    (data_copy / "column_map.yml").write_text("clinicians:\n  sheet: Older\n")
+    with pytest.raises(contract.DataValidationError, match=r"clinicians.xlsx, sheet 'Older', column 'age': required"):
+        contract.load_folder(data_copy)
+
+
+def test_ids_stored_as_numbers_with_a_000_format_read_as_excel_displays_them(data_copy, clean, tmp_path):
+    """Clinician IDs 001, 002, ... stored as the numbers 1, 2, ... formatted 000 in the workbook,
+    and written 001 in the patients' CSV export: they match, and the manifest says how they were read."""
+    import json
+
+    from trustlib import manifest, outputs
+
+    number = {cid: int(cid[1:]) for cid in clean["clinicians"]["clinician_id"]}
+    clin = _text_table("clinicians")
+    clin["clinician_id"] = clin["clinician_id"].map(number)
+    clin.to_excel(data_copy / "clinicians.xlsx", index=False)
+    import openpyxl
+
+    wb = openpyxl.load_workbook(data_copy / "clinicians.xlsx")
+    for (cell,) in wb.active.iter_rows(min_row=2, max_col=1):
+        cell.number_format = "000"
+    wb.save(data_copy / "clinicians.xlsx")
+    (data_copy / "clinicians.csv").unlink()
+    pat = read_text_table(data_copy, "patients")
+    pat["clinician_id"] = pat["clinician_id"].map(lambda c: f"{number[c]:03d}")
+    write_text_table(data_copy, "patients", pat)
+    tables = contract.load_folder(data_copy)
+    assert tables["clinicians"]["clinician_id"].tolist() == [f"{number[c]:03d}" for c in clean["clinicians"]["clinician_id"]]
+    assert tables["clinicians"].attrs["how_read"] == {"sheet": "Sheet1", "ids_read_as_displayed": ["clinician_id"]}
+    results = tmp_path / "results"
+    outputs.Writer(results, "01_prepare_data").inputs(tables)
+    manifest.write(results, "raw", {}, [], {}, set(), {})
+    recorded = json.loads((results / "manifest.json").read_text())["how_read"]
+    assert recorded == {paths.relative(data_copy / "clinicians.xlsx"): {
+        "ids_read_as_displayed": ["clinician_id"], "sheet": "Sheet1"}}
 
 
 def test_a_stray_cell_at_the_end_of_the_sheet_costs_nothing(data_copy, clean):

@@ -251,6 +251,8 @@ def load_folder(folder: Path, column_map: Path | None = None) -> dict[str, pd.Da
         names[table] = paths.relative(path)
         df, messages = read_table(path, folder, table, cmap)
         problems += _problems(names[table], messages)
+        if df is not None and df.attrs.get("sheet"):        # every message about a workbook names its sheet
+            names[table] += f", sheet '{df.attrs['sheet']}'"
         if df is not None:
             df.attrs["lines"] = reading.RecordLines(df.attrs.get("lines") or ())
             renamed, rename_problems = _renamed(df, cmap.columns.get(table, {}), names[table])
@@ -270,6 +272,8 @@ def load_folder(folder: Path, column_map: Path | None = None) -> dict[str, pd.Da
         typed[table].attrs["read"] = dict(df.attrs["read"])
         typed[table].attrs["missing_read"] = dict(df.attrs.get("missing_read", {}))
         typed[table].attrs["file"] = names[table]
+        typed[table].attrs["path"] = paths.relative(table_path(folder, cmap, table))
+        typed[table].attrs["how_read"] = dict(df.attrs.get("how_read", {}))
         typed[table].attrs["columns"] = {new: old for old, new in cmap.columns.get(table, {}).items()}
     return typed
 

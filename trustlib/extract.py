@@ -26,6 +26,8 @@ import pandas as pd
 from . import codebook, formats, params, paths, reading
 
 STATA_MISSING = re.compile(r"^\.[a-z]?$")
+# an encrypted .xlsx is an OLE compound file (as an .xls is) holding a stream of this name
+ENCRYPTED = "EncryptedPackage".encode("utf-16-le")
 MAP_KEYS = {"file", "columns", "sheet", "header_row"}
 
 
@@ -139,6 +141,10 @@ def read_table(path: Path, folder: Path, table: str, cmap: ColumnMap) -> tuple[p
     renames = cmap.columns.get(table, {})
     header_row = cmap.header_rows.get(table, 1)
     suffix = path.suffix.lower()
+    if kind == "xls" and ENCRYPTED in raw:
+        return None, ["is a password-protected (encrypted) workbook, which cannot be read: open it in Excel, "
+                      "remove the password (File > Info > Protect Workbook > Encrypt with Password, cleared) "
+                      "and save it as .xlsx, or as CSV UTF-8"]
     if kind == "xls":
         return None, ["is an Excel 97-2003 workbook (.xls): save it as .xlsx, or as CSV UTF-8"]
     if kind == "text" and suffix in formats.BINARY:
@@ -152,12 +158,18 @@ def read_table(path: Path, folder: Path, table: str, cmap: ColumnMap) -> tuple[p
         known = set(codebook.table_variables(table)["variable"])
         df, messages = read_csv(raw, header_row, fixed=lambda name: renames.get(name, name) in known)
     else:
-        df, labels, messages = formats.read(path, raw, kind, cmap.sheets.get(table), header_row)
+        df, labels, messages = formats.read(path, raw, kind, cmap.sheets.get(table), header_row, table)
         if df is not None:
             df = formats.apply_value_labels(df, labels, _categories(table, renames, df.columns))
     if df is None:
         return None, messages
     df.attrs["read"] = {paths.relative(path): hashlib.sha256(raw).hexdigest()}
+    how = dict(df.attrs.get("how_read", {}))
+    if kind == "xlsx":
+        how["sheet"] = df.attrs["sheet"]
+        if df.attrs.get("padded"):
+            how["ids_read_as_displayed"] = list(df.attrs["padded"])
+    df.attrs["how_read"] = how
     return missing_as_code(df, table, renames, declared=kind in ("sav", "dta")), []
 
 

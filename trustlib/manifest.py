@@ -4,7 +4,8 @@ Every output's SHA-256 (paths relative to the results folder) with the step that
 shareable outputs under ``outputs`` and row-level ones (``private/``) under
 ``private_outputs``; per step its fingerprint (:mod:`trustlib.fingerprint`), whether it was
 executed or carried from the previous run, and its files; the run's parameters, the extract
-as read, git commit and dirty flag, Python and key package versions. No time stamps, so two
+as read (its files' SHA-256, and how they were read: a workbook's sheet, IDs read as their number
+format displays them), git commit and dirty flag, Python and key package versions. No time stamps, so two
 runs of the same inputs write the same manifest.
 """
 
@@ -81,6 +82,7 @@ def write(results: Path, source: str, parameters: dict, names: list[str], finger
     if merged.is_file():
         outs["numbers.json"] = {"sha256": outputs.sha256(merged), "notebook": "merged from numbers/*.json"}
     missing = results / "provenance" / "missing_values.json"
+    how = results / "provenance" / "how_read.json"
     status = _git("status", "--porcelain", "--untracked-files=no")
     manifest = {
         "data_source": source,
@@ -90,6 +92,7 @@ def write(results: Path, source: str, parameters: dict, names: list[str], finger
         "parameters": parameters,
         "inputs": next((fp["data"] for fp in fingerprints.values() if fp["data"]), {}),
         "missing_values_read": json.loads(missing.read_text()) if missing.is_file() else {},
+        "how_read": json.loads(how.read_text()) if how.is_file() else {},
         "notebooks": names,
         "steps": step_records,
         "finish": finish,
