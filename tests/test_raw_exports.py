@@ -209,6 +209,13 @@ def _workbook_with_an_error(repo):
     (_raw(repo) / "clinicians.csv").unlink()
 
 
+def _subfolder_loop(repo):
+    """The column map names a file in a subfolder that is a symbolic link loop."""
+    (_raw(repo) / "exports").symlink_to(_raw(repo) / "exports2")
+    (_raw(repo) / "exports2").symlink_to(_raw(repo) / "exports")
+    (_raw(repo) / "column_map.yml").write_text("clinicians:\n  file: exports/clinicians.csv\n")
+
+
 def _set_cell(repo, table, column, row, value):
     df = read_text_table(_raw(repo), table)
     df.loc[row, column] = value
@@ -274,6 +281,8 @@ CASES = [
     ("a password-protected workbook", _encrypted, [], ["clinicians.xlsx", "password-protected (encrypted)"]),
     ("a workbook whose only visible sheet is not the data", _hidden_data_sheet, [],
      ["clinicians.xlsx, sheet 'About'", "required columns are missing"]),
+    ("a column map file in a subfolder that is a symlink loop", _subfolder_loop, [],
+     ["column_map.yml", "clinicians.file 'exports/clinicians.csv' leads through a symbolic link that leads nowhere"]),
     ("an error in a workbook names its sheet", _workbook_with_an_error, [],
      ["clinicians.xlsx, sheet 'Data', column 'age'", "outside the allowed range", "line 4"]),
     ("a column without a name", _unnamed_column, [], ["clinicians.csv", "column 3 has no name"]),
@@ -338,6 +347,34 @@ def test_an_export_or_parameter_a_run_cannot_use_stops_it_at_once(repo, capsys, 
     with ceiling():
         err = _check(repo, capsys, ["run", "--data", "raw", *argv], parts[0])
     _line(err, *parts)
+
+
+def test_a_results_folder_that_is_a_mount_point_is_refused_before_any_work(repo, capsys, monkeypatch):
+    """A results_raw/ that is a mount point cannot be exchanged with a stage beside it: refused
+    with one line before the extract is read (a real tmpfs mount; skipped where mounting is not
+    allowed)."""
+    import subprocess
+
+    results = repo / "results_raw"
+    kept = repo / "results_raw.kept"
+    results.rename(kept)
+    results.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(results)], capture_output=True).returncode:
+        results.rmdir()
+        kept.rename(results)
+        pytest.skip("mounting a tmpfs is not allowed here")
+    try:
+        (results / "old.csv").write_text("old\n")
+        from trustlib import contract
+
+        monkeypatch.setattr(contract, "load_folder", lambda *a, **k: pytest.fail("the extract was read"))
+        err = _check(repo, capsys, ["run", "--data", "raw"], "results_raw/: it is a mount point")
+        assert err.count("\n") == 1, err
+        assert [p.name for p in results.iterdir()] == ["old.csv"]
+    finally:
+        subprocess.run(["umount", str(results)], check=True)
+        results.rmdir()
+        kept.rename(results)
 
 
 @pytest.mark.parametrize("argv,text", [(["--jobs", "0"], "--jobs: must be at least 1"),
@@ -535,6 +572,45 @@ def test_a_utf8_error_names_its_byte_offset_counting_the_bom(data_copy):
     (data_copy / "clinics.csv").write_bytes(raw[:bad] + b"\xff" + raw[bad + 1:])
     with pytest.raises(contract.DataValidationError, match=f"byte 0xff at byte offset {bad}, line 6"):
         contract.load_folder(data_copy)
+
+
+def test_a_csv_with_two_byte_order_marks_reads_as_the_clean_one(data_copy, clean):
+    _rewrite(data_copy, "clinicians", lambda b: codecs.BOM_UTF8 * 2 + b)
+    _rewrite(data_copy, "clinics", lambda b: codecs.BOM_UTF16_LE + ("\ufeff" + b.decode()).encode("utf-16-le"))
+    _same(data_copy, clean)
+
+
+def _decimal_export(folder):
+    """Every whole number of the clinicians' file written as 3.0 and -9.0, as some exports do."""
+    clin = read_text_table(folder, "clinicians")
+    numeric = [c for c in clin.columns if clin[c].str.fullmatch(r"-?\d+").all()]
+    clin[numeric] = clin[numeric].apply(lambda s: s + ".0")
+    write_text_table(folder, "clinicians", clin)
+    return numeric
+
+
+def test_whole_numbers_written_as_decimals_read_as_whole_numbers(data_copy, clean):
+    numeric = _decimal_export(data_copy)
+    tables = _same(data_copy, clean)
+    assert tables["clinicians"].attrs["how_read"] == {"whole_numbers_written_as_decimals": numeric}
+    clin = read_text_table(data_copy, "clinicians")
+    clin.loc[4, "age"] = "44.5"                                         # a real decimal is still named
+    write_text_table(data_copy, "clinicians", clin)
+    with pytest.raises(contract.DataValidationError, match=r"column 'age': not a whole number \(line 6\)"):
+        contract.load_folder(data_copy)
+
+
+def test_a_run_says_once_that_whole_numbers_were_written_as_decimals(repo, capsys):
+    numeric = _decimal_export(_raw(repo))
+    from trustlib.__main__ import main
+
+    assert main(["run", "--data", "raw", "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    notes = [line for line in out.splitlines() if line.startswith("note:")]
+    assert notes == [f"note: {paths.relative(_raw(repo) / 'clinicians.csv')}: whole numbers written with a decimal "
+                     f"point (3.0, -9.0) in columns {', '.join(repr(c) for c in numeric[:5])} and {len(numeric) - 5} "
+                     "more, read as whole numbers"], out
+    assert "not a whole number" not in out
 
 
 def test_trailing_empty_header_columns_are_ignored(data_copy, clean):

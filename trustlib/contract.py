@@ -278,6 +278,24 @@ def load_folder(folder: Path, column_map: Path | None = None) -> dict[str, pd.Da
     return typed
 
 
+def reading_notes(tables: dict[str, pd.DataFrame]) -> list[str]:
+    """One line per file read in a way worth saying (``attrs["how_read"]``, also in the
+    manifest): whole numbers written as decimals, IDs read as their number format displays them."""
+    def columns(cols):
+        shown = ", ".join(f"'{c}'" for c in cols[:5])
+        return f"column{'s' if len(cols) > 1 else ''} {shown}{f' and {len(cols) - 5} more' if len(cols) > 5 else ''}"
+    notes = []
+    for df in tables.values():
+        how, name = df.attrs.get("how_read", {}), df.attrs.get("file", "the table")
+        if how.get("whole_numbers_written_as_decimals"):
+            notes.append(f"note: {name}: whole numbers written with a decimal point (3.0, -9.0) in "
+                         f"{columns(how['whole_numbers_written_as_decimals'])}, read as whole numbers")
+        if how.get("ids_read_as_displayed"):
+            notes.append(f"note: {name}: numbers with a 000 number format in {columns(how['ids_read_as_displayed'])}, "
+                         "read as Excel displays them (1 as 001)")
+    return notes
+
+
 def _renamed(df: pd.DataFrame, renames: dict[str, str], name: str) -> tuple[pd.DataFrame | None, list[Problem]]:
     """The table with the column map's names, or the problems of renaming it."""
     problems = []

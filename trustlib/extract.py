@@ -73,11 +73,16 @@ class ColumnMap:
         problems = [f"{table}: unknown key {k!r}; use {sorted(MAP_KEYS)}" for k in entry if k not in MAP_KEYS]
         if "file" in entry:
             name = entry["file"]
-            inside = isinstance(name, str) and name.strip() and not Path(name).is_absolute() \
-                and (folder / name).resolve().is_relative_to(folder.resolve())
+            try:
+                inside = isinstance(name, str) and name.strip() and not Path(name).is_absolute() \
+                    and (folder / name).resolve().is_relative_to(folder.resolve())
+            except (OSError, RuntimeError):          # a symbolic link loop on the way (Python 3.11 raises RuntimeError)
+                problems.append(f"{table}.file {name!r} leads through a symbolic link that leads nowhere (a loop); "
+                                "name a file inside the data folder")
+                inside = None
             if inside:
                 self.files[table] = name.strip()
-            else:
+            elif inside is not None:
                 problems.append(f"{table}.file must name a file inside the data folder ({paths.relative(folder)}/), "
                                 f"not {name!r}")
         if "sheet" in entry:
@@ -135,7 +140,7 @@ def read_table(path: Path, folder: Path, table: str, cmap: ColumnMap) -> tuple[p
     raw, messages = reading.read_bytes(path, folder)
     if messages:
         return None, messages
-    if not raw.removeprefix(b"\xef\xbb\xbf").strip():
+    if not raw.replace(b"\xef\xbb\xbf", b"").strip():
         return None, ["file is empty"]
     kind = reading.sniff(raw)
     renames = cmap.columns.get(table, {})
@@ -169,8 +174,32 @@ def read_table(path: Path, folder: Path, table: str, cmap: ColumnMap) -> tuple[p
         how["sheet"] = df.attrs["sheet"]
         if df.attrs.get("padded"):
             how["ids_read_as_displayed"] = list(df.attrs["padded"])
+    df, decimals = whole_numbers(df, table, renames)
+    if decimals:
+        how["whole_numbers_written_as_decimals"] = decimals
     df.attrs["how_read"] = how
     return missing_as_code(df, table, renames, declared=kind in ("sav", "dta")), []
+
+
+WRITTEN_AS_DECIMAL = re.compile(r"^(-?[0-9]+)\.0+$")
+
+
+def whole_numbers(df: pd.DataFrame, table: str, renames: dict) -> tuple[pd.DataFrame, list[str]]:
+    """Whole numbers an export wrote with a decimal point (3.0, -9.0), in the codebook's integer
+    columns, as whole numbers; and the columns (as the file names them) where it did. Any other
+    decimal is left for the contract to name."""
+    integers = set(codebook.table_variables(table).query("type == 'integer'")["variable"])
+    out, columns = df, []
+    for col in df.columns:
+        if renames.get(col, col) not in integers or not df[col].str.contains(".", regex=False).any():
+            continue
+        whole = df[col].str.extract(WRITTEN_AS_DECIMAL, expand=False)
+        if whole.notna().any():
+            out = out.copy() if out is df else out
+            out[col] = whole.fillna(df[col])
+            columns.append(col)
+    out.attrs = dict(df.attrs)
+    return out, columns
 
 
 def _categories(table: str, renames: dict, columns) -> dict[str, list[str]]:

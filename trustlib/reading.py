@@ -6,7 +6,7 @@
 * **The format from the bytes, whatever the name.** An Excel workbook saved with a ``.csv``
   name is read as a workbook; an Excel 97-2003 ``.xls`` file, or UTF-16 text without a
   byte-order mark, is named with the way to re-export it.
-* **Text as Excel writes it.** UTF-8 with or without a byte-order mark, and UTF-16 with one;
+* **Text as Excel writes it.** UTF-8 with or without a byte-order mark (or two), and UTF-16 with one;
   CR-only line endings (Excel's "CSV (Macintosh)"); a bare CR inside an unquoted cell (a space);
   free-text cells of any length. Every scan is linear in the file's size.
 
@@ -97,14 +97,17 @@ def _nul_lines(body: bytes) -> list[int]:
 
 
 def decode(raw: bytes) -> tuple[str | None, list[str], tuple[int, ...]]:
-    """The text of a CSV file: UTF-8 (a byte-order mark allowed) or UTF-16 with a byte-order mark.
+    """The text of a CSV file: UTF-8 (byte-order marks allowed: some exports write two) or UTF-16
+    with a byte-order mark.
     Returns ``(text, messages, lines)``; ``lines`` are the lines a message is about."""
     if raw.startswith(UTF16_BOMS):
         try:
-            return raw.decode("utf-16"), [], ()
+            return raw.decode("utf-16").lstrip("\ufeff"), [], ()
         except UnicodeDecodeError:
             return None, ["starts as UTF-16 text but is not valid UTF-16: re-export it as CSV UTF-8"], ()
-    offset = 3 if raw.startswith(codecs.BOM_UTF8) else 0
+    offset = 0
+    while raw.startswith(codecs.BOM_UTF8, offset):      # some exports write the mark twice
+        offset += 3
     body = raw[offset:]
     if b"\x00" in body:
         head = body[: 2 * 4096]
