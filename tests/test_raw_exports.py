@@ -623,11 +623,14 @@ def test_the_manifest_says_how_many_missing_values_a_format_declared(tmp_path):
     from trustlib import outputs
 
     df = pd.DataFrame({"a": [1]})
-    df.attrs = {"read": {"x.sav": "0" * 64}, "missing_read": {"age": 3}, "file": "x.sav"}
+    df.attrs = {"read": {"x.sav": "0" * 64}, "missing_read": {"age": 3, "stress": 11}, "file": "x.sav"}
     outputs.Writer(tmp_path, "01_prepare_data").inputs({"clinicians": df})
     import json
 
-    assert json.loads((tmp_path / "provenance" / "missing_values.json").read_text()) == {"x.sav": {"age": 3}}
+    written = tmp_path / "provenance" / "missing_values.json"
+    assert json.loads(written.read_text()) == {"x.sav": {"age": 3, "stress": 11}}
+    outputs.Writer(tmp_path, "01_prepare_data").inputs({"clinicians": df}, k=11)      # raw data: 3 people is small
+    assert json.loads(written.read_text()) == {"x.sav": {"age": "suppressed", "stress": 11}}
 
 
 def test_column_map_problems_are_all_listed(tmp_path):
@@ -681,3 +684,28 @@ def _read_only_run(base):
     assert run.stderr.count("\n") == 1 and "results_raw/ is not writable" in run.stderr, run.stderr
     assert not (repo_copy / ".results_raw.stage").exists()
     assert [p.name for p in (repo_copy / "results_raw").iterdir()] == ["old.csv"]
+
+
+def test_the_data_source_is_not_reported_as_a_parameter_deviation(repo, capsys):
+    """A raw run with params/pipeline.yml's values runs with the defaults: neither the run nor
+    `verify` says "parameters not those of params/pipeline.yml: data_source=raw"."""
+    import json
+
+    from trustlib import config, pipeline
+    from trustlib.__main__ import main
+
+    cfg = config.RunConfig.load("raw")
+    pipeline._say_parameters(cfg, None)
+    assert capsys.readouterr().out == ""
+    path = repo / "results_raw" / "manifest.json"
+    kept = path.read_bytes()
+    try:
+        path.write_text(json.dumps({**json.loads(kept), "parameters": cfg.parameters()}))
+        assert main(["verify", "--data", "raw"]) == 0
+        out = capsys.readouterr().out
+        assert "scorecard:" in out and "data_source" not in out and "holds a run with" not in out, out
+        path.write_text(json.dumps({**json.loads(kept), "parameters": {**cfg.parameters(), "nagq": 3}}))
+        main(["verify", "--data", "raw"])
+        assert "holds a run with nagq=3 (not the defaults" in capsys.readouterr().out
+    finally:
+        path.write_bytes(kept)

@@ -42,12 +42,17 @@ def non_default_parameters(results: Path) -> dict:
     return non_default((read(results) or {}).get("parameters", {}))
 
 
+NOT_A_DEVIATION = {"data_source"}   # chosen by `--data` (make's DATA=), not a departure from the defaults
+
+
 def non_default(parameters: dict) -> dict:
-    """Those of a run's ``parameters`` that differ from ``params/pipeline.yml``, sorted by name."""
+    """Those of a run's ``parameters`` that differ from ``params/pipeline.yml``, sorted by name;
+    the data source is not one of them (a raw run with the defaults runs with the defaults)."""
     from . import params
 
     defaults = params.load_yaml(paths.PIPELINE_PARAMS)
-    return {k: v for k, v in sorted(parameters.items()) if k in defaults and defaults[k] != v}
+    return {k: v for k, v in sorted(parameters.items())
+            if k in defaults and k not in NOT_A_DEVIATION and defaults[k] != v}
 
 
 def parameter_words(changed: dict) -> str:
