@@ -188,7 +188,8 @@ def read(path: Path, raw: bytes, kind: str, sheet=None, header_row: int = 1, tab
         return None, {}, [f"could not be read as a {KIND[kind]} file ({type(err).__name__}: "
                           f"{str(err).splitlines()[0] if str(err) else 'no detail'}); re-export it"]
     if df.empty:
-        return None, {}, ["has no data rows"]
+        sheet = f"sheet '{df.attrs['sheet']}' " if df.attrs.get("sheet") else ""
+        return None, {}, [f"{sheet}has no data rows"]
     attrs = dict(df.attrs)
     df.columns = [str(c).strip() for c in df.columns]
     df = df.apply(lambda s: s.map(_text)).astype(str) if len(df.columns) else df
