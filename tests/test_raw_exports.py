@@ -228,17 +228,18 @@ def _unnamed_column(repo):
     (_raw(repo) / "clinicians.csv").write_text("\n".join(lines) + "\n")
 
 
-def _unclosed_quote(where: str, closed_later: bool = True):
-    """A free-text comment whose opening quote is never closed (line 7), in the last or a middle
-    column; a later comment's quotes (line 11) close it, so lines 8 to 11 read as one value."""
+def _unclosed_quote(where: str, closed_later: bool = True, closed_on: int = 11):
+    """A free-text comment whose opening quote is never closed (line 7), in the last, a middle
+    (the third) or the first column; a later comment's quotes (line ``closed_on``) close it, so
+    lines 8 to ``closed_on`` read as one value."""
     def breaker(repo):
         pat = read_text_table(_raw(repo), "patients")
         if where == "last":
             pat["comment"] = ""
         else:
-            pat.insert(2, "comment", "")
+            pat.insert({"middle": 2, "first": 0}[where], "comment", "")
         pat.loc[5, "comment"] = "great doctor"
-        pat.loc[9, "comment"] = "she listens" if closed_later else ""
+        pat.loc[closed_on - 2, "comment"] = "she listens" if closed_later else ""
         text = pat.to_csv(index=False).replace("great doctor", '"great doctor').replace("she listens", '"she listens"')
         (_raw(repo) / "patients.csv").write_text(text)
     return breaker
@@ -332,6 +333,10 @@ CASES = [
      ["patients.csv", "column 'comment'", "opens on line 7", "lines 8 to 11 are read as part of it"]),
     ("an unclosed quote in a middle column", _unclosed_quote("middle"), [],
      ["patients.csv", "column 'comment'", "opens on line 7", "lines 8 to 11 are read as part of it"]),
+    ("an unclosed quote in a middle column closed by the next line", _unclosed_quote("middle", closed_on=8), [],
+     ["patients.csv", "column 'comment'", "opens on line 7", "line 8 is read as part of it"]),
+    ("an unclosed quote in the first column closed by the next line", _unclosed_quote("first", closed_on=8), [],
+     ["patients.csv", "column 'comment'", "opens on line 7", "line 8 is read as part of it"]),
     ("an unclosed quote the file ends inside", _unclosed_quote("last", closed_later=False), [],
      ["patients.csv", "column 'comment'", "opens on line 7 and the file ends inside it", "lines 8 to 1133"]),
     ("Stata's missing code in a category column", lambda r: _set_cell(r, "clinicians", "sex", 2, ".a"), [],

@@ -193,8 +193,7 @@ def _spanning(row: list[str], start: int, names: list[str], fixed) -> list[tuple
         breaks = value.count("\n")
         if breaks:
             name = _name(names, i)
-            if i >= len(names) or not names[i] or fixed(name) \
-                    or any(_reads_as_record(s, len(names)) for s in value.split("\n")[1:]):
+            if i >= len(names) or not names[i] or fixed(name) or _swallowed(value, i, len(names)):
                 end = line + breaks
                 found.append((name, f"a quoted value opens on line {line} and runs on to line {end}, so "
                                     f"{_lines(line + 1, end)} read "
@@ -237,13 +236,33 @@ def _unclosed(row: list[str], start: int, names: list[str], last_line: int) -> t
             f"{swallowed}: a closing quote is missing; {CORRECT}", line)
 
 
+def _swallowed(value: str, i: int, width: int) -> bool:
+    """Whether a value across lines in column ``i`` (0-based) of a table ``width`` columns wide
+    holds what reads as records, as a quote never closed makes it: a line inside it reads as a
+    record (:func:`_reads_as_record`); or its first line holds the rest of a record (the cells
+    after column ``i``: five or more; or three or four, and its last line holds the start of a
+    record, the cells before column ``i`` and the value whose opening quote closed it)."""
+    lines = value.split("\n")
+    if any(_reads_as_record(line, width) for line in lines[1:]):
+        return True
+    after = width - i - 1
+    if after < 3 or len(_cells(lines[0])) < after + 1:
+        return False
+    last = _cells(lines[-1])
+    return after >= 5 or (len(last) == i + 1 and i >= 1 and bool(RECORD_START.match(last[0].strip())))
+
+
+def _cells(line: str) -> list[str]:
+    return next(csv.reader([line]), [])
+
+
 def _reads_as_record(line: str, width: int) -> bool:
     """Whether a line inside a quoted value reads as a record of a table ``width`` columns wide:
     as many cells (or one fewer, the line cut at a quote), and for a narrow table a first cell
     like an ID, with a digit (a comment's line seldom holds five commas; one may hold one)."""
     if width < 2:
         return False
-    cells = next(csv.reader([line]), [])
+    cells = _cells(line)
     return len(cells) >= width - 1 and (width >= 6 or bool(RECORD_START.match(cells[0].strip())))
 
 
