@@ -183,13 +183,11 @@ def _second_sheet_named(name: str):
 
 
 def _encrypted(repo):
-    """An Excel file saved with a password: an OLE compound file holding the streams
-    'EncryptionInfo' and 'EncryptedPackage' (their directory entries, in UTF-16, as Excel writes
-    them; the rest of the file is not a real one)."""
-    entries = b"".join(name.encode("utf-16-le").ljust(64, b"\x00") + b"\x00" * 64
-                       for name in ("Root Entry", "EncryptionInfo", "EncryptedPackage"))
-    _replace(repo, "clinicians", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\x00" * 504 + entries + b"\x00" * 4096,
-             "clinicians.xlsx")
+    """A workbook saved with a password: tests/reference/encrypted.xlsx, a two-line clinics sheet
+    encrypted with the password 'secret' by msoffcrypto-tool 6 (``OOXMLFile(...).encrypt``, agile
+    encryption as Excel writes it): an OLE compound file, as an Excel 97-2003 file is."""
+    (_raw(repo) / "clinicians.csv").unlink()
+    shutil.copy(Path(__file__).parent / "reference" / "encrypted.xlsx", _raw(repo) / "clinicians.xlsx")
 
 
 def _hidden_data_sheet(repo):
