@@ -124,7 +124,7 @@ def _xlsx(raw: bytes, sheet, header_row: int, table: str) -> tuple[pd.DataFrame 
         if not header:
             return None, [f"sheet '{ws.title}' has no header on line {header_row}"]
         records, lines, blanks, padded = [], [], [], set()
-        # cells with their number formats only when the workbook defines a 000 format (a third slower)
+        # cells with their number formats (slower to read) only when the workbook defines a 000 format
         formatted = any(ZEROS.match(str(f)) for f in getattr(wb, "_number_formats", ["000"]))
         for n, row in enumerate(ws.iter_rows(min_row=header_row + 1, max_col=len(header), values_only=not formatted),
                                 start=header_row + 1):
