@@ -58,11 +58,19 @@ def snapshot(folder: Path) -> dict[str, str]:
             for p in sorted(folder.rglob("*")) if p.is_file() and p.name != ".lock"}
 
 
+# missing answers written as Stata's missing codes, the same data as the -9 they replace: 3 and 1
+# clinicians (fewer than the disclosure threshold) and 11 patient surveys (as many)
+STATA_MISSING = {"clinicians": {"org_trust_3": ".", "alignment_2": ".a"}, "patients": {"pt_trust_03": "."}}
+
+
 def write_raw_extract(raw: Path):
-    """The synthetic cohort as a messy extract: shuffled rows, renamed columns, a mapping file."""
+    """The synthetic cohort as a messy extract: shuffled rows, renamed columns, a mapping file,
+    some missing answers as Stata's missing codes (:data:`STATA_MISSING`)."""
     raw.mkdir(parents=True, exist_ok=True)
     for i, table in enumerate(paths.TABLES):
         df = pd.read_csv(paths.table_file("synthetic", table), dtype=str, keep_default_na=False)
+        for column, code in STATA_MISSING.get(table, {}).items():
+            df[column] = df[column].replace("-9", code)
         df = df.sample(frac=1.0, random_state=10 + i).rename(columns=RENAME)
         name = "Clinician_Survey_2013.csv" if table == "clinicians" else f"{table}.csv"
         df.to_csv(raw / name, index=False)

@@ -229,3 +229,25 @@ def test_every_reference_is_cited_and_every_citation_has_a_reference(config):
     body = md.split("## References")[0]
     cited = {int(n) for group in re.findall(r"\{\{\[([\d, ]+)\]\}\}", body) for n in group.split(",")}
     assert cited == set(range(1, len(article.REFERENCES) + 1))
+
+
+def test_suppressed_numbers_read_in_words_a_reader_understands(config):
+    """On real data disclosure control hides counts: the data paragraph names the withheld
+    numbers in words (not "suppressed clinicians"), an n (%) or mean (SD) cell whose two numbers
+    are hidden reads ``suppressed`` once (not "suppressed (suppressed)"), and a hidden number of
+    high-high clinicians is said in words."""
+    raw = config.replace(data_source="raw")
+    card = _card()
+    numbers = {k: 1.0 for k in _keys(article.blocks(raw, {}, {}, card))}
+    hidden = {k for k in numbers if k in ("flow.n_clinicians", "flow.n_patients", "outcome.n_high_high",
+                                          "outcome.pct_high_high")
+              or (k.startswith("table1.") and not k.endswith(".clinicians.count"))}
+    numbers.update({k: "suppressed" for k in hidden} | {"flow.n_clinics": 34})
+    text = article.render(article.to_markdown(article.blocks(raw, {}, numbers, card)), numbers, markup=False)
+    assert "(34 clinics; the numbers of clinicians and of patient surveys are withheld by disclosure control)" in text
+    assert "suppressed clinicians" not in text and "suppressed patient" not in text
+    assert "suppressed (suppressed" not in text and "suppressed%" not in text
+    assert "The number of clinicians who trust their organization and are trusted by their patients (high-high) " \
+           "is withheld by disclosure control" in text
+    table1 = [line for line in text.splitlines() if line.startswith("| Women, n (%)")]
+    assert table1 and table1[0].count("| suppressed ") == 5, table1

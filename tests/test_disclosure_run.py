@@ -44,6 +44,17 @@ def test_small_counts_read_suppressed_in_numbers_and_tables(raw_run):
             assert table1.loc["Physicians, n (%)", q] == "suppressed", q
 
 
+def test_missing_value_counts_below_the_threshold_are_suppressed_in_shareable_files(raw_run):
+    """The extract writes 3 and 1 clinicians' and 11 patient surveys' missing answers as Stata's
+    missing codes (sandbox.STATA_MISSING): the manifest and provenance/missing_values.json show
+    the 11 and read ``suppressed`` for the 3 and the 1."""
+    results = raw_run / "results_raw"
+    expected = {"data/raw/Clinician_Survey_2013.csv": {"alignment_2": "suppressed", "org_trust_3": "suppressed"},
+                "data/raw/patients.csv": {"pt_trust_03": 11}}
+    assert json.loads((results / "provenance" / "missing_values.json").read_text()) == expected
+    assert json.loads((results / "manifest.json").read_text())["missing_values_read"] == expected
+
+
 def test_no_identifier_or_row_level_table_leaves_private(raw_run):
     results = raw_run / "results_raw"
     ids = set(pd.read_csv(paths.table_file("synthetic", "clinics"), dtype=str)["clinic_id"])

@@ -87,6 +87,22 @@ def _unreadable(fmt):
     return breaker
 
 
+def _email_as_clinician_id(folder):
+    """A staff e-mail column mapped onto clinician_id (the extract's own ID kept under another name)."""
+    clin = read_text_table(folder, "clinicians").rename(columns={"clinician_id": "CID"})
+    clin.insert(1, "staff_email", [f"dr.staff{i}@hospital.org" for i in range(len(clin))])
+    write_text_table(folder, "clinicians", clin)
+    (folder / "column_map.yml").write_text("clinicians:\n  columns:\n    staff_email: clinician_id\n")
+
+
+def _comments_as_patient_id(folder):
+    """A free-text comments column mapped onto patient_id; a few comments alike (duplicates)."""
+    pat = read_text_table(folder, "patients").rename(columns={"patient_id": "PID"})
+    pat.insert(1, "comments", [f"my doctor listens {i % 700}" for i in range(len(pat))])
+    write_text_table(folder, "patients", pat)
+    (folder / "column_map.yml").write_text("patients:\n  columns:\n    comments: patient_id\n")
+
+
 def _mapped_file_missing(folder):
     (folder / "column_map.yml").write_text("clinicians:\n  file: Clinician_Survey_2013.csv\n")
 
@@ -103,19 +119,28 @@ DATA_FAULTS = [(name, breaker, text) for name, breaker, _, _, text, _ in BROKEN 
     ("unreadable SPSS file", _unreadable("sav"), "could not be read as a SPSS file"),
     ("unreadable Excel file", _unreadable("xlsx"), "could not be read as a Excel file"),
     ("file named in the column map is missing", _mapped_file_missing, "file not found"),
+    ("staff e-mail mapped onto clinician_id", _email_as_clinician_id, "column 'clinician_id' (in the file: "
+                                                                      "'staff_email'): IDs must be"),
+    ("comments mapped onto patient_id", _comments_as_patient_id, "column 'patient_id' (in the file: 'comments')"),
 ]
 
-# answers planted by the breakers above: a message may name IDs, never a survey answer
-PLANTED = ["forty", "nurse", "my doctor listens", "see notes", "\u0663", "\uff14\uff15"]
+# answers, comments and addresses planted by the breakers of the hostile tests (here and in
+# test_raw_exports.py): a message may name IDs, never a survey answer, a comment or an address
+PLANTED = ["forty", "nurse", "my doctor listens", "see notes", "\u0663", "\uff14\uff15", "@hospital.org",
+           "dr.staff", "great doctor", "she listens"]
 
 
 def _check(repo, capsys, argv, text):
+    """Run ``argv``: exit status 2, ``text`` in the message, no traceback, no planted value quoted
+    (every hostile test's message is scanned), the previous results unchanged."""
     before = snapshot(repo / "results_raw")
     status = main(argv)
     err = capsys.readouterr().err
     assert status == 2, err
     assert text in err, err
     assert "Traceback" not in err
+    leaked = [p for p in PLANTED if p in err]
+    assert leaked == [], f"the message quotes a planted value {leaked}:\n{err}"
     assert snapshot(repo / "results_raw") == before
     leftovers = [p.name for p in repo.iterdir() if p.name.startswith(".results_raw") and p.name != ".results_raw.lock"]
     assert leftovers == [], "a stage or a failed notebook was left behind"
@@ -125,9 +150,7 @@ def _check(repo, capsys, argv, text):
 @pytest.mark.parametrize("name,breaker,text", DATA_FAULTS, ids=[d[0] for d in DATA_FAULTS])
 def test_bad_data_stops_the_run_and_keeps_the_previous_results(repo, capsys, name, breaker, text):
     breaker(repo / "data" / "raw")
-    err = _check(repo, capsys, ["run", "--data", "raw"], text)
-    leaked = [p for p in PLANTED if p in err]
-    assert leaked == [], f"{name}: the message quotes a cell value"
+    _check(repo, capsys, ["run", "--data", "raw"], text)
 
 
 def test_an_out_of_range_answer_is_located_not_quoted(repo, capsys):

@@ -182,6 +182,38 @@ def _second_sheet_named(name: str):
     return breaker
 
 
+def _encrypted(repo):
+    """A workbook saved with a password: tests/reference/encrypted.xlsx, a two-line clinics sheet
+    encrypted with the password 'secret' by msoffcrypto-tool 6 (``OOXMLFile(...).encrypt``, agile
+    encryption as Excel writes it): an OLE compound file, as an Excel 97-2003 file is."""
+    (_raw(repo) / "clinicians.csv").unlink()
+    shutil.copy(Path(__file__).parent / "reference" / "encrypted.xlsx", _raw(repo) / "clinicians.xlsx")
+
+
+def _hidden_data_sheet(repo):
+    """The data on a hidden sheet, a note on the one visible sheet: the hidden one is not read."""
+    with pd.ExcelWriter(_raw(repo) / "clinicians.xlsx") as xl:
+        pd.DataFrame({"note": ["see the data"]}).to_excel(xl, sheet_name="About", index=False)
+        _text_table("clinicians").to_excel(xl, sheet_name="Data", index=False)
+        xl.book["Data"].sheet_state = "hidden"
+    (_raw(repo) / "clinicians.csv").unlink()
+
+
+def _workbook_with_an_error(repo):
+    clin = _text_table("clinicians")
+    clin.loc[2, "age"] = 999
+    with pd.ExcelWriter(_raw(repo) / "clinicians.xlsx") as xl:
+        clin.to_excel(xl, sheet_name="Data", index=False)
+    (_raw(repo) / "clinicians.csv").unlink()
+
+
+def _subfolder_loop(repo):
+    """The column map names a file in a subfolder that is a symbolic link loop."""
+    (_raw(repo) / "exports").symlink_to(_raw(repo) / "exports2")
+    (_raw(repo) / "exports2").symlink_to(_raw(repo) / "exports")
+    (_raw(repo) / "column_map.yml").write_text("clinicians:\n  file: exports/clinicians.csv\n")
+
+
 def _set_cell(repo, table, column, row, value):
     df = read_text_table(_raw(repo), table)
     df.loc[row, column] = value
@@ -192,6 +224,23 @@ def _unnamed_column(repo):
     lines = _clinicians_csv(repo).decode().splitlines()
     lines = [lines[0].replace(",age,", ",,", 1)] + lines[1:]
     (_raw(repo) / "clinicians.csv").write_text("\n".join(lines) + "\n")
+
+
+def _unclosed_quote(where: str, closed_later: bool = True, closed_on: int = 11):
+    """A free-text comment whose opening quote is never closed (line 7), in the last, a middle
+    (the third) or the first column; a later comment's quotes (line ``closed_on``) close it, so
+    lines 8 to ``closed_on`` read as one value."""
+    def breaker(repo):
+        pat = read_text_table(_raw(repo), "patients")
+        if where == "last":
+            pat["comment"] = ""
+        else:
+            pat.insert({"middle": 2, "first": 0}[where], "comment", "")
+        pat.loc[5, "comment"] = "great doctor"
+        pat.loc[closed_on - 2, "comment"] = "she listens" if closed_later else ""
+        text = pat.to_csv(index=False).replace("great doctor", '"great doctor').replace("she listens", '"she listens"')
+        (_raw(repo) / "patients.csv").write_text(text)
+    return breaker
 
 
 # (name, breaker, argv after "run --data raw", the parts one line of the message must name)
@@ -226,7 +275,15 @@ CASES = [
     ("formula cells without values", _formula_workbook, [], ["clinicians.xlsx", "formula cells", "line 6"]),
     ("a title line above the header", _title_row, [], ["clinicians.csv", "required columns are missing",
                                                         "header_row: N"]),
-    ("the data on a second sheet", _second_sheet, [], ["clinicians.xlsx", "sheet: NAME", "'Data'"]),
+    ("the data on a second sheet", _second_sheet, [], ["clinicians.xlsx", "has 2 visible sheets", "sheet: NAME",
+                                                        "'Data'"]),
+    ("a password-protected workbook", _encrypted, [], ["clinicians.xlsx", "password-protected (encrypted)"]),
+    ("a workbook whose only visible sheet is not the data", _hidden_data_sheet, [],
+     ["clinicians.xlsx, sheet 'About'", "required columns are missing"]),
+    ("a column map file in a subfolder that is a symlink loop", _subfolder_loop, [],
+     ["column_map.yml", "clinicians.file 'exports/clinicians.csv' leads through a symbolic link that leads nowhere"]),
+    ("an error in a workbook names its sheet", _workbook_with_an_error, [],
+     ["clinicians.xlsx, sheet 'Data', column 'age'", "outside the allowed range", "line 4"]),
     ("a column without a name", _unnamed_column, [], ["clinicians.csv", "column 3 has no name"]),
     ("every quality item missing for a clinician", _all_quality_missing, [],
      ["clinicians.csv", "'CULT_Q2'", "quality_2", "C004"]),
@@ -270,6 +327,16 @@ CASES = [
     ("a header line past the end", _map("clinicians:\n  header_row: 999\n"), [], ["clinicians.csv", "fewer than 999 lines"]),
     ("invalid UTF-16 after its byte-order mark", lambda r: _replace(r, "clinicians", codecs.BOM_UTF16_LE + b"a\x00b"),
      [], ["clinicians.csv", "not valid UTF-16"]),
+    ("an unclosed quote in the last column", _unclosed_quote("last"), [],
+     ["patients.csv", "column 'comment'", "opens on line 7", "lines 8 to 11 are read as part of it"]),
+    ("an unclosed quote in a middle column", _unclosed_quote("middle"), [],
+     ["patients.csv", "column 'comment'", "opens on line 7", "lines 8 to 11 are read as part of it"]),
+    ("an unclosed quote in a middle column closed by the next line", _unclosed_quote("middle", closed_on=8), [],
+     ["patients.csv", "column 'comment'", "opens on line 7", "line 8 is read as part of it"]),
+    ("an unclosed quote in the first column closed by the next line", _unclosed_quote("first", closed_on=8), [],
+     ["patients.csv", "column 'comment'", "opens on line 7", "line 8 is read as part of it"]),
+    ("an unclosed quote the file ends inside", _unclosed_quote("last", closed_later=False), [],
+     ["patients.csv", "column 'comment'", "opens on line 7 and the file ends inside it", "lines 8 to 1133"]),
     ("Stata's missing code in a category column", lambda r: _set_cell(r, "clinicians", "sex", 2, ".a"), [],
      ["clinicians.csv", "'sex'", "not one of the allowed codes", "line 4"]),
 ]
@@ -283,6 +350,34 @@ def test_an_export_or_parameter_a_run_cannot_use_stops_it_at_once(repo, capsys, 
     with ceiling():
         err = _check(repo, capsys, ["run", "--data", "raw", *argv], parts[0])
     _line(err, *parts)
+
+
+def test_a_results_folder_that_is_a_mount_point_is_refused_before_any_work(repo, capsys, monkeypatch):
+    """A results_raw/ that is a mount point cannot be exchanged with a stage beside it: refused
+    with one line before the extract is read (a real tmpfs mount; skipped where mounting is not
+    allowed)."""
+    import subprocess
+
+    results = repo / "results_raw"
+    kept = repo / "results_raw.kept"
+    results.rename(kept)
+    results.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(results)], capture_output=True).returncode:
+        results.rmdir()
+        kept.rename(results)
+        pytest.skip("mounting a tmpfs is not allowed here")
+    try:
+        (results / "old.csv").write_text("old\n")
+        from trustlib import contract
+
+        monkeypatch.setattr(contract, "load_folder", lambda *a, **k: pytest.fail("the extract was read"))
+        err = _check(repo, capsys, ["run", "--data", "raw"], "results_raw/: it is a mount point")
+        assert err.count("\n") == 1, err
+        assert [p.name for p in results.iterdir()] == ["old.csv"]
+    finally:
+        subprocess.run(["umount", str(results)], check=True)
+        results.rmdir()
+        kept.rename(results)
 
 
 @pytest.mark.parametrize("argv,text", [(["--jobs", "0"], "--jobs: must be at least 1"),
@@ -337,6 +432,27 @@ def test_a_long_free_text_cell_and_a_bare_cr_in_an_unquoted_cell(data_copy, clea
     _same(data_copy, clean)
 
 
+def test_multi_line_comments_with_commas_in_a_narrow_table_read_as_they_are(data_copy, clean):
+    clinics = read_text_table(data_copy, "clinics")
+    clinics["notes"] = ""
+    clinics.loc[2, "notes"] = "first, second\nthird, fourth"          # lines of two cells, as a record's
+    clinics.loc[4, "notes"] = "Visit 2, later\n\nend"
+    (data_copy / "clinics.csv").write_text(clinics.to_csv(index=False))
+    tables = _same(data_copy, clean)
+    assert len(tables["clinics"]) == len(clean["clinics"])
+
+
+def test_a_quoted_value_across_lines_in_a_codebook_column_is_named():
+    from trustlib import reading
+
+    text = "clinic_id,region,notes\nK01,\"nyc\nx\",ok\nK02,nyc,\"a\nb\"\n"
+    lines, problems = reading.scan_records(text, 1, fixed=lambda name: name in {"clinic_id", "region"})
+    assert list(lines) == [2, 4]
+    assert problems == [("region", "a quoted value opens on line 2 and runs on to line 3, so line 3 is read as part "
+                                   "of it, not as records: a closing quote is missing or misplaced; correct the "
+                                   "quotes and re-export")]
+
+
 def test_a_workbook_saved_with_a_csv_name_and_an_upper_case_extension(data_copy, clean):
     (data_copy / "clinics.csv").unlink()
     _text_table("clinics").to_excel(data_copy / "clinics.csv", index=False)        # a workbook named .csv
@@ -361,6 +477,59 @@ def test_header_row_and_sheet_in_the_column_map(data_copy, clean):
     (data_copy / "clinicians.csv").write_text("\n".join(lines) + "\n")
     with pytest.raises(contract.DataValidationError, match=r"column 'age'.*\(line 6\)"):   # physical lines
         contract.load_folder(data_copy)
+
+
+def test_hidden_sheets_are_read_only_when_named(data_copy, clean):
+    """A hidden sheet of stale data before the data, and a very hidden one: the one visible sheet
+    is read; a very hidden sheet is read when the column map names it. The sheet read is recorded."""
+    stale = _text_table("clinicians").drop(columns=["age"])
+    with pd.ExcelWriter(data_copy / "clinicians.xlsx") as xl:
+        stale.to_excel(xl, sheet_name="Old", index=False)
+        _text_table("clinicians").to_excel(xl, sheet_name="Data", index=False)
+        stale.to_excel(xl, sheet_name="Older", index=False)
+        xl.book["Old"].sheet_state = "hidden"
+        xl.book["Older"].sheet_state = "veryHidden"
+    (data_copy / "clinicians.csv").unlink()
+    tables = _same(data_copy, clean)
+    assert tables["clinicians"].attrs["how_read"] == {"sheet": "Data"}
+    assert tables["clinicians"].attrs["file"].endswith("clinicians.xlsx, sheet 'Data'")
+    (data_copy / "column_map.yml").write_text("clinicians:\n  sheet: 1\n")          # numbers count visible sheets
+    assert contract.load_folder(data_copy)["clinicians"].attrs["how_read"] == {"sheet": "Data"}
+    (data_copy / "column_map.yml").write_text("clinicians:\n  sheet: Older\n")
+    with pytest.raises(contract.DataValidationError, match=r"clinicians.xlsx, sheet 'Older', column 'age': required"):
+        contract.load_folder(data_copy)
+
+
+def test_ids_stored_as_numbers_with_a_000_format_read_as_excel_displays_them(data_copy, clean, tmp_path):
+    """Clinician IDs 001, 002, ... stored as the numbers 1, 2, ... formatted 000 in the workbook,
+    and written 001 in the patients' CSV export: they match, and the manifest says how they were read."""
+    import json
+
+    from trustlib import manifest, outputs
+
+    number = {cid: int(cid[1:]) for cid in clean["clinicians"]["clinician_id"]}
+    clin = _text_table("clinicians")
+    clin["clinician_id"] = clin["clinician_id"].map(number)
+    clin.to_excel(data_copy / "clinicians.xlsx", index=False)
+    import openpyxl
+
+    wb = openpyxl.load_workbook(data_copy / "clinicians.xlsx")
+    for (cell,) in wb.active.iter_rows(min_row=2, max_col=1):
+        cell.number_format = "000"
+    wb.save(data_copy / "clinicians.xlsx")
+    (data_copy / "clinicians.csv").unlink()
+    pat = read_text_table(data_copy, "patients")
+    pat["clinician_id"] = pat["clinician_id"].map(lambda c: f"{number[c]:03d}")
+    write_text_table(data_copy, "patients", pat)
+    tables = contract.load_folder(data_copy)
+    assert tables["clinicians"]["clinician_id"].tolist() == [f"{number[c]:03d}" for c in clean["clinicians"]["clinician_id"]]
+    assert tables["clinicians"].attrs["how_read"] == {"sheet": "Sheet1", "ids_read_as_displayed": ["clinician_id"]}
+    results = tmp_path / "results"
+    outputs.Writer(results, "01_prepare_data").inputs(tables)
+    manifest.write(results, "raw", {}, [], {}, set(), {})
+    recorded = json.loads((results / "manifest.json").read_text())["how_read"]
+    assert recorded == {paths.relative(data_copy / "clinicians.xlsx"): {
+        "ids_read_as_displayed": ["clinician_id"], "sheet": "Sheet1"}}
 
 
 def test_a_stray_cell_at_the_end_of_the_sheet_costs_nothing(data_copy, clean):
@@ -408,6 +577,45 @@ def test_a_utf8_error_names_its_byte_offset_counting_the_bom(data_copy):
         contract.load_folder(data_copy)
 
 
+def test_a_csv_with_two_byte_order_marks_reads_as_the_clean_one(data_copy, clean):
+    _rewrite(data_copy, "clinicians", lambda b: codecs.BOM_UTF8 * 2 + b)
+    _rewrite(data_copy, "clinics", lambda b: codecs.BOM_UTF16_LE + ("\ufeff" + b.decode()).encode("utf-16-le"))
+    _same(data_copy, clean)
+
+
+def _decimal_export(folder):
+    """Every whole number of the clinicians' file written as 3.0 and -9.0, as some exports do."""
+    clin = read_text_table(folder, "clinicians")
+    numeric = [c for c in clin.columns if clin[c].str.fullmatch(r"-?\d+").all()]
+    clin[numeric] = clin[numeric].apply(lambda s: s + ".0")
+    write_text_table(folder, "clinicians", clin)
+    return numeric
+
+
+def test_whole_numbers_written_as_decimals_read_as_whole_numbers(data_copy, clean):
+    numeric = _decimal_export(data_copy)
+    tables = _same(data_copy, clean)
+    assert tables["clinicians"].attrs["how_read"] == {"whole_numbers_written_as_decimals": numeric}
+    clin = read_text_table(data_copy, "clinicians")
+    clin.loc[4, "age"] = "44.5"                                         # a real decimal is still named
+    write_text_table(data_copy, "clinicians", clin)
+    with pytest.raises(contract.DataValidationError, match=r"column 'age': not a whole number \(line 6\)"):
+        contract.load_folder(data_copy)
+
+
+def test_a_run_says_once_that_whole_numbers_were_written_as_decimals(repo, capsys):
+    numeric = _decimal_export(_raw(repo))
+    from trustlib.__main__ import main
+
+    assert main(["run", "--data", "raw", "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    notes = [line for line in out.splitlines() if line.startswith("note:")]
+    assert notes == [f"note: {paths.relative(_raw(repo) / 'clinicians.csv')}: whole numbers written with a decimal "
+                     f"point (3.0, -9.0) in columns {', '.join(repr(c) for c in numeric[:5])} and {len(numeric) - 5} "
+                     "more, read as whole numbers"], out
+    assert "not a whole number" not in out
+
+
 def test_trailing_empty_header_columns_are_ignored(data_copy, clean):
     _rewrite(data_copy, "clinics", lambda b: b.replace(b"\n", b",,\n"))
     _same(data_copy, clean)
@@ -418,11 +626,14 @@ def test_the_manifest_says_how_many_missing_values_a_format_declared(tmp_path):
     from trustlib import outputs
 
     df = pd.DataFrame({"a": [1]})
-    df.attrs = {"read": {"x.sav": "0" * 64}, "missing_read": {"age": 3}, "file": "x.sav"}
+    df.attrs = {"read": {"x.sav": "0" * 64}, "missing_read": {"age": 3, "stress": 11}, "file": "x.sav"}
     outputs.Writer(tmp_path, "01_prepare_data").inputs({"clinicians": df})
     import json
 
-    assert json.loads((tmp_path / "provenance" / "missing_values.json").read_text()) == {"x.sav": {"age": 3}}
+    written = tmp_path / "provenance" / "missing_values.json"
+    assert json.loads(written.read_text()) == {"x.sav": {"age": 3, "stress": 11}}
+    outputs.Writer(tmp_path, "01_prepare_data").inputs({"clinicians": df}, k=11)      # raw data: 3 people is small
+    assert json.loads(written.read_text()) == {"x.sav": {"age": "suppressed", "stress": 11}}
 
 
 def test_column_map_problems_are_all_listed(tmp_path):
@@ -476,3 +687,28 @@ def _read_only_run(base):
     assert run.stderr.count("\n") == 1 and "results_raw/ is not writable" in run.stderr, run.stderr
     assert not (repo_copy / ".results_raw.stage").exists()
     assert [p.name for p in (repo_copy / "results_raw").iterdir()] == ["old.csv"]
+
+
+def test_the_data_source_is_not_reported_as_a_parameter_deviation(repo, capsys):
+    """A raw run with params/pipeline.yml's values runs with the defaults: neither the run nor
+    `verify` says "parameters not those of params/pipeline.yml: data_source=raw"."""
+    import json
+
+    from trustlib import config, pipeline
+    from trustlib.__main__ import main
+
+    cfg = config.RunConfig.load("raw")
+    pipeline._say_parameters(cfg, None)
+    assert capsys.readouterr().out == ""
+    path = repo / "results_raw" / "manifest.json"
+    kept = path.read_bytes()
+    try:
+        path.write_text(json.dumps({**json.loads(kept), "parameters": cfg.parameters()}))
+        assert main(["verify", "--data", "raw"]) == 0
+        out = capsys.readouterr().out
+        assert "scorecard:" in out and "data_source" not in out and "holds a run with" not in out, out
+        path.write_text(json.dumps({**json.loads(kept), "parameters": {**cfg.parameters(), "nagq": 3}}))
+        main(["verify", "--data", "raw"])
+        assert "holds a run with nagq=3 (not the defaults" in capsys.readouterr().out
+    finally:
+        path.write_bytes(kept)

@@ -22,6 +22,8 @@ def _validate(args, project: paths.RunPaths) -> int:
     tables = contract.load_folder(folder, Path(args.column_map) if args.column_map else None)
     source = "raw" if folder.resolve() != paths.data_dir("synthetic").resolve() else "synthetic"
     checks.cohort_problems(tables, config.RunConfig.load(source))
+    for note in contract.reading_notes(tables):
+        print(note)
     counts = ", ".join(f"{len(df)} {name}" for name, df in tables.items())
     print(f"{project.relative(folder)}: valid ({counts}); the cohort rules of params/pipeline.yml can be applied")
     return 0

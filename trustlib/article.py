@@ -61,11 +61,22 @@ def _fmt(value, spec: str) -> str:
     return format(value, spec) if spec else f"{value:g}"
 
 
+PAIR = re.compile(r"(\[\[([A-Za-z0-9_.]+)(?:\|[^\]]*)?\]\]) \(\[\[([A-Za-z0-9_.]+)(?:\|[^\]]*)?\]\]%?\)")
+
+
+def hidden(numbers: dict, key: str) -> bool:
+    """Whether disclosure control hid the number ``key`` (it reads ``suppressed``)."""
+    return isinstance(numbers.get(key), str)
+
+
 def fill(template: str, numbers: dict, wrap=None) -> str:
-    """Fill every ``[[key|format]]`` (``wrap(key, text)`` marks each filled number up)."""
+    """Fill every ``[[key|format]]`` (``wrap(key, text)`` marks each filled number up). A pair
+    ``[[n]] ([[share]])`` (n (%), mean (SD)) of two hidden numbers reads ``suppressed`` once."""
     missing = sorted({m.group(1) for m in PLACEHOLDER.finditer(template) if m.group(1) not in numbers})
     if missing:
         raise MissingNumber(f"the article names numbers the run did not write: {missing}")
+    template = PAIR.sub(lambda m: m.group(1) if hidden(numbers, m.group(2)) and hidden(numbers, m.group(3))
+                        else m.group(0), template)
 
     def one(m: re.Match) -> str:
         text = _fmt(numbers[m.group(1)], m.group(2) or "")
@@ -158,7 +169,22 @@ def _group_slug(group: str) -> str:
     return group_slug(group)
 
 
-def _methods(cfg) -> list[Block]:
+def _cohort_words(numbers: dict) -> str:
+    """``34 clinics, 165 clinicians and 1132 patient surveys`` as placeholders, the numbers
+    disclosure control hid named in words: ``34 clinics; the numbers of clinicians and of
+    patient surveys are withheld by disclosure control``."""
+    counts = [("flow.n_clinics", "clinics"), ("flow.n_clinicians", "clinicians"), ("flow.n_patients", "patient surveys")]
+    shown = [f"[[{key}|d]] {noun}" for key, noun in counts if not hidden(numbers, key)]
+    withheld = [noun for key, noun in counts if hidden(numbers, key)]
+    words = ", ".join(shown[:-1]) + (" and " if len(shown) > 1 else "") + (shown[-1] if shown else "")
+    if not withheld:
+        return words
+    which = (f"number of {withheld[0]} is" if len(withheld) == 1
+             else "numbers of " + ", of ".join(withheld[:-1]) + f" and of {withheld[-1]} are")
+    return (f"{words}; the " if words else "the ") + f"{which} withheld by disclosure control"
+
+
+def _methods(cfg, numbers: dict) -> list[Block]:
     rule = rule_words(cfg.cutoff_rule)
     others = [e for e in cfg.estimators if e != "glmm"]
     beside = (" Beside it, for comparison: " + "; ".join(estimators.label(e) for e in others) + "."
@@ -175,8 +201,12 @@ def _methods(cfg) -> list[Block]:
         Block("paragraph", f"High clinician trust is a score {rule} [[cutoffs.org_trust_cutoff|.2f]] on the 1-4 scale "
               f"({cutoff_words(cfg.org_trust_cutoff)}); high patient trust a clinician mean {rule} "
               f"[[cutoffs.patient_trust_cutoff|.2f]] on the 0-100 scale ({cutoff_words(cfg.patient_trust_cutoff)}). "
-              "[[outcome.n_high_high|d]] clinicians ([[outcome.pct_high_high|.0f]]%) trust their organization and "
-              "are trusted by their patients (high-high); the outcome is high-high against everyone else."),
+              + ("The number of clinicians who trust their organization and are trusted by their patients "
+                 "(high-high) is withheld by disclosure control"
+                 if hidden(numbers, "outcome.n_high_high") else
+                 "[[outcome.n_high_high|d]] clinicians ([[outcome.pct_high_high|.0f]]%) trust their organization and "
+                 "are trusted by their patients (high-high)")
+              + "; the outcome is high-high against everyone else."),
         Block("paragraph", "Each culture measure enters its own random-intercept logistic regression, adjusted for "
               f"{covariate_words(list(cfg.covariates))}, fitted by maximum likelihood with adaptive Gauss-Hermite "
               f"quadrature ([[model.nagq|d]] nodes per clinic{laplace}):"),
@@ -369,8 +399,7 @@ def _abstract(synthetic: bool, measures: list[str], numbers: dict) -> list[Block
     data = ("The trial's data are not public, so this run uses a synthetic cohort of [[flow.n_clinics|d]] clinics, "
             "[[flow.n_clinicians|d]] clinicians and [[flow.n_patients|d]] patient surveys generated to match the "
             "published marginals." if synthetic else
-            "This run uses the trial's extracts ([[flow.n_clinics|d]] clinics, [[flow.n_clinicians|d]] clinicians, "
-            "[[flow.n_patients|d]] patient surveys).")
+            f"This run uses the trial's extracts ({_cohort_words(numbers)}).")
     close = ("Because the synthetic cohort was selected to agree with the paper, this shows that the published "
              "analysis can be computed as described and how much its unpublished choices matter, not that its "
              "findings hold: only the trial's data could show that." if synthetic else
@@ -509,10 +538,10 @@ def blocks(cfg, links: dict[str, str], numbers: dict, card=None, run: dict | Non
               "surveys, generated from a model whose parameters were tuned to the published marginals. Every "
               "number below is a number about that cohort, not about the trial."
               if synthetic else
-              "This run uses the trial's extracts ([[flow.n_clinics|d]] clinics, [[flow.n_clinicians|d]] "
-              f"clinicians, [[flow.n_patients|d]] patient surveys). **{disclosure.CONFIDENTIAL}** Counts and "
-              "statistics of fewer than [[disclosure.min_cell_size|d]] people read *suppressed*."),
-        *_methods(cfg),
+              f"This run uses the trial's extracts ({_cohort_words(numbers)}). **{disclosure.CONFIDENTIAL}** "
+              "Counts and statistics of fewer than [[disclosure.min_cell_size|d]] people, and any number that would "
+              "give one back, are withheld by disclosure control: they read *suppressed*."),
+        *_methods(cfg, numbers),
         Block("heading", "Results"),
         Block("figure", "Figure 1. Clinicians by trust quadrant" + ("" if synthetic else " (aggregate form)"),
               src=links.get("figure1_trust_quadrants.png", "")),

@@ -130,12 +130,22 @@ def _table_schema(codebook_path: str, table: str) -> pa.DataFrameSchema:
     return pa.DataFrameSchema(columns, strict=False, name=table)
 
 
+def quotable(df: pd.DataFrame, column: str | None, id_columns: set[str]) -> bool:
+    """Whether a message may quote values of ``column``: only a column the codebook defines as
+    an ID (``id_columns``) whose every value passes the ID rules. A column mapped onto an ID that
+    holds e-mail addresses or comments fails them, and then no value of it is quoted (a free-text
+    column never is): messages name its lines only."""
+    return column in id_columns and column in df and bool(df[column].str.fullmatch(ID_PATTERN.pattern).all())
+
+
 def _problems_from_pandera(err: pa.errors.SchemaErrors, name: str, df: pd.DataFrame,
                            id_col: str | None, id_columns: set[str] = frozenset()) -> list[Problem]:
-    """Problems from pandera's failure cases: file, column, lines and the rows' IDs. Offending
-    values are quoted for ID columns (``id_columns``) only: a message never carries an answer."""
+    """Problems from pandera's failure cases: file, column, lines and the rows' IDs. Values are
+    quoted only from ID columns whose every value passes the ID rules (:func:`quotable`): a
+    message never carries an answer, a comment or an address."""
     fc = err.failure_cases
     problems = []
+    named = id_col is not None and quotable(df, id_col, id_columns)
     for (column, check), grp in fc.groupby(["column", "check"], dropna=False, sort=False):
         if check == "column_in_dataframe":
             for case in grp["failure_case"]:
@@ -143,14 +153,15 @@ def _problems_from_pandera(err: pa.errors.SchemaErrors, name: str, df: pd.DataFr
             continue
         idx = sorted({int(i) for i in grp["index"].dropna()})
         rows = _lines(df, idx)
-        ids = tuple(df.loc[idx, id_col].tolist()) if id_col and id_col in df and column != id_col else ()
+        ids = tuple(df.loc[idx, id_col].tolist()) if named and column != id_col else ()
         if check == "field_uniqueness":
-            message = f"duplicated IDs {sorted(set(grp['failure_case'].astype(str)))[:MAX_LISTED]}"
+            if quotable(df, str(column), id_columns):
+                message = f"duplicated IDs {sorted(set(grp['failure_case'].astype(str)))[:MAX_LISTED]}"
+            else:
+                message = "duplicated values (an ID must be unique)"
             problems.append(Problem(name, str(column), message, rows=rows))
             continue
         message = _check_message(err, str(column), str(check))
-        if str(column) in id_columns:                 # IDs may be named; survey answers never are
-            message += f"; values {sorted({str(v) for v in grp['failure_case']})[:5]}"
         problems.append(Problem(name, None if pd.isna(column) else str(column), message, rows=rows, ids=ids))
     return problems
 
@@ -190,13 +201,16 @@ def validate_tables(tables: dict[str, pd.DataFrame], names: dict[str, str] | Non
         cdf, pdf = tables[child], tables[parent]
         if col not in cdf or pcol not in pdf:
             continue
+        if not quotable(pdf, pcol, {pcol}):          # the parent's keys are not IDs: that is the problem to name
+            continue
         unknown = ~cdf[col].isin(set(pdf[pcol]))
         if unknown.any():
-            id_col = codebook.table_variables(child)["variable"].iloc[0]   # the table's own key, never free text
-            problems.append(Problem(names[child], col, f"refers to {parent} not in {names[parent]}: "
-                                    f"{sorted(set(cdf.loc[unknown, col]))[:MAX_LISTED]}",
+            ids = set(codebook.table_variables(child).query("type == 'id'")["variable"])
+            id_col = codebook.table_variables(child)["variable"].iloc[0]   # the table's own key
+            values = (f": {sorted(set(cdf.loc[unknown, col]))[:MAX_LISTED]}" if quotable(cdf, col, ids) else "")
+            problems.append(Problem(names[child], col, f"refers to {parent} not in {names[parent]}{values}",
                                     rows=_lines(cdf, cdf.index[unknown]),
-                                    ids=tuple(cdf.loc[unknown, id_col]) if id_col in cdf else ()))
+                                    ids=tuple(cdf.loc[unknown, id_col]) if quotable(cdf, id_col, ids) else ()))
     return problems
 
 
@@ -237,6 +251,8 @@ def load_folder(folder: Path, column_map: Path | None = None) -> dict[str, pd.Da
         names[table] = paths.relative(path)
         df, messages = read_table(path, folder, table, cmap)
         problems += _problems(names[table], messages)
+        if df is not None and df.attrs.get("sheet"):        # every message about a workbook names its sheet
+            names[table] += f", sheet '{df.attrs['sheet']}'"
         if df is not None:
             df.attrs["lines"] = reading.RecordLines(df.attrs.get("lines") or ())
             renamed, rename_problems = _renamed(df, cmap.columns.get(table, {}), names[table])
@@ -256,8 +272,28 @@ def load_folder(folder: Path, column_map: Path | None = None) -> dict[str, pd.Da
         typed[table].attrs["read"] = dict(df.attrs["read"])
         typed[table].attrs["missing_read"] = dict(df.attrs.get("missing_read", {}))
         typed[table].attrs["file"] = names[table]
+        typed[table].attrs["path"] = paths.relative(table_path(folder, cmap, table))
+        typed[table].attrs["how_read"] = dict(df.attrs.get("how_read", {}))
         typed[table].attrs["columns"] = {new: old for old, new in cmap.columns.get(table, {}).items()}
     return typed
+
+
+def reading_notes(tables: dict[str, pd.DataFrame]) -> list[str]:
+    """One line per file read in a way worth saying (``attrs["how_read"]``, also in the
+    manifest): whole numbers written as decimals, IDs read as their number format displays them."""
+    def columns(cols):
+        shown = ", ".join(f"'{c}'" for c in cols[:5])
+        return f"column{'s' if len(cols) > 1 else ''} {shown}{f' and {len(cols) - 5} more' if len(cols) > 5 else ''}"
+    notes = []
+    for df in tables.values():
+        how, name = df.attrs.get("how_read", {}), df.attrs.get("file", "the table")
+        if how.get("whole_numbers_written_as_decimals"):
+            notes.append(f"note: {name}: whole numbers written with a decimal point (3.0, -9.0) in "
+                         f"{columns(how['whole_numbers_written_as_decimals'])}, read as whole numbers")
+        if how.get("ids_read_as_displayed"):
+            notes.append(f"note: {name}: numbers with a 000 number format in {columns(how['ids_read_as_displayed'])}, "
+                         "read as Excel displays them (1 as 001)")
+    return notes
 
 
 def _renamed(df: pd.DataFrame, renames: dict[str, str], name: str) -> tuple[pd.DataFrame | None, list[Problem]]:

@@ -26,6 +26,8 @@ import pandas as pd
 from . import codebook, formats, params, paths, reading
 
 STATA_MISSING = re.compile(r"^\.[a-z]?$")
+# an encrypted .xlsx is an OLE compound file (as an .xls is) holding a stream of this name
+ENCRYPTED = "EncryptedPackage".encode("utf-16-le")
 MAP_KEYS = {"file", "columns", "sheet", "header_row"}
 
 
@@ -71,11 +73,16 @@ class ColumnMap:
         problems = [f"{table}: unknown key {k!r}; use {sorted(MAP_KEYS)}" for k in entry if k not in MAP_KEYS]
         if "file" in entry:
             name = entry["file"]
-            inside = isinstance(name, str) and name.strip() and not Path(name).is_absolute() \
-                and (folder / name).resolve().is_relative_to(folder.resolve())
+            try:
+                inside = isinstance(name, str) and name.strip() and not Path(name).is_absolute() \
+                    and (folder / name).resolve().is_relative_to(folder.resolve())
+            except (OSError, RuntimeError):          # a symbolic link loop on the way (Python 3.11 raises RuntimeError)
+                problems.append(f"{table}.file {name!r} leads through a symbolic link that leads nowhere (a loop); "
+                                "name a file inside the data folder")
+                inside = None
             if inside:
                 self.files[table] = name.strip()
-            else:
+            elif inside is not None:
                 problems.append(f"{table}.file must name a file inside the data folder ({paths.relative(folder)}/), "
                                 f"not {name!r}")
         if "sheet" in entry:
@@ -133,12 +140,16 @@ def read_table(path: Path, folder: Path, table: str, cmap: ColumnMap) -> tuple[p
     raw, messages = reading.read_bytes(path, folder)
     if messages:
         return None, messages
-    if not raw.removeprefix(b"\xef\xbb\xbf").strip():
+    if not raw.replace(b"\xef\xbb\xbf", b"").strip():
         return None, ["file is empty"]
     kind = reading.sniff(raw)
     renames = cmap.columns.get(table, {})
     header_row = cmap.header_rows.get(table, 1)
     suffix = path.suffix.lower()
+    if kind == "xls" and ENCRYPTED in raw:
+        return None, ["is a password-protected (encrypted) workbook, which cannot be read: open it in Excel, "
+                      "remove the password (File > Info > Protect Workbook > Encrypt with Password, cleared) "
+                      "and save it as .xlsx, or as CSV UTF-8"]
     if kind == "xls":
         return None, ["is an Excel 97-2003 workbook (.xls): save it as .xlsx, or as CSV UTF-8"]
     if kind == "text" and suffix in formats.BINARY:
@@ -149,15 +160,46 @@ def read_table(path: Path, folder: Path, table: str, cmap: ColumnMap) -> tuple[p
     if table in cmap.sheets and kind != "xlsx":
         return None, [f"column_map.yml gives {table}.sheet, but this file is not a workbook: remove sheet"]
     if kind == "text":
-        df, messages = read_csv(raw, header_row)
+        known = set(codebook.table_variables(table)["variable"])
+        df, messages = read_csv(raw, header_row, fixed=lambda name: renames.get(name, name) in known)
     else:
-        df, labels, messages = formats.read(path, raw, kind, cmap.sheets.get(table), header_row)
+        df, labels, messages = formats.read(path, raw, kind, cmap.sheets.get(table), header_row, table)
         if df is not None:
             df = formats.apply_value_labels(df, labels, _categories(table, renames, df.columns))
     if df is None:
         return None, messages
     df.attrs["read"] = {paths.relative(path): hashlib.sha256(raw).hexdigest()}
+    how = dict(df.attrs.get("how_read", {}))
+    if kind == "xlsx":
+        how["sheet"] = df.attrs["sheet"]
+        if df.attrs.get("padded"):
+            how["ids_read_as_displayed"] = list(df.attrs["padded"])
+    df, decimals = whole_numbers(df, table, renames)
+    if decimals:
+        how["whole_numbers_written_as_decimals"] = decimals
+    df.attrs["how_read"] = how
     return missing_as_code(df, table, renames, declared=kind in ("sav", "dta")), []
+
+
+WRITTEN_AS_DECIMAL = re.compile(r"^(-?[0-9]+)\.0+$")
+
+
+def whole_numbers(df: pd.DataFrame, table: str, renames: dict) -> tuple[pd.DataFrame, list[str]]:
+    """Whole numbers an export wrote with a decimal point (3.0, -9.0), in the codebook's integer
+    columns, as whole numbers; and the columns (as the file names them) where it did. Any other
+    decimal is left for the contract to name."""
+    integers = set(codebook.table_variables(table).query("type == 'integer'")["variable"])
+    out, columns = df, []
+    for col in df.columns:
+        if renames.get(col, col) not in integers or not df[col].str.contains(".", regex=False).any():
+            continue
+        whole = df[col].str.extract(WRITTEN_AS_DECIMAL, expand=False)
+        if whole.notna().any():
+            out = out.copy() if out is df else out
+            out[col] = whole.fillna(df[col])
+            columns.append(col)
+    out.attrs = dict(df.attrs)
+    return out, columns
 
 
 def _categories(table: str, renames: dict, columns) -> dict[str, list[str]]:
@@ -186,9 +228,11 @@ def missing_as_code(df: pd.DataFrame, table: str, renames: dict, declared: bool)
     return out
 
 
-def read_csv(raw: bytes, header_row: int = 1) -> tuple[pd.DataFrame | None, list[str]]:
+def read_csv(raw: bytes, header_row: int = 1, fixed=lambda name: False) -> tuple[pd.DataFrame | None, list]:
     """A CSV file's bytes as text columns (see :mod:`trustlib.reading`), the header on line
-    ``header_row``; ``attrs["lines"]`` holds each record's physical line."""
+    ``header_row``; ``attrs["lines"]`` holds each record's physical line. A quoted value that
+    spans lines in a column ``fixed(name)`` says holds none, or that swallows what reads as
+    records (a quote never closed), is reported with its lines before anything else."""
     text, messages, lines = reading.decode(raw)
     if text is None:
         return None, [(None, m, lines) for m in messages]
@@ -204,6 +248,9 @@ def read_csv(raw: bytes, header_row: int = 1) -> tuple[pd.DataFrame | None, list
     names, problems = _header(header)
     if problems:
         return None, problems
+    lines, problems = reading.scan_records(text, header_row, fixed)
+    if problems:
+        return None, problems
     try:
         df = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, header=0, engine="c")
     except (pd.errors.ParserError, ValueError) as err:
@@ -217,7 +264,7 @@ def read_csv(raw: bytes, header_row: int = 1) -> tuple[pd.DataFrame | None, list
     df = df.iloc[:, :len(names)]
     df.columns = names
     df = df.apply(lambda s: s.str.strip())
-    df.attrs["lines"] = reading.record_lines(text, header_row)
+    df.attrs["lines"] = lines
     return df, []
 
 

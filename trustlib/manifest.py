@@ -4,7 +4,8 @@ Every output's SHA-256 (paths relative to the results folder) with the step that
 shareable outputs under ``outputs`` and row-level ones (``private/``) under
 ``private_outputs``; per step its fingerprint (:mod:`trustlib.fingerprint`), whether it was
 executed or carried from the previous run, and its files; the run's parameters, the extract
-as read, git commit and dirty flag, Python and key package versions. No time stamps, so two
+as read (its files' SHA-256, and how they were read: a workbook's sheet, IDs read as their number
+format displays them), git commit and dirty flag, Python and key package versions. No time stamps, so two
 runs of the same inputs write the same manifest.
 """
 
@@ -41,12 +42,17 @@ def non_default_parameters(results: Path) -> dict:
     return non_default((read(results) or {}).get("parameters", {}))
 
 
+NOT_A_DEVIATION = {"data_source"}   # chosen by `--data` (make's DATA=), not a departure from the defaults
+
+
 def non_default(parameters: dict) -> dict:
-    """Those of a run's ``parameters`` that differ from ``params/pipeline.yml``, sorted by name."""
+    """Those of a run's ``parameters`` that differ from ``params/pipeline.yml``, sorted by name;
+    the data source is not one of them (a raw run with the defaults runs with the defaults)."""
     from . import params
 
     defaults = params.load_yaml(paths.PIPELINE_PARAMS)
-    return {k: v for k, v in sorted(parameters.items()) if k in defaults and defaults[k] != v}
+    return {k: v for k, v in sorted(parameters.items())
+            if k in defaults and k not in NOT_A_DEVIATION and defaults[k] != v}
 
 
 def parameter_words(changed: dict) -> str:
@@ -81,6 +87,7 @@ def write(results: Path, source: str, parameters: dict, names: list[str], finger
     if merged.is_file():
         outs["numbers.json"] = {"sha256": outputs.sha256(merged), "notebook": "merged from numbers/*.json"}
     missing = results / "provenance" / "missing_values.json"
+    how = results / "provenance" / "how_read.json"
     status = _git("status", "--porcelain", "--untracked-files=no")
     manifest = {
         "data_source": source,
@@ -90,6 +97,7 @@ def write(results: Path, source: str, parameters: dict, names: list[str], finger
         "parameters": parameters,
         "inputs": next((fp["data"] for fp in fingerprints.values() if fp["data"]), {}),
         "missing_values_read": json.loads(missing.read_text()) if missing.is_file() else {},
+        "how_read": json.loads(how.read_text()) if how.is_file() else {},
         "notebooks": names,
         "steps": step_records,
         "finish": finish,

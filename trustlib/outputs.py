@@ -275,17 +275,28 @@ class Writer:
         self._number_cells.update(dict.fromkeys(added, cell))
         return added
 
-    def inputs(self, tables: dict) -> Path:
+    def inputs(self, tables: dict, k: int | None = None) -> Path:
         """Record the files the tables were read from, with the SHA-256 of the bytes read
-        (``provenance/inputs.json``; see :func:`trustlib.contract.load_folder`), and the missing
-        values each file's format declared, by column (``provenance/missing_values.json``)."""
-        read, missing = {}, {}
+        (``provenance/inputs.json``; see :func:`trustlib.contract.load_folder`), the missing
+        values each file's format declared, by column (``provenance/missing_values.json``), and
+        how each file was read where there is something to say: a workbook's sheet, IDs read as
+        their number format displays them, whole numbers written as decimals
+        (``provenance/how_read.json``). ``k``: the disclosure threshold (raw data): a count of
+        1 to ``k`` - 1 people with a missing value reads ``suppressed`` (the manifest copies it)."""
+        from .disclosure import HIDDEN
+
+        read, missing, how = {}, {}, {}
         for df in tables.values():
             read.update(df.attrs.get("read", {}))
+            name = df.attrs.get("path", df.attrs.get("file", "?"))
             if df.attrs.get("missing_read"):
-                missing[df.attrs.get("file", "?")] = dict(sorted(df.attrs["missing_read"].items()))
+                missing[name] = {col: HIDDEN if k is not None and 0 < n < k else n
+                                 for col, n in sorted(df.attrs["missing_read"].items())}
+            if df.attrs.get("how_read"):
+                how[name] = df.attrs["how_read"]
         self._write((json.dumps(missing, indent=1, sort_keys=True) + "\n").encode(), "provenance",
                     "missing_values.json")
+        self._write((json.dumps(how, indent=1, sort_keys=True) + "\n").encode(), "provenance", "how_read.json")
         return self._write((json.dumps(read, indent=1, sort_keys=True) + "\n").encode(), "provenance", "inputs.json")
 
     def save(self) -> Path:

@@ -59,6 +59,8 @@ def preflight(cfg: config.RunConfig, project: paths.RunPaths) -> dict:
         checks.cohort_problems(tables, cfg)
     except (contract.DataValidationError, config.ParameterError, checks.CohortInputError) as err:
         raise StepFailed(f"{err}\nnothing was run: {name}/ is unchanged", bad_input=True) from None
+    for note in contract.reading_notes(tables):
+        print(note, flush=True)
     return tables
 
 

@@ -46,7 +46,8 @@ class Step:
 STEPS: dict[str, Step] = {s.name: s for s in [
     Step("01_prepare_data", data=True,
          outputs=("private/analysis_table.csv", "private/clinicians_scored.csv", "private/disclosure_counts.csv",
-                  "private/reliability.csv", "provenance/inputs.json", "provenance/missing_values.json")),
+                  "private/reliability.csv", "provenance/inputs.json", "provenance/missing_values.json",
+                  "provenance/how_read.json")),
     Step("02_describe_sample", reads=("01_prepare_data",),
          outputs=("tables/flow.*", "tables/table1.*", "tables/reliability.*")),
     Step("03_model_culture_and_trust", reads=("01_prepare_data",), outputs=("tables/table2*",)),

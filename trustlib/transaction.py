@@ -34,6 +34,12 @@ def check_writable(project: paths.RunPaths) -> None:
     name = project.relative(project.results_name)
     if not parent.exists():
         return
+    mounts = [Path(folder) for folder, _, _ in os.walk(target) if os.path.ismount(folder)] if target.is_dir() else []
+    if mounts:
+        where = "it is" if mounts[0] == target else f"{project.relative(mounts[0])}/ in it is"
+        raise NotWritable(f"cannot replace {name}/: {where} a mount point, which a run cannot replace (it builds "
+                          f"the new results beside the old and exchanges them). Mount the filesystem elsewhere and "
+                          f"make {name} a symbolic link to a folder on it; nothing was run and {name}/ is unchanged")
     problems = []
     if not os.access(parent, os.W_OK | os.X_OK):
         problems.append(f"the folder holding it, {project.relative(parent) or '.'}/, is not writable")
