@@ -135,6 +135,54 @@ def test_an_interrupted_run_keeps_the_previous_results(raw_run, sig, during, sig
     assert after["private/analysis_table.csv"] == before["private/analysis_table.csv"]  # same data: the same cohort
 
 
+@pytest.mark.parametrize("sig, when", [(signal.SIGTERM, "into a stage"), (signal.SIGHUP, "06_robustness executing")],
+                         ids=["SIGTERM-at-the-stage's-first-moment", "SIGHUP-mid-run"])
+def test_sigterm_and_sighup_stop_a_run_as_ctrl_c_does(raw_run, sig, when, tmp_path):
+    """What `timeout`, `docker stop`, a batch scheduler (SIGTERM) and a closed terminal (SIGHUP)
+    send: the kernels are stopped, the stage removed, one line said, and the status is 128 + the
+    signal, as a shell reports a command its signal ended; results_raw/ is as it was."""
+    before = _snapshot(raw_run / "results_raw")
+    env = {**os.environ, "PYTHONPATH": str(raw_run), "TMPDIR": str(tmp_path)}
+    proc = subprocess.Popen([sys.executable, "-m", "trustlib", "run", "--data", "raw", "--force", "--only",
+                             "06_robustness"], cwd=raw_run, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    watcher = Watcher(proc.stdout)
+    assert watcher.wait_for(when), "the run ended before it could be stopped:\n" + "".join(watcher.lines)
+    proc.send_signal(sig)
+    err = proc.stderr.read()
+    assert proc.wait(timeout=CEILING) == 128 + sig
+    assert err.strip() == f"interrupted ({signal.Signals(sig).name}): nothing of this run was kept", err
+    assert _snapshot(raw_run / "results_raw") == before
+    assert not (raw_run / ".results_raw.stage").exists()
+    _wait_until(lambda: not _sandbox_processes(raw_run))
+    assert not _sandbox_processes(raw_run), "a kernel or worker outlived the stopped run"
+
+
+def test_a_signal_once_the_results_are_swapped_in_says_they_are_kept(raw_run, tmp_path):
+    """A signal that arrives while the new results are being swapped in is held until the exchange
+    is made and recorded: the run then says that results_raw/ holds it (never "nothing was kept"),
+    and leaves no stage."""
+    script = ("import os, signal\n"
+              "from trustlib import transaction\n"
+              "real = transaction.swap_in\n"
+              "def swap_in(*args):\n"
+              "    os.kill(os.getpid(), signal.SIGTERM)   # arrives inside the held block\n"
+              "    real(*args)\n"
+              "transaction.swap_in = swap_in\n"
+              "transaction.handle_stop_signals()\n"
+              "from trustlib.__main__ import leave, main\n"
+              "leave(main(['run', '--data', 'raw', '--force', '--only', '01_prepare_data']))\n")
+    env = {**os.environ, "PYTHONPATH": str(raw_run), "TMPDIR": str(tmp_path)}
+    run = subprocess.run([sys.executable, "-c", script], cwd=raw_run, env=env, capture_output=True, text=True,
+                         timeout=CEILING)
+    assert run.returncode == 143, run.stderr
+    assert run.stderr.strip() == ("interrupted (SIGTERM) once the run had finished: results_raw/ holds this run's "
+                                  "results"), run.stderr
+    manifest = (raw_run / "results_raw" / "manifest.json").read_text()
+    assert '"01_prepare_data"' in manifest and '"06_robustness"' not in manifest.split('"notebooks"')[1][:200]
+    assert not (raw_run / ".results_raw.stage").exists()
+
+
 def _wait_until(condition, ceiling: float = CEILING) -> None:
     """Wait for ``condition`` (polled: the processes of the sandbox are not an event we can
     subscribe to), up to the ceiling."""
@@ -179,29 +227,35 @@ def test_a_failed_run_stops_the_processes_it_started_and_no_other(tmp_path):
 def test_a_failed_run_does_not_log_the_kernels_it_stops_as_dead(tmp_path, caplog):
     """When one step fails, the run stops the other step's kernel; nbclient then logs "Kernel
     died while waiting for execute reply", which would read as a second failure. The run keeps
-    papermill's log quiet while it stops, and only then."""
+    papermill's log quiet while it stops, and until the stopped step's thread has ended (the run
+    does not wait for it: an interrupt takes effect at once), and only then."""
     import logging
 
     from trustlib import scheduler
 
-    kernel_started = threading.Event()
+    kernel_started, stopped_step_ended = threading.Event(), threading.Event()
 
     class Plan:
         names, stage = ["01_prepare_data", "06_robustness"], tmp_path
 
         def do(self, name):
             if name == "06_robustness":          # the step whose kernel is stopped
-                kernel = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(300)"])
-                kernel_started.set()
-                kernel.wait(timeout=CEILING)
-                logging.getLogger("papermill").error("Kernel died while waiting for execute reply.")
-                raise RuntimeError("Kernel died")
+                try:
+                    kernel = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(300)"])
+                    kernel_started.set()
+                    kernel.wait(timeout=CEILING)
+                    logging.getLogger("papermill").error("Kernel died while waiting for execute reply.")
+                    raise RuntimeError("Kernel died")
+                finally:
+                    stopped_step_ended.set()
             assert kernel_started.wait(timeout=CEILING)
             raise RuntimeError("the step failed")
 
     with caplog.at_level(logging.INFO, logger="papermill"):
         with pytest.raises(RuntimeError, match="reported: the step failed"):
             scheduler.run_steps(Plan(), 2, lambda name, err: RuntimeError(f"reported: {err}"))
+        assert stopped_step_ended.wait(timeout=CEILING)
+        _wait_until(lambda: not logging.getLogger("papermill").disabled)
         assert not [r for r in caplog.records if r.name == "papermill"]
         logging.getLogger("papermill").error("after the run")
         assert [r.getMessage() for r in caplog.records if r.name == "papermill"] == ["after the run"]

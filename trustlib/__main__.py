@@ -2,7 +2,8 @@
 
 Exit status: 0 on success; 2 for a problem the user can fix (bad data, parameters, command line,
 permissions, a run already holding the lock), with one line per problem; 1 for any other
-failure; 130 on an interrupt. Never a traceback.
+failure; 128 + the signal on an interrupt: 130 for Ctrl-C (SIGINT), 143 for SIGTERM, 129 for SIGHUP, each
+handled alike (kernels stopped, the stage removed). Never a traceback.
 """
 
 from __future__ import annotations
@@ -51,7 +52,13 @@ def _run(args, project: paths.RunPaths) -> int:
                  force=args.force, jobs=args.jobs, names=args.only,
                  project=paths.RunPaths(args.data, project.root), dry_run=args.dry_run or None)
     if not (args.dry_run or os.environ.get("TRUSTLIB_DRY_RUN", "") not in ("", "0")):
-        _where(paths.RunPaths(args.data, project.root))
+        run = paths.RunPaths(args.data, project.root)
+        try:
+            _where(run)
+        except KeyboardInterrupt as err:         # the run is complete and in place: say so
+            from .transaction import StoppedAfterSwap
+
+            raise StoppedAfterSwap(getattr(err, "signum", 2), run.relative(run.results_name)) from None
     return 0
 
 
@@ -234,7 +241,7 @@ def parser() -> argparse.ArgumentParser:
 def message(err: BaseException) -> tuple[int, str]:
     """Exit status and the one message a user sees for an error (no traceback)."""
     from .scheduler import StepFailed
-    from .transaction import NotWritable, RunLocked
+    from .transaction import NotWritable, RunLocked, StoppedAfterSwap
 
     if isinstance(err, StepFailed):
         return (2 if err.bad_input else 1), f"error: {err}"
@@ -249,7 +256,14 @@ def message(err: BaseException) -> tuple[int, str]:
         where = f": {err.filename}" if err.filename else ""
         return 2, f"error: {err.strerror or err}{where}"
     if isinstance(err, KeyboardInterrupt):
-        return 130, "interrupted: nothing of this run was kept"
+        import signal
+
+        signum = getattr(err, "signum", signal.SIGINT)
+        name = signal.Signals(signum).name
+        if isinstance(err, StoppedAfterSwap):
+            return 128 + signum, (f"interrupted ({name}) once the run had finished: {err.results}/ holds this run's "
+                                  "results")
+        return 128 + signum, f"interrupted ({name}): nothing of this run was kept"
     if isinstance(err, MemoryError):
         return 1, "error: out of memory (an input far larger than the study's, or a parameter far out of range?)"
     raise err
@@ -286,4 +300,7 @@ def leave(code: int) -> None:
 
 
 if __name__ == "__main__":
+    from .transaction import handle_stop_signals
+
+    handle_stop_signals()          # SIGTERM and SIGHUP stop a command as Ctrl-C does
     leave(main())

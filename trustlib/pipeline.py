@@ -25,6 +25,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import tempfile
 from pathlib import Path
 
@@ -144,13 +145,22 @@ def run(source: str = "synthetic", params_file: Path | None = None, overrides: d
             rendered = scheduler.run_steps(plan, jobs, failed)
             _check_inputs_unchanged(stage, plan.data, source)
             _finish(stage, cfg, wanted, plan, rendered)
-            transaction.swap_in(stage, project.results)
-            shutil.rmtree(project.failed, ignore_errors=True)
+            swapped = False
+            try:
+                with transaction.signals_held():     # a signal now is delivered once swapped is true
+                    transaction.swap_in(stage, project.results)
+                    swapped = True
+                shutil.rmtree(project.failed, ignore_errors=True)
+                shutil.rmtree(stage, ignore_errors=True)     # the previous results, exchanged into it
+                print(f"outputs in {shown}/ ({_executed_words(wanted, plan.carried)})")
+                _say_parameters(cfg, previous)
+            except KeyboardInterrupt as err:
+                if swapped:
+                    raise transaction.StoppedAfterSwap(getattr(err, "signum", signal.SIGINT), shown) from None
+                raise
         finally:
             if stage.exists():
                 shutil.rmtree(stage, ignore_errors=True)
-    print(f"outputs in {shown}/ ({_executed_words(wanted, plan.carried)})")
-    _say_parameters(cfg, previous)
     return project.results
 
 

@@ -17,6 +17,7 @@ import os
 import re
 import shutil
 import sys
+import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from pathlib import Path
@@ -272,39 +273,52 @@ def run_steps(plan: Plan, jobs: int, on_failure) -> set[str]:
     (plan.stage / "notebooks").mkdir(parents=True, exist_ok=True)
     before, log = _children(), logging.getLogger("papermill")
     quiet = log.disabled
+    pool, renderer = ThreadPoolExecutor(max_workers=jobs), ThreadPoolExecutor(max_workers=1)
+    stopped = False
     try:
-        with ThreadPoolExecutor(max_workers=jobs) as pool, ThreadPoolExecutor(max_workers=1) as renderer:
-            try:
-                while pending or running:
-                    for name in [n for n in pending if all(d in done or d not in names for d in steps.get(n).reads)]:
-                        if len(running) >= jobs:
-                            break
-                        pending.remove(name)
-                        started[name] = time.perf_counter()
-                        running[pool.submit(plan.do, name)] = name
-                    finished, _ = wait(running, return_when=FIRST_COMPLETED)
-                    for fut in finished:
-                        name = running.pop(fut)
-                        err = fut.exception()
-                        if isinstance(err, BrokenPipeError):   # the run's output was closed: not the step's failure
-                            raise err
-                        if err is not None:
-                            raise on_failure(name, err)
-                        done.add(name)
-                        how = fut.result()
-                        print(f"  {name} done ({time.perf_counter() - started[name]:.1f} s)" if how == "executed"
-                              else f"  {name} unchanged (carried)", flush=True)
-                        if how == "executed":
-                            renders[name] = renderer.submit(report.render_notebook, plan.stage / "notebooks"
-                                                            / f"{name}.ipynb", plan.stage / "report")
-                for fut in renders.values():
-                    fut.result()
-            except BaseException:
-                for fut in [*running, *renders.values()]:
-                    fut.cancel()
-                log.disabled = True
-                _kill_children(spare=before)
-                raise
+        try:
+            while pending or running:
+                for name in [n for n in pending if all(d in done or d not in names for d in steps.get(n).reads)]:
+                    if len(running) >= jobs:
+                        break
+                    pending.remove(name)
+                    started[name] = time.perf_counter()
+                    running[pool.submit(plan.do, name)] = name
+                finished, _ = wait(running, return_when=FIRST_COMPLETED)
+                for fut in finished:
+                    name = running.pop(fut)
+                    err = fut.exception()
+                    if isinstance(err, BrokenPipeError):   # the run's output was closed: not the step's failure
+                        raise err
+                    if err is not None:
+                        raise on_failure(name, err)
+                    done.add(name)
+                    how = fut.result()
+                    print(f"  {name} done ({time.perf_counter() - started[name]:.1f} s)" if how == "executed"
+                          else f"  {name} unchanged (carried)", flush=True)
+                    if how == "executed":
+                        renders[name] = renderer.submit(report.render_notebook, plan.stage / "notebooks"
+                                                        / f"{name}.ipynb", plan.stage / "report")
+            for fut in renders.values():
+                fut.result()
+        except BaseException:
+            stopped = True
+            for fut in [*running, *renders.values()]:
+                fut.cancel()
+            log.disabled = True
+            _kill_children(spare=before)
+            raise
     finally:
-        log.disabled = quiet
+        # On a failure or an interrupt the kernels are gone: their threads only have to notice, which
+        # nbclient does seconds later. The run does not wait for them (Ctrl-C takes effect at once;
+        # papermill will not write into a stage that is gone), and papermill's log stays quiet until
+        # the last of them has ended. A report page being rendered is a fraction of a second: waited
+        # for, so that it cannot write into the stage once the run has removed it.
+        pool.shutdown(wait=not stopped, cancel_futures=stopped)
+        renderer.shutdown(wait=True, cancel_futures=stopped)
+        if stopped:
+            left = list(running)
+            threading.Thread(target=lambda: (wait(left), setattr(log, "disabled", quiet)), daemon=True).start()
+        else:
+            log.disabled = quiet
     return set(renders)

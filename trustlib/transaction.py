@@ -131,3 +131,64 @@ def keep_failed(project: paths.RunPaths, partial: Path) -> str:
     failed.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(partial, failed)
     return f"\n  partly executed notebook: {project.relative(failed)}"
+
+
+# -- signals: a run stopped by SIGINT, SIGTERM or SIGHUP -------------------------------------------------
+
+STOPPING = ("SIGINT", "SIGTERM", "SIGHUP")   # what Ctrl-C, `timeout`/`docker stop`/a batch scheduler and a closed terminal send
+
+
+class Stopped(KeyboardInterrupt):
+    """A run stopped by a signal (``signum``): handled as Ctrl-C (kernels stopped, stage removed)."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
+
+
+class StoppedAfterSwap(Stopped):
+    """A signal that arrived once the new results were in place: the run is kept (``results``
+    names the folder)."""
+
+    def __init__(self, signum: int, results: str):
+        super().__init__(signum)
+        self.results = results
+
+
+def _raise_stopped(signum, frame):
+    raise Stopped(signum)
+
+
+def handle_stop_signals() -> None:
+    """Make SIGTERM and SIGHUP stop a command as Ctrl-C does (call once, in the main thread)."""
+    import signal
+
+    for name in ("SIGTERM", "SIGHUP"):
+        signal.signal(getattr(signal, name), _raise_stopped)
+
+
+@contextlib.contextmanager
+def signals_held():
+    """Hold the stopping signals while the block runs (the exchange and the record that it was
+    made): one that arrives meanwhile is noted and raised as :class:`Stopped` when the block
+    ends, so the run knows whether its results were swapped in when it was stopped. (A signal
+    mask would not do: Python runs its handlers in the main thread whichever thread received the
+    signal.)"""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    pending: list[int] = []
+    old = {}
+    for name in STOPPING:
+        num = getattr(signal, name)
+        old[num] = signal.signal(num, lambda signum, frame: pending.append(signum))
+    try:
+        yield
+    finally:
+        for num, handler in old.items():
+            signal.signal(num, handler)
+        if pending:
+            raise Stopped(pending[0])
