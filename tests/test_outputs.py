@@ -201,6 +201,8 @@ def test_shown_names_rows_and_columns_in_words_and_counts_as_whole_numbers():
     cell = out["OR (95% CI)"].iloc[0]
     assert " " not in cell and "-" not in cell and cell.replace("\u00a0", " ").replace("\u2011", "-") == "4.80 (2.13-10.80)"
     assert df["patient_surveys"].dtype == float                # the table itself is left as it is
+    p = outputs.shown(pd.DataFrame({"term": ["a", "b", "c"], "p": [0.0000123, 0.0456, float("nan")]}))
+    assert list(p["P"]) == ["<.001", ".046", outputs.MISSING_SHOWN]
 
 
 def test_shown_series_prints_counts_without_decimals():

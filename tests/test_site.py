@@ -62,6 +62,13 @@ def test_every_link_resolves_inside_the_site(built):
     assert broken == [], "\n".join(broken[:20])
 
 
+def test_every_page_leads_back_to_the_first_one(built):
+    for page in _pages(built):
+        if page != built / "index.html":
+            targets = {(page.parent / ref).resolve() for tag, ref in _parse(page).refs if tag == "a"}
+            assert (built / "index.html").resolve() in targets, page
+
+
 def test_no_page_loads_from_the_network(built):
     for page in _pages(built):
         text = page.read_text(encoding="utf-8")

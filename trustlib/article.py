@@ -292,9 +292,11 @@ def _differs(cfg, card, numbers: dict) -> list[Block]:
                 "with the paper: " + "; ".join(items) + ".")
     blocks.append(Block("paragraph", text))
     if cfg.data_source == "synthetic":
-        rates = ("" if "unselected.all_rows.pass_rate" not in numbers else
+        joint = numbers.get("unselected.all_rows.pass_rate")
+        rates = ("" if joint is None else
                  " Of [[unselected.seeds|d]] fresh, unselected cohorts of the same generator (analysed with this "
-                 "run's rules), [[unselected.all_rows.pass_rate|%]] met every row.")
+                 "run's rules), " + ("none met every row." if joint == 0 else
+                                     "[[unselected.all_rows.pass_rate|%]] met every row."))
         which = "this run, with other parameters," if changed else "a run with other parameters"
         blocks.append(Block("paragraph", "The cohort is synthetic and was selected: its seed is the first whose cohort "
                             "met every scorecard row under the canonical parameters, so agreement there is partly "
@@ -386,7 +388,8 @@ def _byline(run: dict) -> list[Block]:
         when += f", dated {{{{{run['date']}}}}}" if run.get("date") else ""
     else:
         when = "run outside a git checkout (no commit recorded)"
-    return [Block("paragraph", f"**{maintainers()}** · {when} · [report](../report/index.html) · "
+    who = re.sub(r'"([^"]*)"', "\u201c\\1\u201d", maintainers())      # typographic quotes
+    return [Block("paragraph", f"**{who}** · {when} · [report](../report/index.html) · "
                   f"[manifest](../manifest.json)"),
             Block("paragraph", "*A reproduction of* {{" + REFERENCES["linzer2021"][0].replace("*", "")
                   + f" doi:{REFERENCES['linzer2021'][1]}}}}}.")]
@@ -448,7 +451,7 @@ def _scorecard_table(card, numbers: dict) -> Block:
         reproduced = ("suppressed" if r.verdict == scorecard.NOT_COMPARED else f"[[{r.reproduced_key}|{spec}]]")
         rows.append([_row_label(r), published, reproduced, scorecard.rule_words(r.quantity, r.comparator),
                      r.verdict, r.to_print, source_words(str(r.source))])
-    return Block("table", "**Scorecard.** Every published number this run compares, where the paper (or its sister "
+    return Block("table", "**Table 3. Scorecard.** Every published number this run compares, where the paper (or its sister "
                  "paper) prints it, and whether the reproduced number is consistent with it (by the row's rule) and "
                  "rounds to it at the printed precision (to print). An *inferred* number is not printed as such: the "
                  "source says what it is inferred from.",
@@ -463,7 +466,8 @@ def _loose(card, synthetic: bool, numbers: dict) -> list[Block]:
         return []
     out = []
     for m in _measures():
-        if not out:
+        rows = card[(card["measure"] == m) & (card["verdict"] == scorecard.PASS) & (card["to_print"] != scorecard.PASS)]
+        if len(rows) and not out:
             out.append(Block("heading", "Consistent only by the loose rule", level=3))
             out.append(Block("paragraph", "Below, each measure whose published numbers this run meets only by the "
                              "loose rule: consistent with the paper, but not equal to it at the printed precision. The "
@@ -471,8 +475,10 @@ def _loose(card, synthetic: bool, numbers: dict) -> list[Block]:
                              "bound that it lies within the published interval's half-width on the log scale: the "
                              "published intervals are wide, so these rules admit odds ratios far from the published "
                              "point. That is what they are for, since a second sample of this size would differ by as "
-                             "much, and also why passing them is weak evidence."))
-        rows = card[(card["measure"] == m) & (card["verdict"] == scorecard.PASS) & (card["to_print"] != scorecard.PASS)]
+                             "much, and also why passing them is weak evidence."
+                             + (" Table 2's last column says how often fresh, unselected cohorts of the same "
+                                "generator meet each odds ratio's row: how often sampling alone keeps a cohort of "
+                                "this size within the rule." if synthetic else "")))
         if not len(rows):
             continue
         t, p = f"table2.{m}.glmm.adjusted", f"published.{m}"
@@ -489,10 +495,7 @@ def _loose(card, synthetic: bool, numbers: dict) -> list[Block]:
                 f"this run [[{t}.or|.2f]] ([[{t}.ci_low|.2f]]-[[{t}.ci_high|.2f]]): the reproduced odds ratio is "
                 f"{direction} and its interval {'wider' if wider else 'narrower'}. Its {which} "
                 f"{'pass' if len(rows) > 1 else 'passes'} only by the loose rule.")
-        if synthetic and f"unselected.{m}_or.pass_rate" in numbers:
-            text += (f" Of [[unselected.seeds|d]] fresh cohorts of the same generator, [[unselected.{m}_or.pass_rate|%]] "
-                     "met this odds ratio's row: how often sampling alone keeps a cohort of this size within it.")
-        elif not synthetic:
+        if not synthetic:
             text += (" On the trial's data such a difference points to a choice the paper did not publish (cut-offs, "
                      "exclusion rule, quadrature, software); the robustness analysis shows which choices move it.")
         out.append(Block("paragraph", text))
@@ -543,6 +546,8 @@ def blocks(cfg, links: dict[str, str], numbers: dict, card=None, run: dict | Non
               "give one back, are withheld by disclosure control: they read *suppressed*."),
         *_methods(cfg, numbers),
         Block("heading", "Results"),
+        Block("paragraph", "Figure 1 places each modelled clinician by trust in the organization and by patients' "
+              "trust, with the cut-offs that form the four quadrants that Table 1 describes."),
         Block("figure", "Figure 1. Clinicians by trust quadrant" + ("" if synthetic else " (aggregate form)"),
               src=links.get("figure1_trust_quadrants.png", "")),
         Block("paragraph", f"Adjusted odds ratios per scale point ([Table 2]({links.get('table2_paper', '')}), "
@@ -554,6 +559,7 @@ def blocks(cfg, links: dict[str, str], numbers: dict, card=None, run: dict | Non
         *_boundary(measures, numbers),
         Block("figure", "Figure 2. Culture and high-high trust: adjusted two-level ORs, reproduced and published "
               "(95% CI)", src=links.get("figure2_forest.png", "")),
+        Block("paragraph", "Figure 3 sets the culture scores of the high-high clinicians beside everyone else's."),
         Block("figure", "Figure 3. Perceived culture by outcome group", src=links.get("figure3_culture_by_outcome.png", "")),
         Block("paragraph", f"The scorecard ([table]({links.get('scorecard', '')})) compares every published number: "
               "[[scorecard.n_passed|d]] of the [[scorecard.n_compared|d]] compared are consistent with the paper, and "
@@ -564,7 +570,8 @@ def blocks(cfg, links: dict[str, str], numbers: dict, card=None, run: dict | Non
         Block("paragraph", f"Across the specification grid ([support]({links.get('robustness_support', '')})), a "
               f"specification curve {cite('speccurve')} over every choice the paper did not publish, and with "
               f"each clinic left out in turn ([influence]({links.get('influence', '')})):"),
-        Block("table", header=["Measure", "Specifications estimable", "OR > 1", "OR > 1 and P < .05", "Median OR",
+        Block("table", "**Table 4.** Robustness: the adjusted odds ratio across the specification grid and without "
+              "each clinic in turn.", header=["Measure", "Specifications estimable", "OR > 1", "OR > 1 and P < .05", "Median OR",
                                "OR without one clinic"],
               rows=[[_short(m), f"[[robustness.{m}.estimable|d]] of [[robustness.{m}.specifications|d]]",
                      f"[[robustness.{m}.share_or_above_1|%]]",
@@ -573,7 +580,8 @@ def blocks(cfg, links: dict[str, str], numbers: dict, card=None, run: dict | Non
         Block("paragraph", "A parametric bootstrap of [[simulation.replicates|d]] replicates per measure, simulated "
               f"from each fitted model ([summary]({links.get('simulation_summary', '')})), gives the bias of each "
               "estimator's log odds ratio and the coverage of its 95% interval (exact binomial interval in brackets):"),
-        Block("table", header=["Measure", "Estimator", "Replicates fitted", "Bias", "Coverage"],
+        Block("table", "**Table 5.** Monte Carlo check: bias of each estimator's log odds ratio and coverage of its "
+              "95% interval.", header=["Measure", "Estimator", "Replicates fitted", "Bias", "Coverage"],
               rows=[[_short(m), estimators.label(e), f"[[simulation.{m}.{e}.converged|d]] of [[simulation.replicates|d]]",
                      f"[[simulation.{m}.{e}.bias|+.3f]]",
                      f"[[simulation.{m}.{e}.coverage|.1%]] ([[simulation.{m}.{e}.coverage_ci_low|.1%]]-"
@@ -632,5 +640,5 @@ def build(results: Path, cfg) -> Path:
     page = (f"<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>[Re] Where Trust Flourishes</title>"
             f"<style>{STYLE}</style></head><body><p><a href=\"article.pdf\">PDF</a> · "
             f"<a href=\"../report/index.html\">report</a></p>{body}</body></html>\n")
-    typeset.write_pdf(parts, numbers, folder / "article.pdf", results)
+    typeset.write_pdf(parts, numbers, folder / "article.pdf", results, author=maintainers())
     return outputs.atomic_write_text(folder / "index.html", page)

@@ -148,7 +148,7 @@ def _numbers(a: dict, b: dict) -> Difference | None:
             isinstance(fb.get(k), (int, float)) and not isinstance(fa.get(k), bool)]
     k = differ[0]
     return Difference("numbers.json", f"{len(differ)} of {len(keys)} values differ"
-                      + (f", largest difference {max(nums):.6g}" if nums else "")
+                      + (f", largest absolute difference {max(nums):.6g}" if nums else "")
                       + f" (first: {k} = {fa.get(k, '<absent>')!r} here, {fb.get(k, '<absent>')!r} there)",
                       len(differ), max(nums) if nums else None)
 
@@ -176,7 +176,8 @@ def with_certificate(results: Path, cert: dict, mine: str = "results/",
             extent = ("" if lines == cert["files"][name]["lines"] else
                       f"; {lines} lines here, {cert['files'][name]['lines']} there")
             out.differences.append(Difference(name, "differs from the certified digest" + extent +
-                                              " (compare with a folder of the canonical run for the cells)"))
+                                              " (for the cells, compare with a results folder of the canonical "
+                                              "run: make compare WITH=<folder>)"))
     return out
 
 
@@ -203,7 +204,7 @@ def with_folder(results: Path, other: Path, mine: str = "", theirs: str = "") ->
         if n < 0:
             out.differences.append(Difference(name, first))
         else:
-            size = f", largest difference {largest:.6g}" if largest is not None else ""
+            size = f", largest absolute difference {largest:.6g}" if largest is not None else ""
             out.differences.append(Difference(name, f"{n} cell{'s differ' if n > 1 else ' differs'}{size} ({first})" if n
                                               else "the same cells, written differently", n, largest))
     return out

@@ -423,7 +423,8 @@ def words(name) -> str:
 def shown(frame, index: str | list[str] | None = None, digits: int | None = None):
     """A table (or Series) as a notebook shows it: named rows instead of 0..n (``index``, or the
     first column when the rows are numbered), names in words (:func:`words`), floats rounded to
-    ``digits``, counts as whole numbers, a missing cell as in the Markdown tables
+    ``digits``, counts as whole numbers, P values as journals print them (``<.001``), a missing
+    cell as in the Markdown tables
     (:data:`MISSING_SHOWN`), and "OR (CI)" cells that a narrow screen cannot break inside a
     number. For display only: files are written from the table itself."""
     import re
@@ -445,6 +446,9 @@ def shown(frame, index: str | list[str] | None = None, digits: int | None = None
         df = df.round(digits)
     for col in df.columns:
         s = df[col]
+        if col == "p" and pd.api.types.is_float_dtype(s):       # P values as journals print them
+            s = df[col] = s.map(lambda v: MISSING_SHOWN if pd.isna(v) else "<.001" if v < 0.001
+                                else f"{v:.3f}".lstrip("0"))
         if (pd.api.types.is_float_dtype(s) and s.notna().any() and s.dropna().map(float.is_integer).all()
                 and s.abs().max() > 1):                          # counts (not shares of 0 and 1)
             s = df[col] = s.astype("Int64")

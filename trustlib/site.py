@@ -104,6 +104,15 @@ def _index(site: Path, pages: dict[Path, str]) -> str:
     return _page("Where Trust Flourishes: a reproduction", "".join(parts))
 
 
+def _add_home_link(page: Path, site: Path) -> None:
+    """Put a link to the site's first page at the top of ``page``."""
+    home = os.path.relpath(site / "index.html", page.parent)
+    text = page.read_text(encoding="utf-8")
+    text = re.sub(r"(<body[^>]*>)", lambda m: f'{m.group(1)}<p style="font-family:sans-serif;font-size:0.9em">'
+                  f'<a href="{home}">&larr; the site\'s first page</a></p>', text, count=1)
+    outputs.atomic_write_text(page, text)
+
+
 def build(results: Path) -> Path:
     """Write ``results/site/`` from the run in ``results`` (replacing an earlier site in one
     step); return its ``index.html``."""
@@ -122,8 +131,12 @@ def build(results: Path) -> Path:
         pages = doc_sources()
         outputs.make_folder(stage / "docs")
         for doc, stem in pages.items():
-            body = relink(mistune.html(doc.read_text(encoding="utf-8")), doc, pages, stage)
-            outputs.atomic_write_text(stage / "docs" / f"{stem}.html", _page(stem, body))
+            text = doc.read_text(encoding="utf-8")
+            title = next((line[2:].strip() for line in text.splitlines() if line.startswith("# ")), stem)
+            body = relink(mistune.html(text), doc, pages, stage)
+            outputs.atomic_write_text(stage / "docs" / f"{stem}.html", _page(title, body))
+        for page in sorted(stage.rglob("*.html")):      # every page leads back to the first one
+            _add_home_link(page, stage)
         outputs.atomic_write_text(stage / "index.html", _index(stage, pages))
         old = results / ".site-old"
         if final.exists():

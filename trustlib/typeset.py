@@ -15,7 +15,7 @@ from . import outputs
 INLINE = re.compile(r"\*\*(?P<b>.+?)\*\*|\*(?P<i>.+?)\*|\[(?P<lt>[^\]]+)\]\((?P<lu>[^)]*)\)|`(?P<c>[^`]+)`")
 SPECIAL = re.compile(r"([\\#$*_`@<>\[\]~/\"'=+-])")
 
-PREAMBLE = """#set document(title: "[Re] Where Trust Flourishes", date: none)
+PREAMBLE = """#set document(title: "[Re] Where Trust Flourishes", author: "AUTHOR", date: none)
 #set page(paper: "a4", margin: (x: 2cm, y: 2.2cm), numbering: "1")
 #set text(size: 10pt, hyphenate: false)
 #set par(justify: true)
@@ -25,6 +25,7 @@ PREAMBLE = """#set document(title: "[Re] Where Trust Flourishes", date: none)
 #show table: set text(size: 8.5pt)
 #show table: set par(justify: false)
 #show figure.caption: it => it.body
+#show figure.where(kind: table): set figure.caption(position: top)
 #show figure: set block(spacing: 1.2em)
 #show figure: set block(breakable: true)
 """
@@ -46,7 +47,8 @@ def inline(text: str) -> str:
             out.append(f"_{inline(m.group('i'))}_")
         elif m.group("lt") is not None:
             url = m.group("lu").replace("\\", "\\\\").replace('"', '\\"')
-            out.append(f'#link("{url}")[{inline(m.group("lt"))}]' if url else inline(m.group("lt")))
+            web = re.match(r"^[a-z][a-z0-9+.-]*:", m.group("lu"))    # a relative link breaks once the PDF is shared
+            out.append(f'#link("{url}")[{inline(m.group("lt"))}]' if url and web else inline(m.group("lt")))
         else:
             code = m.group("c").replace("\\", "\\\\").replace('"', '\\"')
             out.append(f'#raw("{code}")')
@@ -55,14 +57,15 @@ def inline(text: str) -> str:
     return "".join(out)
 
 
-def source(blocks, numbers: dict) -> str:
-    """The Typst source of the article (figures are referenced relative to ``article/``)."""
+def source(blocks, numbers: dict, author: str = "") -> str:
+    """The Typst source of the article (figures are referenced relative to ``article/``;
+    ``author`` goes into the PDF's metadata)."""
     from .article import fill, literal
 
     def t(text: str) -> str:
         return inline(literal(fill(text, numbers)))
 
-    out = [PREAMBLE]
+    out = [PREAMBLE.replace('"AUTHOR"', '"' + author.replace("\\", "").replace('"', "'") + '"')]
     for b in blocks:
         if b.kind == "heading":
             out.append(f"{'=' * b.level} {t(b.text)}\n")
@@ -94,12 +97,12 @@ def source(blocks, numbers: dict) -> str:
     return "\n".join(out)
 
 
-def write_pdf(blocks, numbers: dict, pdf: Path, results: Path) -> Path:
+def write_pdf(blocks, numbers: dict, pdf: Path, results: Path, author: str = "") -> Path:
     """Typeset ``blocks`` into ``pdf`` (below ``results``, whose figures it shows)."""
     import typst
 
     pdf = Path(pdf)
     src = pdf.with_suffix(".typ")
-    outputs.atomic_write_text(src, source(blocks, numbers))
+    outputs.atomic_write_text(src, source(blocks, numbers, author))
     data = typst.compile(str(src), root=str(Path(results).resolve()))
     return outputs.atomic_write_bytes(pdf, data)
