@@ -30,6 +30,11 @@ def _validate(args, project: paths.RunPaths) -> int:
     return 0
 
 
+def _make_all(data: str) -> str:
+    """The make command that produces a run of ``data``, for messages."""
+    return "make all" if data == "synthetic" else f"make all DATA={data}"
+
+
 def _overrides(items: list[str] | None) -> dict:
     from . import params
 
@@ -96,8 +101,7 @@ def _verify(args, project: paths.RunPaths) -> int:
     run = paths.RunPaths(args.data, project.root)
     path = run.results / "scorecard.csv"
     if not path.exists():
-        make = "make all" if args.data == "synthetic" else f"make all DATA={args.data}"
-        print(f"error: {run.relative(path)} not found; run `{make}` first", file=sys.stderr)
+        print(f"error: {run.relative(path)} not found; run `{_make_all(args.data)}` first", file=sys.stderr)
         return 1
     card = outputs.read_table(path)
     changed = manifest.non_default_parameters(run.results)
@@ -119,8 +123,7 @@ def _compare(args, project: paths.RunPaths) -> int:
     run = paths.RunPaths(args.data, project.root)
     mine = Path(args.results) if args.results else run.results_name
     if not (mine / "numbers.json").exists():
-        make = "make all" if args.data == "synthetic" else f"make all DATA={args.data}"
-        raise UsageError(f"{run.relative(mine)}/ holds no run (no numbers.json); run `{make}` first")
+        raise UsageError(f"{run.relative(mine)}/ holds no run (no numbers.json); run `{_make_all(args.data)}` first")
     if args.other:
         other = Path(args.other)
         if not (other / "numbers.json").exists():
@@ -146,8 +149,7 @@ def _site(args, project: paths.RunPaths) -> int:
 
     run = paths.RunPaths(args.data, project.root)
     if not (run.results / "report" / "index.html").exists():
-        make = "make all" if args.data == "synthetic" else f"make all DATA={args.data}"
-        raise UsageError(f"{run.relative(run.results_name)}/ holds no report; run `{make}` first")
+        raise UsageError(f"{run.relative(run.results_name)}/ holds no report; run `{_make_all(args.data)}` first")
     index = site.build(run.results)
     print(f"site: {run.relative(run.results_name)}/site/ (open {run.relative(run.results_name)}/site/index.html; "
           "every link stays inside the folder)")
