@@ -45,6 +45,7 @@ class RunConfig:
     strict_models: bool
     min_cell_size: int
     allow_small_cells: bool
+    allow_release_difference: bool
     robust_org_cutoffs: list
     robust_patient_cutoffs: list
     robust_min_surveys: list
@@ -143,6 +144,7 @@ def _problems(p: dict) -> list[str]:
     need(p["cutoff_rule"] in cohort.CUTOFF_RULES, "cutoff_rule", f"one of {list(cohort.CUTOFF_RULES)}")
     need(p["strict_models"] in (True, False), "strict_models", "true or false")
     need(p["allow_small_cells"] in (True, False), "allow_small_cells", "true or false")
+    need(p["allow_release_difference"] in (True, False), "allow_release_difference", "true or false")
     need(_cutoff(p["org_trust_cutoff"], 1, 4), "org_trust_cutoff", "a number from 1 to 4, 'median' or 'tertile'")
     need(_cutoff(p["patient_trust_cutoff"], 0, 100), "patient_trust_cutoff",
          "a number from 0 to 100, 'median' or 'tertile'")

@@ -31,7 +31,8 @@ from pathlib import Path
 
 import nbformat
 
-from . import TrustlibError, UsageError, checks, config, contract, fingerprint, manifest, outputs, paths, scheduler
+from . import (TrustlibError, UsageError, checks, config, contract, fingerprint, manifest, outputs, paths, releases,
+               scheduler)
 from . import steps as declared
 from . import transaction
 from .scheduler import StepFailed  # noqa: F401 (the CLI's error types live beside the runner)
@@ -51,15 +52,21 @@ def wanted_steps(names: list[str] | None, source: str) -> list[str]:
 
 def preflight(cfg: config.RunConfig, project: paths.RunPaths) -> dict:
     """Everything checked before a kernel starts: the results folder can be replaced, the
-    extract meets the contract, and the cohort rules can be applied to it (each problem named
-    with the extract's file and column). Returns the validated tables."""
+    extract meets the contract, the cohort rules can be applied to it (each problem named
+    with the extract's file and column), and, on raw data, the release does not differ from an
+    earlier one by too few people (:mod:`trustlib.releases`). Returns the validated tables."""
     transaction.check_writable(project)
     name = project.relative(project.results_name)
     try:
         tables = contract.load_folder(project.data)
         checks.cohort_problems(tables, cfg)
-    except (contract.DataValidationError, config.ParameterError, checks.CohortInputError) as err:
+        warning = (releases.check(project, tables, cfg.min_cell_size, cfg.allow_release_difference)
+                   if cfg.data_source == "raw" else None)
+    except (contract.DataValidationError, config.ParameterError, checks.CohortInputError,
+            releases.ReleaseDifferenceError) as err:
         raise StepFailed(f"{err}\nnothing was run: {name}/ is unchanged", bad_input=True) from None
+    if warning:
+        print(warning, flush=True)
     for note in contract.reading_notes(tables):
         print(note, flush=True)
     return tables
@@ -118,7 +125,7 @@ def run(source: str = "synthetic", params_file: Path | None = None, overrides: d
     if not force and names is None and up_to_date(cfg, project, wanted, previous):
         print(f"{shown}/ is up to date (same data, code and parameters as its manifest.json)")
         return project.results
-    preflight(cfg, project)
+    tables = preflight(cfg, project)
     if dry_run:
         steps_plan = what_would_run(cfg, project, wanted, previous, force)
         print("dry run: checks passed; would execute " + (", ".join(n for n, w in steps_plan.items() if w == "execute")
@@ -150,6 +157,8 @@ def run(source: str = "synthetic", params_file: Path | None = None, overrides: d
                 with transaction.signals_held():     # a signal now is delivered once swapped is true
                     transaction.swap_in(stage, project.results)
                     swapped = True
+                    if source == "raw":              # who this shareable release describes, for the next
+                        releases.record(project, tables)
                 shutil.rmtree(project.failed, ignore_errors=True)
                 shutil.rmtree(stage, ignore_errors=True)     # the previous results, exchanged into it
                 print(f"outputs in {shown}/ ({_executed_words(wanted, plan.carried)})")
