@@ -3,6 +3,10 @@
 * full reproduction: `make clean all` (every notebook runs, two at a time), median of three;
 * its floor: starting the notebooks' kernels and importing what notebook 06 imports, two at a
   time, as the runner does (a run cannot be faster than this), timed in turn with the full runs;
+* the import floor: nine fresh Python processes, two at a time, each importing pandas,
+  scipy.stats, statsmodels, matplotlib, seaborn and papermill (what any process of a run or of
+  the tests pays before it does anything), timed in turn with the full runs; the full run and
+  `make test` (every test, after an up-to-date `make all`) are reported against it too;
 * a partial rerun: a sentence edited in notebook 04, then `make all` (notebook 04 runs again, the
   others are carried; the report and the article are rebuilt), against the full reproduction;
 * no-op: `make all` again with nothing changed;
@@ -106,6 +110,24 @@ def kernel_floor() -> float:
         return clock(all_kernels)
 
 
+IMPORTS = "import pandas, scipy.stats, statsmodels.api, matplotlib, seaborn, papermill"
+
+
+def import_floor() -> float:
+    """Seconds for nine fresh processes, two at a time, to import the libraries every process of
+    a run or of the tests imports (:data:`IMPORTS`)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def one(_):
+        subprocess.run([sys.executable, "-c", IMPORTS], check=True)
+
+    def all_processes():
+        with ThreadPoolExecutor(2) as pool:
+            list(pool.map(one, range(9)))
+
+    return clock(all_processes)
+
+
 def partial_rerun() -> float:
     """Seconds of `make all` after a sentence was added to notebook 04 (then put back, and the
     results made current again, untimed)."""
@@ -207,11 +229,15 @@ def main() -> int:
     print(f"machine: {cores} cores; python {sys.version.split()[0]}", flush=True)
     # this kind of machine (a shared VM) runs the same work 10-20% faster or slower from one minute to
     # the next: the full run and its floor are timed in turns, three times each, and the medians reported
-    full_times, floor_times = [], []
+    full_times, floor_times, import_times = [], [], []
     for _ in range(3):
         full_times.append(clock(lambda: make("clean", "all")))
         floor_times.append(kernel_floor())
-    full, floor = statistics.median(full_times), statistics.median(floor_times)
+        import_times.append(import_floor())
+    full, floor, imports = (statistics.median(full_times), statistics.median(floor_times),
+                            statistics.median(import_times))
+    make("all")
+    suite = clock(lambda: make("test"))
     partial = partial_rerun()
     noop = clock(lambda: make("all"), repeat=3)
     setup_pip, setup_uv, setup_lab = setup_seconds("pip"), setup_seconds("uv"), setup_seconds("uv", lab=True)
@@ -240,6 +266,9 @@ def main() -> int:
              f"{full / floor:.2f} x kernel floor {spread(full_times)}"),
             (f"kernel floor ({len(steps.ANALYSIS)} kernels + imports, 2 at a time), median of 3", f"{floor:.1f} s",
              f"1.00 {spread(floor_times)}"),
+            ("import floor (9 processes importing pandas ... papermill, 2 at a time), median of 3", f"{imports:.1f} s",
+             f"1.00 {spread(import_times)}; full run {full / imports:.2f} x it"),
+            ("make test (every test, results up to date)", f"{suite:.1f} s", f"{suite / imports:.2f} x import floor"),
             ("a sentence edited in notebook 04, then make all", f"{partial:.1f} s", f"{partial / full:.2f} x full"),
             ("no-op make all", f"{noop:.2f} s", f"{noop / full:.3f} x full"),
             ("set-up of a fresh environment with pip", f"{setup_pip:.1f} s", "1.00"),
