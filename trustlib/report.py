@@ -82,14 +82,14 @@ def _exporter():
                         filters={"highlight_code": highlight_code, "clean_html": clean})
 
 
-def render_notebook(path: Path, report_dir: Path, source: str | None = None) -> nbformat.NotebookNode:
+def render_notebook(path: Path, report_dir: Path, source: str) -> nbformat.NotebookNode:
     """Write ``report_dir/<notebook>.html`` for one executed notebook; return the notebook. On raw
-    data (the notebook's injected ``data_source``, or ``source``) the page carries the banner.
+    data (``source``, the run's data source, passed down: never read back from the notebook) the
+    page carries the banner.
 
     The runner calls this as each notebook finishes, while the others still run."""
     nb = nbformat.read(path, as_version=4)
     body, _ = _exporter().from_notebook_node(relink_docs(nb, "report"))
-    source = source or _source_of(nb)
     banner = banner_html(source)
     if banner:
         body = body.replace("<body", "<style>.banner{border:2px solid #b00;padding:0.6em;background:#fff3f3;"
@@ -154,18 +154,6 @@ def write_docs(report_dir: Path, source: str = "synthetic") -> list[Path]:
                                         f"<style>{STYLE}</style></head><body>{banner_html(source)}{body}</body></html>\n")
         written.append(page)
     return written
-
-
-def _source_of(nb) -> str:
-    """The data source a run injected into an executed notebook (``synthetic`` if none)."""
-    import re
-
-    for cell in nb.cells:
-        if "injected-parameters" in cell.metadata.get("tags", []):
-            m = re.search(r'^data_source = "(\w+)"', cell.source, flags=re.M)
-            if m:
-                return m.group(1)
-    return "synthetic"
 
 
 def render_notebooks(results: Path, report_dir: Path, rendered=(), source: str = "synthetic"

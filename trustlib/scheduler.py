@@ -298,7 +298,7 @@ def run_steps(plan: Plan, jobs: int, on_failure) -> set[str]:
                           else f"  {name} unchanged (carried)", flush=True)
                     if how == "executed":
                         renders[name] = renderer.submit(report.render_notebook, plan.stage / "notebooks"
-                                                        / f"{name}.ipynb", plan.stage / "report")
+                                                        / f"{name}.ipynb", plan.stage / "report", plan.project.source)
             for fut in renders.values():
                 fut.result()
         except BaseException:
