@@ -14,8 +14,10 @@ ifeq ($(DATA),synthetic)
 RESULTS := results
 else ifeq ($(DATA),raw)
 RESULTS := results_raw
+else ifeq ($(DATA),rehearsal)
+RESULTS := results_rehearsal
 else
-$(error DATA must be synthetic or raw, not '$(DATA)')
+$(error DATA must be synthetic, raw or rehearsal, not '$(DATA)')
 endif
 RUN = $(PY) -m trustlib run --data $(DATA)
 
@@ -33,7 +35,7 @@ unexport PYTHONDONTWRITEBYTECODE
 help: ## list the targets (for DATA=$(DATA): outputs in $(RESULTS)/)
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}' \
 	    | sed -e 's|$$(RESULTS)|$(RESULTS)|g' -e 's|$$(DATA)|$(DATA)|g'
-	@echo "  (add DATA=raw to run on data/raw/; see docs/real-data.md)"
+	@echo "  (add DATA=raw to run on data/raw/, DATA=rehearsal to rehearse that on a generated extract; see docs/real-data.md)"
 
 env: $(STAMP) ## create the pinned environment .venv from requirements.lock
 
@@ -57,6 +59,7 @@ $(STAMP): requirements.lock pyproject.toml
 # The runner is the one orchestrator: it knows the notebooks' order and what each reads, decides
 # from content hashes whether anything changed, and replaces the results folder in one step.
 all: $(STAMP) ## reproduce every table, figure and number (says "up to date" when nothing changed)
+	@if [ "$(DATA)" = rehearsal ] && [ ! -f data/rehearsal/column_map.yml ]; then $(PY) -m trustlib rehearsal; fi
 	$(RUN)
 
 report: all ## the HTML report ($(RESULTS)/report/index.html) is part of every run

@@ -95,14 +95,14 @@ def _target(command: str) -> str | None:
 
 @pytest.fixture(scope="module")
 def box(tmp_path_factory):
-    """The sandbox: code, notebooks, data, the small grid, the run's results (also as
+    """The sandbox: code, notebooks, data, the small grid, the run's results (also as results_rehearsal/ and
     results_raw/), a messy extract in data/raw/, the Makefile, scripts and docs, the R scripts,
     and the environment (linked)."""
     if not paths.result("synthetic", "manifest.json").exists():
         pytest.fail("results/ missing: run `make all` before the tests")
     root = make_small(copy_repository(tmp_path_factory.mktemp("documented")))
     write_raw_extract(root / "data" / "raw")
-    for name in ("results", "results_raw"):
+    for name in ("results", "results_raw", "results_rehearsal"):
         shutil.copytree(paths.results_dir("synthetic"), root / name, symlinks=True)
     for name in ("Makefile", "pyproject.toml", "requirements.lock", "requirements-lab.lock", "README.md"):
         shutil.copy2(paths.ROOT / name, root / name)

@@ -1,4 +1,4 @@
-"""Command line: ``python -m trustlib {validate,run,verify,compare,site,synthesize,refresh-notebooks,install-kernel} --help``.
+"""Command line: ``python -m trustlib {validate,run,verify,compare,site,rehearsal,synthesize,refresh-notebooks,install-kernel} --help``.
 
 Exit status: 0 on success; 2 for a problem the user can fix (bad data, parameters, command line,
 permissions, a run already holding the lock), with one line per problem; 1 for any other
@@ -131,8 +131,8 @@ def _compare(args, project: paths.RunPaths) -> int:
         result = certificate.with_folder(mine, other, f"{run.relative(mine)}/", f"{args.other}")
     else:
         if args.data != "synthetic" and not args.results:
-            raise UsageError("the certificate is of the canonical synthetic run: compare a raw run with another "
-                             "results folder (make compare DATA=raw WITH=<folder>)")
+            raise UsageError(f"the certificate is of the canonical synthetic run: compare a {args.data} run with "
+                             f"another results folder (make compare DATA={args.data} WITH=<folder>)")
         cert = paths.CERTIFICATE if run.root == paths.ROOT else Path(run.root) / "canonical" / "certificate.json"
         result = certificate.with_certificate(mine, certificate.read(cert), f"{run.relative(mine)}/")
     for line in result.lines():
@@ -154,6 +154,15 @@ def _site(args, project: paths.RunPaths) -> int:
     print(f"site: {run.relative(run.results_name)}/site/ (open {run.relative(run.results_name)}/site/index.html; "
           "every link stays inside the folder)")
     return 0 if index.exists() else 1
+
+
+def _rehearsal(args, project: paths.RunPaths) -> int:
+    from . import rehearsal
+
+    folder = rehearsal.write(Path(project.root) / "data" / "rehearsal")
+    print(f"rehearsal extract written to {project.relative(folder)}/ (the synthetic cohort as the trial's export "
+          "would come; `make all DATA=rehearsal` runs the raw path on it)")
+    return 0
 
 
 def _install_kernel(args, project: paths.RunPaths) -> int:
@@ -234,6 +243,11 @@ def parser() -> argparse.ArgumentParser:
                                    "the docs as HTML into the results folder's site/, every link inside it.")
     w.add_argument("--data", choices=paths.DATA_SOURCES, default="synthetic")
     w.set_defaults(func=_site)
+    e = sub.add_parser("rehearsal", help="write data/rehearsal/: the synthetic cohort shaped like the trial's export",
+                       description="Write the synthetic cohort into data/rehearsal/ as the trial's export would come "
+                                   "(the example column map's files and columns, a workbook sheet, missing codes), "
+                                   "to rehearse the raw path with `make all DATA=rehearsal`.")
+    e.set_defaults(func=_rehearsal)
     k = sub.add_parser("install-kernel", help="install the notebooks' Jupyter kernel into this environment",
                        description="Install the 'trustlib' kernel the notebooks name (run by `make env`).")
     k.set_defaults(func=_install_kernel)

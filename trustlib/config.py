@@ -100,7 +100,7 @@ class RunConfig:
     @property
     def disclosure_threshold(self) -> int | None:
         """Cell-size threshold k on raw data; None on the synthetic cohort (nothing hidden)."""
-        return self.min_cell_size if self.data_source == "raw" else None
+        return self.min_cell_size if paths.is_real(self.data_source) else None
 
     def problems(self) -> list[str]:
         """Every value that a run cannot use, one message each."""
@@ -172,7 +172,7 @@ def _problems(p: dict) -> list[str]:
             out.append("backend dask needs the optional extra: pip install .[dask]")
     elif p["dask_scheduler"] is not None and not isinstance(p["dask_scheduler"], str):
         need(False, "dask_scheduler", "an address or null")
-    if p["data_source"] == "raw" and _whole(p["min_cell_size"]) and p["min_cell_size"] < SAFE_CELL_SIZE \
+    if paths.is_real(p["data_source"]) and _whole(p["min_cell_size"]) and p["min_cell_size"] < SAFE_CELL_SIZE \
             and p["allow_small_cells"] is not True:
         out.append(f"min_cell_size {p['min_cell_size']} is below {SAFE_CELL_SIZE}: on raw data that shows counts "
                    "of fewer people than disclosure control allows; set allow_small_cells: true as well to do it "

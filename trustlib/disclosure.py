@@ -32,7 +32,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from . import TrustlibError
+from . import TrustlibError, paths
 from .cohort import QUADRANTS, binary_flags
 
 HIDDEN = "suppressed"
@@ -49,7 +49,7 @@ class DisclosureError(TrustlibError):
 def threshold(data_source: str, min_cell_size: int | None) -> int | None:
     """The cell-size threshold k in force: ``min_cell_size`` on raw data, None (no control) on
     the synthetic cohort."""
-    return int(min_cell_size) if data_source == "raw" and min_cell_size else None
+    return int(min_cell_size) if paths.is_real(data_source) and min_cell_size else None
 
 
 def _matrix(cells: list[str], equations: list[tuple[str, list[str]]]) -> np.ndarray:

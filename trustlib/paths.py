@@ -5,6 +5,9 @@ Data sources
 ``synthetic``  the committed synthetic cohort in ``data/synthetic/``; outputs in ``results/``
 ``raw``        the real extracts a user places in ``data/raw/`` (git-ignored); outputs in
                ``results_raw/`` (git-ignored)
+``rehearsal``  an extract shaped like the trial's export, generated from the synthetic cohort
+               into ``data/rehearsal/`` (git-ignored) to rehearse the raw path: read and
+               protected exactly as raw data; outputs in ``results_rehearsal/`` (git-ignored)
 
 Output folders
 --------------
@@ -41,7 +44,14 @@ CANONICAL = ROOT / "canonical"            # what `make notebooks` records of the
 CERTIFICATE = CANONICAL / "certificate.json"   # its digests and numbers (trustlib.certificate)
 CANONICAL_FIGURE = CANONICAL / "figure2_forest.png"   # Figure 2 as the README shows it
 
-DATA_SOURCES = ("synthetic", "raw")
+DATA_SOURCES = ("synthetic", "raw", "rehearsal")
+REAL_LIKE = ("raw", "rehearsal")        # read through the column map and protected by disclosure control
+RESULTS_NAMES = {"synthetic": "results", "raw": "results_raw", "rehearsal": "results_rehearsal"}
+
+
+def is_real(source: str) -> bool:
+    """True for a source read and protected as the trial's data (``raw``, and its rehearsal)."""
+    return source in REAL_LIKE
 TABLES = ("clinics", "clinicians", "patients")
 
 
@@ -70,7 +80,7 @@ def results_dir(source: str = "synthetic", override: str | Path | None = None) -
     (synthetic) or ``results_raw/`` (raw). The layout inside is the same for both sources."""
     if override is not None:
         return Path(override)
-    return ROOT / ("results" if _check_source(source) == "synthetic" else "results_raw")
+    return ROOT / RESULTS_NAMES[_check_source(source)]
 
 
 def synthetic_dir(override: str | Path | None = None) -> Path:
@@ -112,7 +122,7 @@ class RunPaths:
     @property
     def results_name(self) -> Path:
         """The results folder as named (``results/`` or ``results_raw/``), for messages."""
-        return Path(self.root) / ("results" if self.source == "synthetic" else "results_raw")
+        return Path(self.root) / RESULTS_NAMES[self.source]
 
     @property
     def results(self) -> Path:

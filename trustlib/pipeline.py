@@ -61,7 +61,7 @@ def preflight(cfg: config.RunConfig, project: paths.RunPaths) -> dict:
         tables = contract.load_folder(project.data)
         checks.cohort_problems(tables, cfg)
         warning = (releases.check(project, tables, cfg.min_cell_size, cfg.allow_release_difference)
-                   if cfg.data_source == "raw" else None)
+                   if paths.is_real(cfg.data_source) else None)
     except (contract.DataValidationError, config.ParameterError, checks.CohortInputError,
             releases.ReleaseDifferenceError) as err:
         raise StepFailed(f"{err}\nnothing was run: {name}/ is unchanged", bad_input=True) from None
@@ -157,7 +157,7 @@ def run(source: str = "synthetic", params_file: Path | None = None, overrides: d
                 with transaction.signals_held():     # a signal now is delivered once swapped is true
                     transaction.swap_in(stage, project.results)
                     swapped = True
-                    if source == "raw":              # who this shareable release describes, for the next
+                    if paths.is_real(source):        # who this shareable release describes, for the next
                         releases.record(project, tables)
                 shutil.rmtree(project.failed, ignore_errors=True)
                 shutil.rmtree(stage, ignore_errors=True)     # the previous results, exchanged into it

@@ -34,7 +34,7 @@ VERDICT = {scorecard.PASS: ("&#10003; pass", "pass"), scorecard.FAIL: ("&#10007;
 
 def banner_html(source: str) -> str:
     """The confidential banner of raw-data pages ('' for the synthetic cohort)."""
-    if source != "raw":
+    if not paths.is_real(source):
         return ""
     return (f"<p class=\"banner\"><strong>{disclosure.CONFIDENTIAL}</strong> Every count and group statistic "
             "passed the disclosure control (trustlib.disclosure): cells of fewer than <code>min_cell_size</code> "

@@ -142,7 +142,7 @@ def clean_executed(path: Path, shown_results: str | None = None) -> None:
 
         nb = relink_docs(nb, "results")
     pm = nb.metadata.get("papermill", {})
-    if pm.get("parameters", {}).get("data_source") == "raw" and not nb.cells[0].get("id") == "confidential":
+    if paths.is_real(pm.get("parameters", {}).get("data_source", "")) and not nb.cells[0].get("id") == "confidential":
         from .disclosure import CONFIDENTIAL
 
         banner = nbformat.v4.new_markdown_cell(f"**{CONFIDENTIAL}** Every count and group statistic below passed "

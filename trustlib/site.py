@@ -48,7 +48,7 @@ def _target(path: Path, pages: dict[Path, str]) -> str | None:
     rel = path.relative_to(paths.ROOT).as_posix() if path.is_relative_to(paths.ROOT) else ""
     if rel.startswith("notebooks/") and rel.endswith(".ipynb"):
         return f"../report/{Path(rel).stem}.html"
-    for prefix in ("results/", "results_raw/"):
+    for prefix in (f"{name}/" for name in paths.RESULTS_NAMES.values()):
         if rel.startswith(prefix) and rel[len(prefix):].split("/")[0] in CARRIED:
             return "../" + rel[len(prefix):]
     return None

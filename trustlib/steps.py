@@ -84,12 +84,12 @@ def producer(path: str) -> Step | None:
 def with_inputs(names: list[str], source: str) -> list[str]:
     """``names`` and every step they read from, in declaration order (for raw data, without the
     steps about the synthetic generator)."""
-    wanted, todo = set(), [n for n in names if not (source == "raw" and get(n).synthetic_only)]
+    wanted, todo = set(), [n for n in names if not (paths.is_real(source) and get(n).synthetic_only)]
     while todo:
         n = todo.pop()
         if n not in wanted:
             wanted.add(n)
-            todo += [d for d in get(n).reads if not (source == "raw" and get(d).synthetic_only)]
+            todo += [d for d in get(n).reads if not (paths.is_real(source) and get(d).synthetic_only)]
     return [n for n in ANALYSIS if n in wanted]
 
 

@@ -1,0 +1,48 @@
+"""The rehearsal extract: the synthetic cohort written as the trial's export would come (the
+example column map's files and columns, one workbook sheet under title lines, the missing code),
+read back through that map to the very same tables, and `make all DATA=rehearsal`'s run on it,
+end to end in a sandbox: the raw path, disclosure control, the banner and the release register."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from sandbox import cli, copy_repository, make_small
+from trustlib import contract, paths, rehearsal
+
+pytestmark = pytest.mark.xdist_group("rehearsal")
+
+
+def test_the_extract_has_the_example_maps_files_and_reads_back_as_the_cohort(tmp_path):
+    from openpyxl import load_workbook
+
+    folder = rehearsal.write(tmp_path / "rehearsal")
+    assert sorted(p.name for p in folder.iterdir()) == ["HWP_clinician_baseline.csv", "HWP_patient_baseline.csv",
+                                                        "HWP_sites.xlsx", "column_map.yml"]
+    header = pd.read_csv(folder / "HWP_clinician_baseline.csv", nrows=0).columns
+    assert {"CLIN_ID", "SITE_ID", "TRUST_BELONG", "TRUST_LOYAL"} <= set(header) and "clinician_id" not in header
+    wb = load_workbook(folder / "HWP_sites.xlsx")
+    assert wb.sheetnames == ["Sites"] and wb["Sites"].sheet_state == "visible"
+    assert wb["Sites"]["A3"].value == "SITE_ID"                                   # header_row: 3
+    read, ours = contract.load_folder(folder), contract.load_folder(paths.data_dir("synthetic"))
+    for table in paths.TABLES:
+        key = {"clinics": "clinic_id", "clinicians": "clinician_id", "patients": "patient_id"}[table]
+        a = read[table].sort_values(key).reset_index(drop=True)
+        b = ours[table].sort_values(key).reset_index(drop=True)
+        pd.testing.assert_frame_equal(a[sorted(b.columns)], b[sorted(b.columns)], check_dtype=False)
+
+
+def test_make_all_data_rehearsal_runs_the_raw_path_end_to_end(tmp_path_factory):
+    root = make_small(copy_repository(tmp_path_factory.mktemp("rehearse")))
+    made = cli("rehearsal", root=root)
+    assert made.returncode == 0 and "data/rehearsal/" in made.stdout, made.stderr
+    run = cli("run", "--data", "rehearsal", root=root)
+    assert run.returncode == 0, run.stderr
+    assert "outputs in results_rehearsal/" in run.stdout and "suppressed, not compared" in run.stdout
+    results = root / "results_rehearsal"
+    assert "Confidential" in (results / "report" / "index.html").read_text()
+    assert "Confidential" in (results / "article" / "index.html").read_text()
+    assert not (results / "notebooks" / "08_unselected_seeds.ipynb").exists()        # a synthetic-only step
+    assert (root / ".results_rehearsal.releases").exists()
+    assert not (root / "results_raw").exists() and not (root / "results").exists()
