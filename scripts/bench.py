@@ -19,7 +19,10 @@
   vectorised GEE against statsmodels' GEE (what the models used before) and R geepack ``geeglm``;
 * the article's PDF (Typst) against its HTML;
 * Monte Carlo throughput (replicates per second) on 1 core and on all cores, and through Dask;
-* the multiverse (notebook 06's grid) in total.
+* the multiverse (notebook 06's grid) in total;
+* scale: a forced raw run (`--data rehearsal`) on the rehearsal extract once, three and ten times
+  over (new IDs for each copy), in a copy of the repository: wall time, peak memory of the
+  processes it started, and leave-one-clinic-out's (notebook 09's) share of the run.
 
 Times depend on the machine; the ratios are what to compare between machines.
 """
@@ -223,6 +226,39 @@ def dask_seconds(analysis, reps: int, args: dict) -> float | None:
         return clock(lambda: simulation.run(analysis, reps, 1, ["quality"], backend="dask", scheduler=addr, **args))
 
 
+# runs a command and prints, last on stderr, the peak resident memory (kB) of the largest process below it
+PEAK = ("import resource, subprocess, sys; r = subprocess.run(sys.argv[1:]); "
+        "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, file=sys.stderr); sys.exit(r.returncode)")
+
+
+def scale_run(copies: int) -> tuple[float, float, float]:
+    """A forced rehearsal run on the cohort ``copies`` times over, in a copy of the repository:
+    (wall seconds, peak resident memory in MB of the largest process it started, seconds of
+    notebook 09 as the run printed them)."""
+    import re
+    import shutil
+
+    from trustlib import rehearsal
+
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        for part in ("trustlib", "notebooks", "data", "params", "CITATION.cff", "docs"):
+            src = ROOT / part
+            (shutil.copytree(src, root / part, ignore=shutil.ignore_patterns("raw", "rehearsal", "__pycache__"))
+             if src.is_dir() else shutil.copy2(src, root / part))
+        rehearsal.write(root / "data" / "rehearsal", copies=copies)
+        env = {**os.environ, "PYTHONPATH": str(root)}
+        t0 = time.perf_counter()
+        done = subprocess.run([sys.executable, "-c", PEAK, sys.executable, "-m", "trustlib", "run", "--data",
+                               "rehearsal", "--force"], cwd=root, env=env, capture_output=True, text=True)
+        wall = time.perf_counter() - t0
+        if done.returncode != 0:
+            raise SystemExit(f"bench: the rehearsal run x{copies} failed:\n{done.stderr[-3000:]}")
+        peak = int(done.stderr.strip().splitlines()[-1]) / 1024
+        m = re.search(r"09_clinic_influence done \(([\d.]+) s\)", done.stdout)
+        return wall, peak, float(m.group(1)) if m else float("nan")
+
+
 def main() -> int:
     cfg = config.RunConfig.load("synthetic")
     cores = os.cpu_count() or 1
@@ -260,6 +296,7 @@ def main() -> int:
             "cutoff_rule": cfg.robust_cutoff_rules, "min_patient_surveys": cfg.robust_min_surveys}
     multiverse = clock(lambda: robustness.specification_curve(
         tables, cfg.rules, grid, codebook.scales_with_role("exposure"), estimators=cfg.estimators, n_jobs=cores, **kw))
+    scale = {k: scale_run(k) for k in (1, 3, 10)}
     spread = lambda xs: f"(runs {min(xs):.1f}-{max(xs):.1f} s)"  # noqa: E731
     ms = lambda s: f"{1000 * s:.1f} ms"  # noqa: E731
     rows = [("full reproduction (make clean all), median of 3", f"{full:.1f} s",
@@ -289,6 +326,9 @@ def main() -> int:
             (f"Monte Carlo, Dask LocalCluster ({cores} workers)",
              f"{reps / mcd:.1f} replicates/s" if mcd else "dask not installed", f"{mc1 / mcd:.2f} x 1 core" if mcd else "--"),
             (f"multiverse ({cores} cores)", f"{multiverse:.1f} s", f"{multiverse / full:.2f} x full")]
+    for k, (wall, peak, loo) in scale.items():
+        rows.append((f"forced rehearsal run, cohort x{k} (peak memory; notebook 09's share)", f"{wall:.1f} s",
+                     f"{wall / scale[1][0]:.2f} x the x1 run; {peak:.0f} MB; leave-one-clinic-out {loo / wall:.0%}"))
     width = max(len(r[0]) for r in rows)
     for name, value, ratio in rows:
         print(f"{name:<{width}}  {value:>22}  {ratio}")

@@ -46,3 +46,11 @@ def test_make_all_data_rehearsal_runs_the_raw_path_end_to_end(tmp_path_factory):
     assert not (results / "notebooks" / "08_unselected_seeds.ipynb").exists()        # a synthetic-only step
     assert (root / ".results_rehearsal.releases").exists()
     assert not (root / "results_raw").exists() and not (root / "results").exists()
+
+
+def test_a_cohort_three_times_over_has_new_ids_for_each_copy(tmp_path):
+    read = contract.load_folder(rehearsal.write(tmp_path / "x3", copies=3))
+    ours = contract.load_folder(paths.data_dir("synthetic"))
+    for table, key in (("clinics", "clinic_id"), ("clinicians", "clinician_id"), ("patients", "patient_id")):
+        assert len(read[table]) == 3 * len(ours[table]) and read[table][key].is_unique
+    assert set(read["patients"]["clinician_id"]) == set(read["clinicians"]["clinician_id"])

@@ -24,8 +24,21 @@ EXAMPLE_MAP = paths.DATA / "column_map.example.yml"
 TITLE_LINES = ["Healthy Work Place: participating sites (baseline)", ""]   # above the header, as exports have
 
 
-def write(folder: Path | None = None) -> Path:
-    """Write the rehearsal extract into ``folder`` (default ``data/rehearsal/``); returns it."""
+IDS = {"clinics": ["clinic_id"], "clinicians": ["clinician_id", "clinic_id"], "patients": ["patient_id", "clinician_id"]}
+
+
+def _copies(df: pd.DataFrame, table: str, copies: int) -> pd.DataFrame:
+    """``copies`` copies of a table, the IDs of copy c > 1 suffixed ``-c`` (K01-2, C001-2...): a
+    cohort ``copies`` times the size, for timing the path at scale."""
+    parts = [df]
+    for c in range(2, copies + 1):
+        parts.append(df.assign(**{col: df[col] + f"-{c}" for col in IDS[table]}))
+    return pd.concat(parts, ignore_index=True)
+
+
+def write(folder: Path | None = None, copies: int = 1) -> Path:
+    """Write the rehearsal extract into ``folder`` (default ``data/rehearsal/``); returns it. With
+    ``copies`` > 1, the cohort ``copies`` times over, with new IDs (for the scale benchmark)."""
     folder = Path(folder) if folder is not None else paths.data_dir("rehearsal")
     spec = params.load_yaml(EXAMPLE_MAP)
     stage = folder.with_name(f".{folder.name}.stage")
@@ -34,7 +47,8 @@ def write(folder: Path | None = None) -> Path:
     for table in paths.TABLES:
         entry = spec.get(table, {}) or {}
         back = {ours: theirs for theirs, ours in (entry.get("columns") or {}).items()}
-        df = pd.read_csv(paths.table_file("synthetic", table), dtype=str, keep_default_na=False).rename(columns=back)
+        df = _copies(pd.read_csv(paths.table_file("synthetic", table), dtype=str, keep_default_na=False), table,
+                     copies).rename(columns=back)
         name = entry.get("file") or f"{table}.csv"
         if name.endswith(".xlsx"):
             _workbook(df, stage / name, entry.get("sheet") or "Sheet1", int(entry.get("header_row") or 1))
