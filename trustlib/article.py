@@ -364,7 +364,7 @@ def run_facts(results: Path) -> dict:
     m = man.read(Path(results)) or {}
     git = m.get("git") or {}
     commit = git.get("commit") or ""
-    date = man._git("show", "-s", "--format=%cs", commit) if commit else ""
+    date = man.commit_date(commit)
     return {"commit": commit, "date": date, "dirty": bool(git.get("dirty")), "python": m.get("python", ""),
             "packages": m.get("packages", {})}
 

@@ -45,10 +45,11 @@ class Estimator:
     likelihood: bool
     fitter: Callable[..., Fit]    # fitter(X, y, groups, nagq=...) -> Fit, given checked arrays
 
-    def fit(self, X, y, groups, nagq: int = 15) -> Fit:
+    def fit(self, X, y, groups, nagq: int = 15, names: list[str] | None = None) -> Fit:
+        """Check the input (``names``, one per column of ``X``, name columns in its messages), then fit."""
         from .fit import check
 
-        check(X, y, groups)
+        check(X, y, groups, names)
         return self.fitter(X, y, groups, nagq=nagq)
 
 

@@ -27,6 +27,11 @@ def _git(*args: str) -> str:
         return ""
 
 
+def commit_date(commit: str) -> str:
+    """The date (YYYY-MM-DD) of a commit of this repository, or "" outside a git checkout."""
+    return _git("show", "-s", "--format=%cs", commit) if commit else ""
+
+
 def read(results: Path) -> dict | None:
     """The manifest of a results folder, or None when there is none (or it cannot be read)."""
     try:

@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from . import InputError, codebook, estimators
-from .fit import FitInputError, check
+from .fit import FitInputError
 from .cohort import COVARIATE_CODINGS
 
 TABLE_COLUMNS = ["measure", "model", "adjusted", "or", "ci_low", "ci_high", "p", "beta", "se",
@@ -152,8 +152,7 @@ def fit_one(df: pd.DataFrame, exposure: str, model: str, adjusted: bool, *, nagq
         return _row(beta=np.nan, se=np.nan, converged=False,
                     note="separation: the outcome is (quasi-)perfectly predicted; no finite estimate", **common)
     try:
-        check(X, y, groups, names)          # the estimator checks again; here the message names the column
-        res = estimator.fit(X, y, groups, nagq=nagq)
+        res = estimator.fit(X, y, groups, nagq=nagq, names=names)
     except FitInputError as err:            # e.g. a covariate constant in this cohort: a row with the cause
         return _row(beta=np.nan, se=np.nan, converged=False, note=f"no fit: {err}", **common)
     col = 1                                # the exposure's column (after the intercept)
