@@ -414,3 +414,31 @@ def test_the_overlap_certificate_never_contradicts_the_linear_program():
         unseparated += not expected
         certified += glmm._overlap((2 * y - 1)[:, None] * X)
     assert certified > unseparated / 2
+
+
+@pytest.mark.parametrize("sigma", [0.8, 0.0])
+def test_a_warm_start_finds_the_fit_a_cold_start_finds(sigma):
+    """Leave-one-clinic-out starts each refit from the full fit: the refit must be the one a
+    search from scratch finds, interior clinic SD or boundary alike, and even where the full fit
+    sits at the boundary and the refit does not (the likelihood's slope in sigma is 0 at 0)."""
+    X, y, g = simulate(np.random.default_rng(7), sigma=sigma)
+    full = glmm.fit_glmm(X, y, g, nagq=7)
+    for clinic in range(6):
+        keep = g != clinic
+        cold = glmm.fit_glmm(X[keep], y[keep], g[keep], nagq=7)
+        warm = glmm.fit_glmm(X[keep], y[keep], g[keep], nagq=7, start=full)
+        assert warm.converged == cold.converged
+        assert warm.params == pytest.approx(cold.params, rel=1e-8, abs=1e-10)
+        assert warm.sigma == pytest.approx(cold.sigma, abs=1e-7)
+        assert warm.llf == pytest.approx(cold.llf, abs=1e-9)
+    boundary = glmm.fit_glmm(X, y, g, nagq=7, start=glmm.GLMMResult(
+        exog_names=full.exog_names, params=full.params, sigma=0.0, cov=full.cov, sigma_se=np.nan, llf=np.nan,
+        converged=True, nobs=full.nobs, n_groups=full.n_groups, nagq=7))
+    assert boundary.sigma == pytest.approx(full.sigma, abs=1e-7)   # not held at 0 by the start
+
+
+def test_an_unusable_start_is_ignored():
+    X, y, g = simulate(np.random.default_rng(8))
+    cold = glmm.fit_glmm(X, y, g, nagq=5)
+    other = glmm.fit_glmm(X[:, :2], y, g, nagq=5)           # one column fewer: not this model's start
+    assert glmm.fit_glmm(X, y, g, nagq=5, start=other).params == pytest.approx(cold.params, rel=1e-8)

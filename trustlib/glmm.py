@@ -33,6 +33,7 @@ BOUNDARY_SIGMA = 1e-3
 GRADIENT_TOL = 1e-9       # largest |d loglik / d theta| at which a maximum counts as found
 NEWTON_MIN_SIGMA = 0.02   # below this clinic SD, Newton's method hands over to L-BFGS-B (see _newton)
 NEWTON_HANDOVER_SIGMA = 0.25   # ... or when a step more than halves it to below this
+WARM_MIN_SIGMA = 0.1       # a warm start (fit_glmm(start=...)) at or near the boundary starts from this clinic SD
 NEWTON_MAXITER = 15            # steps of Newton's method before it hands over
 MODE_TOL = 1e-11          # |d/db log integrand| at which a cluster's mode counts as found
 ABSURD_SE = 1e3           # an SE above this (per SD of a covariate, log-odds) means no usable estimate
@@ -372,6 +373,16 @@ def _start(X: np.ndarray, y: np.ndarray) -> np.ndarray:
     return beta
 
 
+def _theta0(Xs: np.ndarray, y: np.ndarray, T: np.ndarray, start: "GLMMResult | None") -> np.ndarray:
+    """Where the search starts, on the standardized scale: ``start``'s estimates where they are
+    usable (finite, as many coefficients as columns; sigma at least :data:`WARM_MIN_SIGMA`), else
+    logistic regression's and sigma 0.5."""
+    if start is not None and len(start.params) == Xs.shape[1] and np.all(np.isfinite(start.params)) \
+            and np.isfinite(start.sigma):
+        return np.append(np.linalg.solve(T, start.params), max(start.sigma, WARM_MIN_SIGMA))
+    return np.append(_start(Xs, y), 0.5)
+
+
 def _standardizer(X: np.ndarray) -> np.ndarray:
     """Matrix ``T`` with ``X @ T`` centred and scaled (constant columns left alone).
 
@@ -443,7 +454,8 @@ def check_input(X, y, groups, names=None) -> tuple[np.ndarray, np.ndarray, np.nd
 
 
 def fit_glmm(X, y, groups, names: list[str] | None = None, nagq: int = 15,
-             maxiter: int = 500, separated: bool | None = None) -> GLMMResult:
+             maxiter: int = 500, separated: bool | None = None,
+             start: "GLMMResult | None" = None) -> GLMMResult:
     """Fit ``y ~ X + (1 | groups)`` by maximum likelihood with adaptive Gauss-Hermite quadrature.
 
     Parameters
@@ -462,6 +474,12 @@ def fit_glmm(X, y, groups, names: list[str] | None = None, nagq: int = 15,
         Iterations of the optimizer.
     separated : bool, optional
         A separation check already made for the same ``X`` and ``y`` (:func:`separation`).
+    start : GLMMResult, optional
+        A fit of the same model to (nearly) the same data, to start the search from (a warm
+        start: leave-one-clinic-out refits start from the full fit). It changes where the
+        search starts, not what it finds: the search stops at the same gradient tolerance. A
+        clinic SD below :data:`WARM_MIN_SIGMA` starts from it, since at sigma = 0 the
+        likelihood's slope in sigma is 0 whatever the data.
 
     Returns
     -------
@@ -499,7 +517,7 @@ def fit_glmm(X, y, groups, names: list[str] | None = None, nagq: int = 15,
     if separated:
         notes.append("separation: the outcome is (quasi-)perfectly predicted by the covariates; no finite estimate")
     try:
-        theta, success, message, H, llf = _maximize(prob, np.append(_start(Xs, y), 0.5), p, maxiter)
+        theta, success, message, H, llf = _maximize(prob, _theta0(Xs, y, T, start), p, maxiter)
     except ModeSearchError as err:
         nan = np.full(p, np.nan)
         return GLMMResult(exog_names=names, params=nan, sigma=float("nan"), cov=np.full((p, p), np.nan),

@@ -127,16 +127,21 @@ def leave_one_clinic_out(analysis: pd.DataFrame, measures: list[str], *, nagq: i
                          covariates: list[str]) -> pd.DataFrame:
     """Adjusted GLMM refitted without each clinic in turn: measure, dropped clinic, OR, CI, change.
 
-    ``delta_log_or`` is the change in log OR against the full-sample fit.
+    ``delta_log_or`` is the change in log OR against the full-sample fit. Each refit starts from
+    the full fit's estimates (``fit_glmm(start=...)``): a few Newton steps instead of a search
+    from scratch, to the same tolerance.
     """
     rows = []
     for m in measures:
         full = models.fit_one(analysis, m, "glmm", True, nagq=nagq, covariates=covariates)
+        X, names = models.design(analysis, m, True, covariates)
+        start = fit_glmm(X, analysis["high_high"].to_numpy(float), analysis["clinic_id"].to_numpy(), names, nagq=nagq)
         for clinic in sorted(analysis["clinic_id"].unique()):
             sub = analysis[analysis["clinic_id"] != clinic]
             X, names = models.design(sub, m, True, covariates)
             try:
-                r = fit_glmm(X, sub["high_high"].to_numpy(float), sub["clinic_id"].to_numpy(), names, nagq=nagq)
+                r = fit_glmm(X, sub["high_high"].to_numpy(float), sub["clinic_id"].to_numpy(), names, nagq=nagq,
+                             start=start)
             except FitInputError:           # without this clinic the model cannot be fitted (a constant covariate)
                 rows.append({"measure": m, "dropped_clinic": clinic, "n": len(sub), "or": np.nan, "ci_low": np.nan,
                              "ci_high": np.nan, "p": np.nan, "full_or": full["or"], "delta_log_or": np.nan,
