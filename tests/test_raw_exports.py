@@ -712,3 +712,100 @@ def test_the_data_source_is_not_reported_as_a_parameter_deviation(repo, capsys):
         assert "holds a run with nagq=3 (not the defaults" in capsys.readouterr().out
     finally:
         path.write_bytes(kept)
+
+
+# -- exports a run can use, given to the whole run -----------------------------------------------------
+# A dry run makes every check a run makes (the extract read through the column map, the contract, the
+# cohort rules, the release register) and starts no kernel: each export below passes, says what it
+# must say, and leaves results_raw/ as it was.
+
+def _as_format(table: str, fmt: str):
+    def maker(repo):
+        (_raw(repo) / f"{table}.csv").unlink()
+        write(_raw(repo), table, fmt)
+    return maker
+
+
+def _stale_sheet_first(state: str):
+    """An uncorrected copy on a hidden first sheet (ages of 999: the run would stop if it read it)."""
+    def maker(repo):
+        stale = _text_table("clinicians").assign(age=999)
+        with pd.ExcelWriter(_raw(repo) / "clinicians.xlsx") as xl:
+            stale.to_excel(xl, sheet_name="Old", index=False)
+            _text_table("clinicians").to_excel(xl, sheet_name="Data", index=False)
+            xl.book["Old"].sheet_state = state
+        (_raw(repo) / "clinicians.csv").unlink()
+    return maker
+
+
+def _ids_formatted_000(repo):
+    """Clinician IDs stored as numbers with a 000 format in the workbook, written 001 in the patients' CSV."""
+    import openpyxl
+
+    clin = read_text_table(_raw(repo), "clinicians")
+    number = {cid: int(cid[1:]) for cid in clin["clinician_id"]}
+    table = _text_table("clinicians")
+    table["clinician_id"] = table["clinician_id"].map(number)
+    table.to_excel(_raw(repo) / "clinicians.xlsx", index=False)
+    wb = openpyxl.load_workbook(_raw(repo) / "clinicians.xlsx")
+    for (cell,) in wb.active.iter_rows(min_row=2, max_col=1):
+        cell.number_format = "000"
+    wb.save(_raw(repo) / "clinicians.xlsx")
+    (_raw(repo) / "clinicians.csv").unlink()
+    pat = read_text_table(_raw(repo), "patients")
+    pat["clinician_id"] = pat["clinician_id"].map(lambda c: f"{number[c]:03d}")
+    write_text_table(_raw(repo), "patients", pat)
+
+
+def _stata_dots(repo):
+    """Stata's missing codes in four answer cells of the clinicians' CSV."""
+    data = _clinicians_csv(repo)
+    for code in (b".", b".a", b".", b".b"):
+        data = data.replace(b",-9,", b"," + code + b",", 1)
+    (_raw(repo) / "clinicians.csv").write_bytes(data)
+
+
+def _titled_sheet(repo):
+    with pd.ExcelWriter(_raw(repo) / "patients.xlsx") as xl:
+        pd.DataFrame({"note": ["about this export"]}).to_excel(xl, sheet_name="About", index=False)
+        _text_table("patients").to_excel(xl, sheet_name="Data", index=False, startrow=1)
+    (_raw(repo) / "patients.csv").unlink()
+    (_raw(repo) / "column_map.yml").write_text("patients:\n  sheet: Data\n  header_row: 2\n")
+
+
+USABLE = [
+    ("a CSV with two byte-order marks", lambda r: _rewrite(_raw(r), "clinicians", lambda b: codecs.BOM_UTF8 * 2 + b),
+     []),
+    ("UTF-16 with a byte-order mark and CRLF", lambda r: _rewrite(
+        _raw(r), "clinics", lambda b: codecs.BOM_UTF16_LE + b.decode().replace("\n", "\r\n").encode("utf-16-le")), []),
+    ("line endings of Excel for Mac (CR only)", lambda r: _rewrite(_raw(r), "clinicians", lambda b: b.replace(b"\n", b"\r")),
+     []),
+    ("a hidden stale sheet before the data", _stale_sheet_first("hidden"), []),
+    ("a very hidden stale sheet before the data", _stale_sheet_first("veryHidden"), []),
+    ("IDs padded by a 000 number format", _ids_formatted_000, ["numbers with a 000 number format", "'clinician_id'"]),
+    ("Stata's missing codes in four cells", _stata_dots, []),
+    ("whole numbers written as 3.0", lambda r: _decimal_export(_raw(r)), ["whole numbers written with a decimal point"]),
+    ("the clinicians as an SPSS file", _as_format("clinicians", "sav"), []),
+    ("the patients as a Stata file", _as_format("patients", "dta"), []),
+    ("a workbook's named sheet under a title line", _titled_sheet, []),
+]
+
+
+@pytest.mark.parametrize("name,maker,notes", USABLE, ids=[u[0] for u in USABLE])
+def test_an_export_a_run_can_use_passes_every_check_of_the_run(repo, capsys, monkeypatch, name, maker, notes):
+    from sandbox import snapshot
+    from trustlib.__main__ import main
+
+    monkeypatch.chdir(repo)
+    maker(repo)
+    before = snapshot(repo / "results_raw")
+    with ceiling():
+        status = main(["run", "--data", "raw", "--dry-run"])
+    captured = capsys.readouterr()
+    assert status == 0, captured.err
+    assert captured.err == "" and "Traceback" not in captured.out
+    said = [line for line in captured.out.splitlines() if line.startswith("note:")]
+    assert len(said) == (1 if notes else 0), captured.out
+    for part in notes:
+        assert part in said[0], captured.out
+    assert snapshot(repo / "results_raw") == before
