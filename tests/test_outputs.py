@@ -210,3 +210,51 @@ def test_shown_series_prints_counts_without_decimals():
     assert list(s.index) == ["women, n", "age, mean", "high-high, n"]
     assert s.to_string().split() == ["women,", "n", "86", "age,", "mean", "47.29", "high-high,", "n", "55"]
     assert str(outputs.shown(pd.Series({"n_women": 86.0, "n_family": 105.0})).dtype) == "Int64"
+
+
+@pytest.mark.parametrize("name,value,expected", [
+    ("table2.quality.glmm.adjusted.or", 12.14873, 12.15),     # the paper: 4.95 (2.02-12.15)
+    ("ci_low", 2.01642, 2.02),
+    ("table1.all_modelled.age.mean", 47.3272, 47.3),          # the paper: 47.3 (9.2) years
+    ("percent", 64.8148, 64.8),
+    ("p", 2.72988e-05, 2.73e-05),
+    ("alpha", 0.916583, 0.917),
+    ("cutoffs.patient_trust_cutoff", 88.0134, 88.0),
+    ("n_patients", 1132, 1132),                              # counts whole, as they are
+    ("count", 1132.0, 1132.0),
+    ("note", "text", "text"),
+    ("converged", True, True),
+    ("or", float("nan"), None),
+])
+def test_printed_precision_is_the_papers(name, value, expected):
+    got = outputs.printed(name, outputs._clean(value))
+    assert got == expected and type(got) is type(expected)
+
+
+def test_a_real_runs_shareable_outputs_are_at_printed_precision_and_full_precision_stays_private(tmp_path):
+    """On the trial's data the shareable table, Markdown, figure data and numbers carry the
+    paper's precision; the full values go to private/, owner-only; synthetic runs keep 6 digits."""
+    df = pd.DataFrame({"measure": ["quality"], "or": [4.951234], "mean": [47.32721], "n": [162]})
+    for source, root in (("raw", tmp_path / "raw"), ("synthetic", tmp_path / "synthetic")):
+        w = outputs.Writer(root, "zz", source)
+        w.table(df, "t")
+        w.csv(df, "figures", "f.csv")
+        w.private(df, "rows")
+        w.numbers({"quality.or": 4.951234, "age.mean": 47.32721, "n": 162})
+        w.save()
+    raw, syn = tmp_path / "raw", tmp_path / "synthetic"
+    assert (raw / "tables" / "t.csv").read_text() == "measure,or,mean,n\nquality,4.95,47.3,162\n"
+    assert (raw / "figures" / "f.csv").read_text() == "measure,or,mean,n\nquality,4.95,47.3,162\n"
+    assert "4.95 " in (raw / "tables" / "t.md").read_text() and "47.33" not in (raw / "tables" / "t.md").read_text()
+    assert json.loads((raw / "numbers.json").read_text()) == {"age.mean": 47.3, "n": 162, "quality.or": 4.95}
+    full = "measure,or,mean,n\nquality,4.95123,47.3272,162\n"
+    assert (raw / "private" / "full" / "tables" / "t.csv").read_text() == full
+    assert (raw / "private" / "full" / "figures" / "f.csv").read_text() == full
+    assert (raw / "private" / "rows.csv").read_text() == full                  # private: as it is
+    assert json.loads((raw / "private" / "numbers" / "zz.json").read_text())["quality.or"] == 4.95123
+    assert (raw / "private").stat().st_mode & 0o777 == 0o700
+    assert (raw / "private" / "full" / "tables" / "t.csv").stat().st_mode & 0o777 == 0o600
+    listed = json.loads((raw / "provenance" / "zz.json").read_text())["outputs"]
+    assert "private/full/tables/t.csv" in listed and "private/numbers/zz.json" in listed   # carried with the step
+    assert (syn / "tables" / "t.csv").read_text() == full
+    assert not (syn / "private" / "full").exists() and not (syn / "private" / "numbers").exists()

@@ -10,6 +10,12 @@ Floats in CSV tables and ``numbers.json`` are written with 6 significant digits
 (:data:`FLOAT_FORMAT`), so outputs do not depend on the last bits of floating-point arithmetic
 (BLAS kernel, CPU, threads). :func:`written` gives a table's values at that precision: figures
 draw from it and sort by it, and each figure's data is written beside it.
+
+On the trial's data (a :class:`Writer` given a real data source), the shareable tables, figure
+data and numbers are written at the precision the paper prints (:func:`printed`: odds ratios and
+their limits to 2 decimals, other measured values to 3 significant digits, counts whole), so two
+releases cannot be differenced at 6 digits; the full-precision copies go to ``private/full/``
+and ``private/numbers/``. The steps read the shareable files as written, on every data source.
 """
 
 from __future__ import annotations
@@ -39,16 +45,22 @@ def _umask() -> int:
 
 def file_mode(path: Path) -> int:
     """Permissions of a new output: what the umask gives a new file (0644 under 022), owner-only
-    (0600) below a ``private/`` folder."""
-    return 0o600 if Path(path).parent.name == PRIVATE else 0o666 & ~_umask()
+    (0600) below a ``private/`` folder (``private/x.csv``, ``private/full/tables/x.csv``)."""
+    return 0o600 if PRIVATE in _near(Path(path).parent) else 0o666 & ~_umask()
+
+
+def _near(folder: Path) -> list[str]:
+    """The names of ``folder`` and its two parents: an output's folder within a results folder."""
+    return [p.name for p in [folder, *list(folder.parents)[:2]]]
 
 
 def make_folder(folder: Path) -> Path:
     """Create ``folder`` and its parents; a ``private/`` folder is owner-only (0700)."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    if folder.name == PRIVATE:
-        folder.chmod(0o700)
+    for p in [folder, *list(folder.parents)[:2]]:
+        if p.name == PRIVATE:
+            p.chmod(0o700)
     return folder
 
 
@@ -98,6 +110,37 @@ def written(frame):
     if isinstance(frame, pd.Series):
         return column(frame)
     return frame.apply(column)
+
+
+# quantities the paper prints to 2 decimals (an odds ratio and its limits: 4.95, 2.02-12.15)
+PRINTED_DECIMALS = {name: 2 for name in ("or", "ci_low", "ci_high", "full_or", "loo_or_min", "loo_or_max", "or_min",
+                                         "or_median", "or_max", "true_or")}
+PRINTED_SIGNIFICANT = 3   # any other measured value: 47.3 years, 52.1 %, alpha 0.77 as the paper prints them
+FULL = "full"             # private/full/: the full-precision copies of a real run's shareable tables
+
+
+def printed(name: str, value):
+    """``value`` at the precision the paper prints a quantity called ``name`` (a column, or the
+    last part of a dotted ``numbers.json`` key): :data:`PRINTED_DECIMALS`, else
+    :data:`PRINTED_SIGNIFICANT` significant digits. Whole numbers (counts), text, booleans
+    and missing values are returned as they are."""
+    if isinstance(value, (bool, str)) or value is None or value is pd.NA:
+        return value
+    if hasattr(value, "item"):
+        value = value.item()
+    if isinstance(value, int) or not math.isfinite(value) or float(value).is_integer():
+        return value
+    decimals = PRINTED_DECIMALS.get(str(name).rsplit(".", 1)[-1])
+    return round(value, decimals) if decimals is not None else float(f"{value:.{PRINTED_SIGNIFICANT}g}")
+
+
+def printed_frame(df: pd.DataFrame) -> pd.DataFrame:
+    """Every float column of ``df`` at its printed precision (:func:`printed`, by column name)."""
+    out = df.copy()
+    for col in out.columns:
+        if pd.api.types.is_float_dtype(out[col]):
+            out[col] = out[col].map(lambda v, c=col: printed(c, v))
+    return out
 
 
 def _clean(value):
@@ -189,11 +232,13 @@ class Writer:
     partial rerun can only be right if every input is declared.
     """
 
-    def __init__(self, root: Path | str, notebook: str):
-        from . import steps
+    def __init__(self, root: Path | str, notebook: str, data_source: str | None = None):
+        from . import paths, steps
 
         self.root = Path(root)
         self.notebook = notebook
+        self.real = data_source is not None and paths.is_real(data_source)   # shareable at printed precision
+        self._full: dict[str, object] = {}
         self.step = steps.STEPS.get(notebook)
         self._numbers: dict[str, object] = {}
         self._written: set[str] = set()
@@ -211,6 +256,13 @@ class Writer:
         return atomic_write_bytes(self.path(*parts), data)
 
     def csv(self, df: pd.DataFrame, *parts: str) -> Path:
+        """Write ``df`` as CSV below the results folder (6 significant digits); on the trial's
+        data a shareable file at printed precision (:func:`printed_frame`), its full-precision
+        copy in ``private/full/``."""
+        if self.real and parts[0] != PRIVATE:
+            self._write(df.to_csv(index=False, float_format=FLOAT_FORMAT, lineterminator="\n").encode(),
+                        PRIVATE, FULL, *parts)
+            df = printed_frame(df)
         return self._write(df.to_csv(index=False, float_format=FLOAT_FORMAT, lineterminator="\n").encode(), *parts)
 
     def private(self, df: pd.DataFrame, name: str) -> Path:
@@ -224,7 +276,7 @@ class Writer:
         and Markdown (and LaTeX), rounded to ``digits``, a missing value shown as ``--``.
         Returns the table as the Markdown shows it."""
         self.csv(df, "tables", f"{name}.csv")
-        rounded = df.round(digits)
+        rounded = (printed_frame(df) if self.real else df).round(digits)
         shown = rounded
         if rounded.isna().any().any():
             shown = rounded.astype(object).where(rounded.notna(), MISSING_SHOWN)
@@ -270,6 +322,9 @@ class Writer:
     def numbers(self, mapping: dict | None = None, prefix: str = "", **values) -> dict:
         """Record numbers under flat keys (``prefix`` + key). Returns the cleaned values."""
         added = {f"{prefix}{k}": _clean(v) for k, v in {**(mapping or {}), **values}.items()}
+        if self.real:
+            self._full.update(added)
+            added = {k: printed(k, v) for k, v in added.items()}
         self._numbers.update(added)
         cell = _cell()
         self._number_cells.update(dict.fromkeys(added, cell))
@@ -304,6 +359,9 @@ class Writer:
         files written, and the digest of the cell (:func:`cell_digest`) that wrote each file and number."""
         frag = self._write((json.dumps(self._numbers, indent=1, sort_keys=True) + "\n").encode(),
                            "numbers", f"{self.notebook}.json")
+        if self.real:
+            self._write((json.dumps(self._full, indent=1, sort_keys=True) + "\n").encode(),
+                        PRIVATE, "numbers", f"{self.notebook}.json")
         merge_numbers(self.root)
         record = {"notebook": f"notebooks/{self.notebook}.ipynb", "outputs": sorted(self._written),
                   "cells": {k: v for k, v in sorted(self._cells.items()) if v is not None},
