@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from trustlib import contract, params, paths, scales, synth
-from trustlib.describe import icc1
+from trustlib.scales import icc1
 
 
 @pytest.fixture(scope="module")

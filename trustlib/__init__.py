@@ -9,7 +9,7 @@ Modules (each small, each pure functions over DataFrames unless stated):
 - ``contract``   reading raw tables and validating them against the codebook
 - ``formats``    reading Stata, SPSS and Excel extracts as text tables
 - ``synth``      the calibrated synthetic cohort generator
-- ``scales``     reverse-coding, scale scores, Cronbach's alpha
+- ``scales``     reverse-coding, scale scores, Cronbach's alpha, ICC(1) between clinics
 - ``cohort``     aggregation to clinicians, exclusions, quadrants, the analysis table
 - ``glmm``       maximum-likelihood random-intercept logistic regression (adaptive Gauss-Hermite)
 - ``gee``        exchangeable logistic GEE, vectorised across clusters

@@ -137,22 +137,6 @@ def long_numbers(long: pd.DataFrame, prefix: str) -> dict:
     return out
 
 
-def icc1(values: pd.Series, groups: pd.Series) -> float:
-    """ICC(1) from a one-way ANOVA: share of variance between groups (unbalanced groups).
-
-    ICC = (MSB - MSW) / (MSB + (n0 - 1) MSW), n0 the adjusted mean group size.
-    """
-    d = pd.DataFrame({"x": values.to_numpy(), "g": groups.to_numpy()}).dropna()
-    k, n = d["g"].nunique(), len(d)
-    sizes = d.groupby("g").size()
-    grand = d["x"].mean()
-    means = d.groupby("g")["x"].transform("mean")
-    msb = (sizes * (d.groupby("g")["x"].mean() - grand) ** 2).sum() / (k - 1)
-    msw = ((d["x"] - means) ** 2).sum() / (n - k)
-    n0 = (n - (sizes ** 2).sum() / n) / (k - 1)
-    return float((msb - msw) / (msb + (n0 - 1) * msw))
-
-
 def sample(clinicians: pd.DataFrame, counts: pd.DataFrame, hidden_groups: set[str]) -> dict:
     """Every surveyed clinician, as the sister paper reports the sample: age mean and SD (years)
     and the numbers of women, physicians and family physicians, each as

@@ -5,6 +5,7 @@
   (``data/scales.csv``) are answered, else missing.
 * ``patient_trust`` is rescaled from its 1-5 item mean to 0-100: ``(mean - 1) / 4 * 100``.
 * Cronbach's alpha uses complete cases on the (reversed) items.
+* ICC(1) of a score between groups (clinics) is a one-way ANOVA estimate (:func:`icc1`).
 """
 
 from __future__ import annotations
@@ -113,3 +114,19 @@ def reliability_table(df: pd.DataFrame, scales: list[str]) -> pd.DataFrame:
                      "n_complete": int(x.dropna().shape[0]), "alpha": cronbach_alpha(x),
                      "mean": float(sc.mean()), "sd": float(sc.std(ddof=1))})
     return pd.DataFrame(rows)
+
+
+def icc1(values: pd.Series, groups: pd.Series) -> float:
+    """ICC(1) from a one-way ANOVA: share of variance between groups (unbalanced groups).
+
+    ICC = (MSB - MSW) / (MSB + (n0 - 1) MSW), n0 the adjusted mean group size.
+    """
+    d = pd.DataFrame({"x": values.to_numpy(), "g": groups.to_numpy()}).dropna()
+    k, n = d["g"].nunique(), len(d)
+    sizes = d.groupby("g").size()
+    grand = d["x"].mean()
+    means = d.groupby("g")["x"].transform("mean")
+    msb = (sizes * (d.groupby("g")["x"].mean() - grand) ** 2).sum() / (k - 1)
+    msw = ((d["x"] - means) ** 2).sum() / (n - k)
+    n0 = (n - (sizes ** 2).sum() / n) / (k - 1)
+    return float((msb - msw) / (msb + (n0 - 1) * msw))

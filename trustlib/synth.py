@@ -217,8 +217,6 @@ def summary(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
     Targets are the published marginals (counts exact; age in years; alpha on the 1-4 items);
     ``target`` is NaN where the paper gives no number (skew, ceiling, clustering).
     """
-    from . import describe
-
     clin, pat = tables["clinicians"], tables["patients"]
     pt = scales.score(pat, "patient_trust")
     per_clin = pat.groupby("clinician_id").size()
@@ -236,7 +234,7 @@ def summary(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
             ("patient trust (0-100): skewness", np.nan, pt.skew()),
             ("patient trust: share at or above 90", np.nan, float((pt >= 90).mean()))]
     for s in codebook.scales_with_role("exposure") + ["org_trust"]:
-        rows.append((f"{s}: ICC between clinics", np.nan, describe.icc1(scales.score(clin, s), clin["clinic_id"])))
+        rows.append((f"{s}: ICC between clinics", np.nan, scales.icc1(scales.score(clin, s), clin["clinic_id"])))
     return pd.DataFrame(rows, columns=["quantity", "target", "generated"])
 
 
