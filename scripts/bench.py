@@ -43,7 +43,7 @@ sys.path.insert(0, str(ROOT))
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from trustlib import codebook, config, contract, estimators, models, outputs, paths, robustness, simulation, steps  # noqa: E402
+from trustlib import codebook, config, contract, estimators, models, paths, robustness, simulation, steps, store  # noqa: E402
 
 
 def clock(fn, repeat: int = 1) -> float:
@@ -200,8 +200,8 @@ def article_seconds() -> tuple[float, float]:
 
     results = paths.results_dir("synthetic")
     cfg = config.RunConfig.load("synthetic")
-    numbers = outputs.read_numbers(results)
-    card = outputs.read_table(results / "scorecard.csv")
+    numbers = store.read_numbers(results)
+    card = store.read_table(results / "scorecard.csv")
     with tempfile.TemporaryDirectory() as tmp:
         (Path(tmp) / "figures").symlink_to(results / "figures")          # the article shows ../figures/*.png
         html = clock(lambda: article.render(article.to_markdown(article.blocks(cfg, article._links(results), numbers,
@@ -277,7 +277,7 @@ def main() -> int:
     partial = partial_rerun()
     noop = clock(lambda: make("all"), repeat=3)
     setup_pip, setup_uv, setup_lab = setup_seconds("pip"), setup_seconds("uv"), setup_seconds("uv", lab=True)
-    analysis = outputs.read_table(paths.analysis_table("synthetic"))
+    analysis = store.read_table(paths.analysis_table("synthetic"))
     kw = {"nagq": cfg.nagq, "covariates": list(cfg.covariates)}
     glmm = clock(lambda: models.fit_one(analysis, "quality", "glmm", True, **kw), repeat=15)
     # each repeat a fit, not a replay of trustlib.estimators' cache of the last GEE fits

@@ -15,12 +15,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from trustlib import codebook, config, outputs, paths, simulation  # noqa: E402
+from trustlib import codebook, config, paths, simulation, store  # noqa: E402
 
 
 def main(replicates: int = 200, n_jobs: int = 2) -> None:
     cfg = config.RunConfig.load("synthetic")
-    analysis = outputs.read_table(paths.analysis_table("synthetic"))
+    analysis = store.read_table(paths.analysis_table("synthetic"))
     t0 = time.perf_counter()
     truth, fits = simulation.run(analysis, replicates, cfg.sim_seed, codebook.scales_with_role("exposure"),
                                  estimators=cfg.sim_estimators, nagq=cfg.nagq, covariates=list(cfg.covariates),

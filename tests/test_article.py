@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from conftest import card_where as _card
-from trustlib import article, config as run_config, outputs, paths, typeset
+from trustlib import article, config as run_config, paths, store, typeset
 
 ALLOWED = [r"Table [1-5]", r"Figure [123]", r"95%", r"0-100", r"1-4", r"P < \.05", r"OR > 1", r"1-point",
            r"Ann Fam Med 2021;19\(6\):521-526\. doi:10\.1370/afm\.2732", r"lme4", r"5% significance"]
@@ -151,7 +151,7 @@ def test_the_pdf_carries_the_runs_numbers_and_no_typed_one(page):
 
     pdf = PdfReader(page.with_name("article.pdf"))
     text = " ".join(p.extract_text() for p in pdf.pages)
-    numbers = outputs.read_numbers(paths.results_dir("synthetic"))
+    numbers = store.read_numbers(paths.results_dir("synthetic"))
     for m in ("quality", "communication", "cohesiveness", "alignment"):
         assert f"{numbers[f'table2.{m}.glmm.adjusted.or']:.2f}" in text, m
     filled = set(re.findall(r'<span class="n" data-key="[^"]*">([^<]*)</span>', page.read_text()))
@@ -220,7 +220,7 @@ def test_the_pdf_is_a_citable_reproduction_article(page):
     for name, version in json.loads(paths.result("synthetic", "manifest.json").read_text())["packages"].items():
         if name in article.SOFTWARE:
             assert f"{name} {version}" in text, name
-    for b in article.blocks(run_config.RunConfig.load("synthetic"), {}, outputs.read_numbers(paths.results_dir()),
+    for b in article.blocks(run_config.RunConfig.load("synthetic"), {}, store.read_numbers(paths.results_dir()),
                             None):
         if b.kind == "figure":
             assert text.count(b.text) <= 1, b.text

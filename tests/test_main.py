@@ -80,13 +80,13 @@ def test_a_closed_output_while_notebooks_run_is_not_a_failed_step(tmp_path):
 def test_a_run_ends_naming_its_report_article_and_the_scorecard_line(capsys):
     """`make all` (here: up to date, so nothing executes) ends with where to read the run and the
     scorecard in one line, the line the README shows for the canonical run."""
-    from trustlib import outputs, scorecard
+    from trustlib import scorecard, store
     from trustlib.__main__ import main
 
     if not paths.result("synthetic", "manifest.json").exists():
         pytest.fail("results/ missing: run `make all` before the tests")
     assert main(["run"]) == 0
     lines = capsys.readouterr().out.splitlines()
-    card = outputs.read_table(paths.result("synthetic", "scorecard.csv"))
+    card = store.read_table(paths.result("synthetic", "scorecard.csv"))
     assert lines[-2:] == ["report: results/report/index.html; article: results/article/article.pdf",
                           f"scorecard: {scorecard.summary(card)}"]

@@ -21,7 +21,8 @@ Modules (each small, each pure functions over DataFrames unless stated):
 - ``figures``    the paper's figures
 - ``scorecard``  published versus reproduced numbers
 - ``calibration`` how often unselected synthetic cohorts meet the scorecard's targets
-- ``outputs``    atomic writing of tables, figures and ``numbers.json`` below one results folder
+- ``store``      files as the project writes and reads them: atomic writes, written precision, ``numbers.json``
+- ``outputs``    a notebook's tables, figures and numbers below one results folder (the ``Writer``)
 - ``steps``      the analysis steps, declared once: what each notebook reads and writes
 - ``fingerprint`` what each step reads, by content (decides which steps run again)
 - ``transaction`` lock, stage and atomic exchange of the results folder

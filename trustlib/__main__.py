@@ -69,14 +69,14 @@ def _run(args, project: paths.RunPaths) -> int:
 
 def _where(run: paths.RunPaths) -> None:
     """The closing lines of a run: where to read it, and the scorecard in one line."""
-    from . import outputs, scorecard
+    from . import scorecard, store
 
     shown = run.relative(run.results_name)
     if (run.results / "report" / "index.html").exists():
         article = f"; article: {shown}/article/article.pdf" if (run.results / "article" / "article.pdf").exists() else ""
         print(f"report: {shown}/report/index.html{article}")
     if (run.results / "scorecard.csv").exists():
-        print(f"scorecard: {scorecard.summary(outputs.read_table(run.results / 'scorecard.csv'))}")
+        print(f"scorecard: {scorecard.summary(store.read_table(run.results / 'scorecard.csv'))}")
 
 
 def _synthesize(args, project: paths.RunPaths) -> int:
@@ -96,14 +96,14 @@ def _refresh(args, project: paths.RunPaths) -> int:
 
 
 def _verify(args, project: paths.RunPaths) -> int:
-    from . import manifest, outputs, scorecard
+    from . import manifest, scorecard, store
 
     run = paths.RunPaths(args.data, project.root)
     path = run.results / "scorecard.csv"
     if not path.exists():
         print(f"error: {run.relative(path)} not found; run `{_make_all(args.data)}` first", file=sys.stderr)
         return 1
-    card = outputs.read_table(path)
+    card = store.read_table(path)
     changed = manifest.non_default_parameters(run.results)
     if changed:
         print(f"{run.relative(run.results)}/ holds a run with {manifest.parameter_words(changed)}"

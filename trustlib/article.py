@@ -26,7 +26,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import InputError, codebook, disclosure, estimators, manifest, models, outputs, paths, scorecard
+from . import InputError, codebook, disclosure, estimators, manifest, models, paths, scorecard, store
 
 PLACEHOLDER = re.compile(r"\[\[([A-Za-z0-9_.]+)(?:\|([^\]]*))?\]\]")
 LITERAL = re.compile(r"\{\{(.*?)\}\}")    # {{text}}: bibliographic text (years, volumes, DOIs, versions, a commit)
@@ -627,13 +627,13 @@ def build(results: Path, cfg) -> Path:
     from . import typeset
 
     results = Path(results)
-    numbers = outputs.read_numbers(results)
+    numbers = store.read_numbers(results)
     card_path = results / "scorecard.csv"
-    card = outputs.read_table(card_path) if card_path.exists() else None
+    card = store.read_table(card_path) if card_path.exists() else None
     parts = blocks(cfg, _links(results), numbers, card, run_facts(results))
     text = to_markdown(parts)
     folder = results / "article"
-    outputs.atomic_write_text(folder / "index.md", render(text, numbers, markup=False))
+    store.atomic_write_text(folder / "index.md", render(text, numbers, markup=False))
     body = mistune.html(render(text, numbers, markup=True))
     body = body.replace(f"<p><strong>{disclosure.CONFIDENTIAL}</strong></p>",
                         f"<p class=\"banner\"><strong>{disclosure.CONFIDENTIAL}</strong></p>")
@@ -641,4 +641,4 @@ def build(results: Path, cfg) -> Path:
             f"<style>{STYLE}</style></head><body><p><a href=\"article.pdf\">PDF</a> · "
             f"<a href=\"../report/index.html\">report</a></p>{body}</body></html>\n")
     typeset.write_pdf(parts, numbers, folder / "article.pdf", results, author=maintainers())
-    return outputs.atomic_write_text(folder / "index.html", page)
+    return store.atomic_write_text(folder / "index.html", page)

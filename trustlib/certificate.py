@@ -26,7 +26,7 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import outputs, paths
+from . import paths, store
 
 PATTERNS = ("tables/*", "figures/*.csv", "numbers.json", "scorecard.csv")
 VERSION = 1
@@ -46,13 +46,13 @@ def make(results: Path) -> dict:
     for name in certified_files(results):
         data = (results / name).read_bytes()
         files[name] = {"sha256": hashlib.sha256(data).hexdigest(), "lines": data.count(b"\n")}
-    return {"version": VERSION, "files": files, "numbers": outputs.read_numbers(results)}
+    return {"version": VERSION, "files": files, "numbers": store.read_numbers(results)}
 
 
 def write(results: Path, dest: Path = paths.CERTIFICATE) -> Path:
     """Write the certificate of ``results`` to ``dest`` (``canonical/certificate.json``)."""
-    outputs.make_folder(Path(dest).parent)
-    return outputs.atomic_write_text(Path(dest), json.dumps(make(results), indent=1, sort_keys=True) + "\n")
+    store.make_folder(Path(dest).parent)
+    return store.atomic_write_text(Path(dest), json.dumps(make(results), indent=1, sort_keys=True) + "\n")
 
 
 def read(path: Path = paths.CERTIFICATE) -> dict:
@@ -220,7 +220,7 @@ def readme_block(results: Path) -> str:
     """The README's first-screen result: the scorecard in one line and Figure 2, from ``results``."""
     from . import scorecard
 
-    line = scorecard.summary(outputs.read_table(Path(results) / "scorecard.csv"))
+    line = scorecard.summary(store.read_table(Path(results) / "scorecard.csv"))
     figure = paths.CANONICAL_FIGURE.relative_to(paths.ROOT).as_posix()
     return (f"{README_START}\n**Result of the canonical run (synthetic data):** {line} "
             "(every row: [notebook 05](notebooks/05_scorecard.ipynb)).\n\n"
@@ -240,12 +240,12 @@ def record(results: Path) -> list[Path]:
     """Record the canonical run ``results`` in the repository: the certificate, Figure 2 as the
     README shows it, and the README's result line. Returns the files written."""
     results = Path(results)
-    outputs.make_folder(paths.CANONICAL)
+    store.make_folder(paths.CANONICAL)
     written = [write(results),
-               outputs.atomic_write_bytes(paths.CANONICAL_FIGURE, (results / "figures" / "figure2_forest.png").read_bytes())]
+               store.atomic_write_bytes(paths.CANONICAL_FIGURE, (results / "figures" / "figure2_forest.png").read_bytes())]
     readme = paths.README.read_text()
     new = replace_block(readme, readme_block(results))
     if new != readme:
-        outputs.atomic_write_text(paths.README, new)
+        store.atomic_write_text(paths.README, new)
         written.append(paths.README)
     return written

@@ -1,7 +1,7 @@
 """The figures. Each function takes tidy tables and returns a matplotlib Figure.
 
 **The same figure on any machine.** Every function draws from its data at the precision tables
-are written (:func:`trustlib.outputs.written`) and sorts with explicit tie-breaks, so the last
+are written (:func:`trustlib.store.written`) and sorts with explicit tie-breaks, so the last
 bits a CPU or BLAS kernel adds cannot reorder the specifications or move a point. The values a
 figure draws are attached to it as ``figure.plotted`` (a tidy DataFrame), which
 :meth:`trustlib.outputs.Writer.figure` writes beside the image (``figures/<name>.csv``): the
@@ -28,7 +28,7 @@ import pandas as pd
 import seaborn as sns
 from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
 
-from . import codebook, disclosure, estimators, outputs
+from . import codebook, disclosure, estimators, store
 from .cohort import QUADRANTS
 
 PALETTE = dict(zip(QUADRANTS, ["#1b9e77", "#7570b3", "#d95f02", "#9e9e9e"]))
@@ -90,7 +90,7 @@ def _wrap(text: str, width: int = 16) -> str:
 @styled
 def trust_scatter(analysis: pd.DataFrame, cutoffs: dict) -> plt.Figure:
     """Figure 1: clinician trust in the organization (1-4) vs mean patient trust (0-100)."""
-    d = outputs.written(analysis[["org_trust", "patient_trust", "quadrant"]]).sort_values(
+    d = store.written(analysis[["org_trust", "patient_trust", "quadrant"]]).sort_values(
         ["quadrant", "org_trust", "patient_trust"], kind="mergesort")
     fig, ax = plt.subplots(figsize=(7, 5.2))
     sns.scatterplot(data=d, x="org_trust", y="patient_trust", hue="quadrant", hue_order=QUADRANTS,
@@ -153,7 +153,7 @@ def forest(reproduced: pd.DataFrame, published: pd.DataFrame) -> plt.Figure:
     cols = ["measure", "or", "ci_low", "ci_high"]
     d = pd.concat([reproduced[cols].assign(source="reproduced"),
                    published[published["measure"].isin(measures)][cols].assign(source="published")])
-    d = outputs.written(d)
+    d = store.written(d)
     fig, ax = plt.subplots(figsize=(7.5, 1.2 + 0.75 * len(measures)))
     for offset, (label, colour) in zip((-0.15, 0.15), (("reproduced", "#1b9e77"), ("published", "#444444"))):
         part = d[d["source"] == label].set_index("measure").reindex(measures)
@@ -192,7 +192,7 @@ def culture_by_outcome(analysis: pd.DataFrame, measures: list[str]) -> plt.Figur
     """Figure 3: each culture scale (1-4) by outcome group: every clinician's score as a point
     (jittered), and the group mean with its 95% CI. Shows every group, including one whose
     scores all sit on the same value (where a box plot would collapse to a line)."""
-    summary = outputs.written(group_summary(analysis, measures))
+    summary = store.written(group_summary(analysis, measures))
     fig, ax = plt.subplots(figsize=(9, 4.8))
     group = np.where(analysis["high_high"] == 1, "high-high", "all others")
     for i, m in enumerate(measures):
@@ -221,7 +221,7 @@ def culture_means(means: pd.DataFrame, measures: list[str], k: int) -> plt.Figur
     x = np.arange(len(measures))
     plotted = []
     for offset, (group, colour) in zip((-0.15, 0.15), OUTCOME_COLOURS.items()):
-        row = outputs.written(means.loc[group, measures].astype(float))
+        row = store.written(means.loc[group, measures].astype(float))
         n = means.loc[group, "n"]
         plotted += [{"measure": m, "group": group, "mean": row[m], "n": n} for m in measures]
         label = f"{group} (suppressed)" if row.isna().any() else (
@@ -274,7 +274,7 @@ def specification_curve(spec: pd.DataFrame, measure: str) -> plt.Figure:
     cols = [c for c, _ in SPEC_ROWS if c in spec]
     d = spec.loc[(spec["measure"] == measure) & np.isfinite(spec["or"]),
                  cols + ["or", "ci_low", "ci_high", "main", "supports"]]
-    d = outputs.written(d.astype({c: str for c in cols} | {"main": bool, "supports": bool}))
+    d = store.written(d.astype({c: str for c in cols} | {"main": bool, "supports": bool}))
     d = d.sort_values(["or"] + cols, kind="mergesort").reset_index(drop=True)
     levels = [(col, label, sorted(d[col].unique(), key=_choice_order)) for col, label in SPEC_ROWS if col in cols]
     n_rows = sum(len(v) for _, _, v in levels)
@@ -325,7 +325,7 @@ def influence(loo: pd.DataFrame) -> plt.Figure:
     """Leave-one-clinic-out adjusted ORs per measure (one point per clinic left out, jittered
     vertically; no clinic named), with the full-sample OR."""
     measures = list(dict.fromkeys(loo["measure"]))
-    d = outputs.written(loo[["measure", "or", "full_or"]]).sort_values(["measure", "or"], kind="mergesort")
+    d = store.written(loo[["measure", "or", "full_or"]]).sort_values(["measure", "or"], kind="mergesort")
     fig, ax = plt.subplots(figsize=(7.5, 1.4 + 0.8 * len(measures)))
     for i, m in enumerate(measures):
         x = d.loc[d["measure"] == m, "or"].to_numpy()
@@ -348,7 +348,7 @@ def influence(loo: pd.DataFrame) -> plt.Figure:
 def coverage(summary: pd.DataFrame) -> plt.Figure:
     """Monte Carlo 95% CI coverage (%) per estimator and measure, with its exact binomial 95%
     interval and the nominal 95% line."""
-    d = outputs.written(summary[["measure", "model", "coverage", "coverage_ci_low", "coverage_ci_high"]])
+    d = store.written(summary[["measure", "model", "coverage", "coverage_ci_low", "coverage_ci_high"]])
     fig, ax = plt.subplots(figsize=(7.5, 4.2))
     models_ = list(dict.fromkeys(d["model"]))
     measures = list(dict.fromkeys(d["measure"]))

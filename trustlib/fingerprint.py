@@ -17,7 +17,7 @@ import json
 from importlib import metadata
 from pathlib import Path
 
-from . import extract, outputs, paths, steps
+from . import extract, paths, steps, store
 
 VERSION = 3      # raised when the runner changes what an executed step holds (3: its links to the docs)
 KEY_PACKAGES = ["numpy", "scipy", "pandas", "statsmodels", "matplotlib", "seaborn", "pandera",
@@ -42,7 +42,7 @@ def sha(path: Path) -> str:
         return "not a regular file"
     if st.st_size > MAX_FILE_BYTES:
         return f"too large ({st.st_size} bytes)"
-    return outputs.sha256(path)
+    return store.sha256(path)
 
 
 def code_digest(path: Path) -> str:

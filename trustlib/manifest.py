@@ -16,7 +16,7 @@ import platform
 import subprocess
 from pathlib import Path
 
-from . import fingerprint, outputs, paths
+from . import fingerprint, paths, store
 
 
 def _git(*args: str) -> str:
@@ -72,7 +72,7 @@ def step_files(results: Path, name: str) -> dict[str, str]:
     and executed notebook included)."""
     record = json.loads((Path(results) / "provenance" / f"{name}.json").read_text())
     files = set(record["outputs"]) | {f"provenance/{name}.json", f"report/{name}.html"}
-    return {f: outputs.sha256(Path(results) / f) for f in sorted(files) if (Path(results) / f).is_file()}
+    return {f: store.sha256(Path(results) / f) for f in sorted(files) if (Path(results) / f).is_file()}
 
 
 def write(results: Path, source: str, parameters: dict, names: list[str], fingerprints: dict[str, dict],
@@ -84,13 +84,13 @@ def write(results: Path, source: str, parameters: dict, names: list[str], finger
         for f in record["outputs"]:
             p = results / f
             if p.is_file():
-                (private if f.startswith(f"{outputs.PRIVATE}/") else outs)[f] = {
-                    "sha256": outputs.sha256(p), "notebook": record["notebook"]}
+                (private if f.startswith(f"{store.PRIVATE}/") else outs)[f] = {
+                    "sha256": store.sha256(p), "notebook": record["notebook"]}
         step_records[name] = {"fingerprint": fingerprints[name], "run": "carried" if name in carried else "executed",
                               "files": step_files(results, name)}
     merged = results / "numbers.json"
     if merged.is_file():
-        outs["numbers.json"] = {"sha256": outputs.sha256(merged), "notebook": "merged from numbers/*.json"}
+        outs["numbers.json"] = {"sha256": store.sha256(merged), "notebook": "merged from numbers/*.json"}
     missing = results / "provenance" / "missing_values.json"
     how = results / "provenance" / "how_read.json"
     status = _git("status", "--porcelain", "--untracked-files=no")
@@ -109,4 +109,4 @@ def write(results: Path, source: str, parameters: dict, names: list[str], finger
         "outputs": outs,
         "private_outputs": private,
     }
-    return outputs.atomic_write_text(results / "manifest.json", json.dumps(manifest, indent=1, sort_keys=True) + "\n")
+    return store.atomic_write_text(results / "manifest.json", json.dumps(manifest, indent=1, sort_keys=True) + "\n")

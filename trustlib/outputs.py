@@ -1,15 +1,10 @@
-"""Writing outputs: tables, figures, ``numbers.json`` and the provenance manifest.
+"""Writing a notebook's outputs: tables, figures, ``numbers.json`` and the provenance manifest.
 
 A :class:`Writer` writes below one results folder (a run's stage, or the data source's own
-folder when a notebook is run by hand), each file through a temporary file and an atomic
-rename, so a reader never sees a half-written file. Files get the permissions the umask gives
-(0644 under umask 022), so a colleague can read a shared results folder; ``private/`` and what
-is in it stay owner-only (0700 and 0600).
-
-Floats in CSV tables and ``numbers.json`` are written with 6 significant digits
-(:data:`FLOAT_FORMAT`), so outputs do not depend on the last bits of floating-point arithmetic
-(BLAS kernel, CPU, threads). :func:`written` gives a table's values at that precision: figures
-draw from it and sort by it, and each figure's data is written beside it.
+folder when a notebook is run by hand), each file atomically and at written precision as
+:mod:`trustlib.store` writes every file (floats at 6 significant digits, ``private/``
+owner-only). It reads only the outputs of the steps its notebook declares it reads
+(:mod:`trustlib.steps`). :func:`shown` gives a table as a notebook shows it.
 """
 
 from __future__ import annotations
@@ -17,87 +12,15 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
-import tempfile
 from pathlib import Path
 
 import pandas as pd
 
+from . import steps, store
 
-FLOAT_FORMAT = "%.6g"
 MISSING_SHOWN = "--"      # a missing value in a Markdown or LaTeX table
-PRIVATE = "private"  # row-level tables; on raw data nothing below it may be shared
 FIGURE_DPI = 150
 SVG_HASHSALT = "trustlib"  # fixed ids inside SVG files, so that two runs write the same bytes
-
-
-def _umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
-def file_mode(path: Path) -> int:
-    """Permissions of a new output: what the umask gives a new file (0644 under 022), owner-only
-    (0600) below a ``private/`` folder."""
-    return 0o600 if Path(path).parent.name == PRIVATE else 0o666 & ~_umask()
-
-
-def make_folder(folder: Path) -> Path:
-    """Create ``folder`` and its parents; a ``private/`` folder is owner-only (0700)."""
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    if folder.name == PRIVATE:
-        folder.chmod(0o700)
-    return folder
-
-
-def atomic_write_bytes(final: Path, data: bytes) -> Path:
-    """Write ``data`` to ``final`` through a temporary file in the same folder, with the mode of
-    :func:`file_mode`; returns ``final``."""
-    target = Path(final)
-    make_folder(target.parent)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    try:
-        os.fchmod(fd, file_mode(target))
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, target)
-    except OSError as err:
-        Path(tmp).unlink(missing_ok=True)
-        if err.filename is None:        # a full disk or a size limit: say which file it was writing
-            raise OSError(err.errno, err.strerror, str(target)) from None
-        raise
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return target
-
-
-def atomic_write_text(final: Path, text: str) -> Path:
-    return atomic_write_bytes(final, text.encode("utf-8"))
-
-
-def sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 16), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def written(frame):
-    """``frame`` (DataFrame or Series) with every float at the precision outputs are written
-    (:data:`FLOAT_FORMAT`, 6 significant digits): what a reader of the CSV file sees, the same on
-    every machine. Non-float columns are unchanged."""
-    def column(s: pd.Series) -> pd.Series:
-        if not pd.api.types.is_float_dtype(s):
-            return s
-        return s.map(lambda v: float(FLOAT_FORMAT % v) if math.isfinite(v) else v)
-
-    if isinstance(frame, pd.Series):
-        return column(frame)
-    return frame.apply(column)
 
 
 def _clean(value):
@@ -139,21 +62,6 @@ class SavedFigure:
         return f"<figure {self.path}" + (f" data {self.data_sha[:12]}>" if self.data_sha else ">")
 
 
-TEXT_COLUMNS = ("clinician_id", "clinic_id", "patient_id", "dropped_clinic", "quadrant", "sex", "clinician_type",
-                "specialty", "measure", "model", "group", "variable", "cell", "key", "step", "exclusion_reason",
-                "scale", "label", "note")   # read back as text, exactly as written: "007" and "NA" stay themselves
-
-
-def read_table(path: Path) -> pd.DataFrame:
-    """A CSV table this project wrote, read back with declared types: identifier and category
-    columns (:data:`TEXT_COLUMNS`) as text, exactly as written (no guessing: "007", "7" and "NA"
-    stay distinct and none becomes a number or missing); an empty cell in another column is
-    missing."""
-    header = pd.read_csv(path, nrows=0).columns
-    return pd.read_csv(path, dtype={c: str for c in header if c in TEXT_COLUMNS}, keep_default_na=False,
-                       na_values={c: [""] for c in header if c not in TEXT_COLUMNS})
-
-
 def _cell() -> str | None:
     """The digest (:func:`cell_digest`) of the notebook cell running now, from the kernel's
     execute request (None outside a kernel): the report links each output to the cell that wrote
@@ -190,8 +98,6 @@ class Writer:
     """
 
     def __init__(self, root: Path | str, notebook: str):
-        from . import steps
-
         self.root = Path(root)
         self.notebook = notebook
         self.step = steps.STEPS.get(notebook)
@@ -208,19 +114,19 @@ class Writer:
         name = "/".join(parts)
         self._written.add(name)
         self._cells[name] = _cell()
-        return atomic_write_bytes(self.path(*parts), data)
+        return store.atomic_write_bytes(self.path(*parts), data)
 
     def csv(self, df: pd.DataFrame, *parts: str) -> Path:
-        return self._write(df.to_csv(index=False, float_format=FLOAT_FORMAT, lineterminator="\n").encode(), *parts)
+        return self._write(df.to_csv(index=False, float_format=store.FLOAT_FORMAT, lineterminator="\n").encode(), *parts)
 
     def private(self, df: pd.DataFrame, name: str) -> Path:
         """Write a row-level or unprotected table to ``private/<name>.csv``: never linked from
-        the report or the article, and listed apart in the manifest (:data:`PRIVATE`)."""
-        return self.csv(df, PRIVATE, f"{name}.csv")
+        the report or the article, and listed apart in the manifest (:data:`trustlib.store.PRIVATE`)."""
+        return self.csv(df, store.PRIVATE, f"{name}.csv")
 
     def table(self, df: pd.DataFrame, name: str, latex: bool = False, digits: int = 2,
               caption: str = "") -> pd.DataFrame:
-        """Write a table as CSV (6 significant digits, :data:`FLOAT_FORMAT`; a missing value empty)
+        """Write a table as CSV (6 significant digits, :data:`trustlib.store.FLOAT_FORMAT`; a missing value empty)
         and Markdown (and LaTeX), rounded to ``digits``, a missing value shown as ``--``.
         Returns the table as the Markdown shows it."""
         self.csv(df, "tables", f"{name}.csv")
@@ -254,7 +160,7 @@ class Writer:
         data_sha = ""
         plotted = getattr(fig, "plotted", None)
         if plotted is not None:
-            data_sha = sha256(self.csv(plotted, "figures", f"{name}.csv"))
+            data_sha = store.sha256(self.csv(plotted, "figures", f"{name}.csv"))
         written = {}
         bbox = _tight_bbox(fig, FIGURE_DPI)
         for fmt, meta in (("png", {"Software": None}), ("svg", {"Date": None})):
@@ -304,19 +210,17 @@ class Writer:
         files written, and the digest of the cell (:func:`cell_digest`) that wrote each file and number."""
         frag = self._write((json.dumps(self._numbers, indent=1, sort_keys=True) + "\n").encode(),
                            "numbers", f"{self.notebook}.json")
-        merge_numbers(self.root)
+        store.merge_numbers(self.root)
         record = {"notebook": f"notebooks/{self.notebook}.ipynb", "outputs": sorted(self._written),
                   "cells": {k: v for k, v in sorted(self._cells.items()) if v is not None},
                   "number_cells": {k: v for k, v in sorted(self._number_cells.items()) if v is not None},
                   "titles": dict(sorted(self._titles.items()))}
-        atomic_write_text(self.path("provenance", f"{self.notebook}.json"),
+        store.atomic_write_text(self.path("provenance", f"{self.notebook}.json"),
                           json.dumps(record, indent=1, sort_keys=True) + "\n")
         return frag
 
     def _declared(self, name: str) -> None:
         """Refuse to read ``name`` unless a step this one declares it reads writes it."""
-        from . import steps
-
         if self.step is None:
             return
         producer = steps.producer(name)
@@ -326,10 +230,8 @@ class Writer:
 
     def read_csv(self, *parts: str) -> pd.DataFrame:
         """An earlier step's CSV output from this results folder, with declared types
-        (:func:`read_table`). Running a notebook alone before the steps it reads says which
+        (:func:`trustlib.store.read_table`). Running a notebook alone before the steps it reads says which
         notebook makes the file."""
-        from . import steps
-
         name = "/".join(parts)
         self._declared(name)
         path = self.path(*parts)
@@ -338,15 +240,13 @@ class Writer:
             raise FileNotFoundError(f"{path} does not exist: run notebook {producer.name if producer else '?'} "
                                     f"first, with the same results_dir (or run the chain with "
                                     f"`python -m trustlib run`)")
-        return read_table(path)
+        return store.read_table(path)
 
     def read_numbers(self) -> dict:
         """The numbers of the steps this one declares it reads (all of ``numbers.json`` for a
         notebook outside the declared steps)."""
         if self.step is None:
-            return read_numbers(self.root)
-        from . import steps
-
+            return store.read_numbers(self.root)
         merged = {}
         for name in self.step.reads:
             frag = self.path("numbers", f"{name}.json")
@@ -357,24 +257,6 @@ class Writer:
                                         "results_dir (or run the chain with `python -m trustlib run`)")
             merged.update(json.loads(frag.read_text()))
         return merged
-
-
-def merge_numbers(root: Path) -> Path:
-    """Rebuild ``numbers.json`` in ``root`` from every notebook's ``numbers/<notebook>.json``."""
-    import fcntl
-
-    Path(root).mkdir(parents=True, exist_ok=True)
-    with open(Path(root, ".numbers.lock"), "w") as lock:  # notebooks of one run save in parallel
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        merged = {}
-        for frag in sorted(Path(root, "numbers").glob("*.json")):
-            merged.update(json.loads(frag.read_text()))
-        return atomic_write_text(Path(root, "numbers.json"), json.dumps(merged, indent=1, sort_keys=True) + "\n")
-
-
-def read_numbers(root: Path) -> dict:
-    """The merged ``numbers.json`` of a results folder."""
-    return json.loads(Path(root, "numbers.json").read_text())
 
 
 def _tight_bbox(fig, dpi: float):

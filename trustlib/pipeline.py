@@ -31,8 +31,8 @@ from pathlib import Path
 
 import nbformat
 
-from . import (TrustlibError, UsageError, checks, config, contract, fingerprint, manifest, outputs, paths, releases,
-               scheduler)
+from . import (TrustlibError, UsageError, checks, config, contract, fingerprint, manifest, paths, releases,
+               scheduler, store)
 from . import steps as declared
 from . import transaction
 from .scheduler import StepFailed  # noqa: F401 (the CLI's error types live beside the runner)
@@ -216,7 +216,7 @@ def _finish(stage: Path, cfg: config.RunConfig, names: list[str], plan: schedule
     the stage."""
     from . import report
 
-    outputs.merge_numbers(stage)
+    store.merge_numbers(stage)
     (stage / ".numbers.lock").unlink(missing_ok=True)
     params = cfg.parameters()
     finish = fingerprint.finish(params)

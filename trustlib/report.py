@@ -20,7 +20,7 @@ from pathlib import Path
 import nbformat
 import pandas as pd
 
-from . import codebook, disclosure, manifest, outputs, paths, scorecard
+from . import codebook, disclosure, manifest, outputs, paths, scorecard, store
 
 STYLE = ("body{font-family:sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;line-height:1.4}"
          ".thumbs{display:flex;flex-wrap:wrap;gap:1em}figure{margin:0;width:330px}"
@@ -96,7 +96,7 @@ def render_notebook(path: Path, report_dir: Path, source: str) -> nbformat.Noteb
                                      "margin:1em}</style><body", 1)
         i = body.index(">", body.index("<body")) + 1
         body = body[:i] + banner + body[i:]
-    outputs.atomic_write_text(Path(report_dir) / f"{Path(path).stem}.html", body)
+    store.atomic_write_text(Path(report_dir) / f"{Path(path).stem}.html", body)
     return nb
 
 
@@ -150,7 +150,7 @@ def write_docs(report_dir: Path, source: str = "synthetic") -> list[Path]:
     for doc in paths.REPORT_DOCS:
         body = mistune.html(doc.read_text(encoding="utf-8"))
         page = Path(report_dir) / f"{doc.stem}.html"
-        outputs.atomic_write_text(page, f"<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>{doc.stem.capitalize()}</title>"
+        store.atomic_write_text(page, f"<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>{doc.stem.capitalize()}</title>"
                                         f"<style>{STYLE}</style></head><body>{banner_html(source)}{body}</body></html>\n")
         written.append(page)
     return written
@@ -281,15 +281,15 @@ def build(results: Path, cfg, rendered=(), notebooks: dict | None = None) -> Pat
         notebooks = render_notebooks(rdir, report_dir, rendered, source)
     write_docs(report_dir, source)
     links = Links(rdir)
-    numbers = outputs.read_numbers(rdir) if (rdir / "numbers.json").exists() else {}
+    numbers = store.read_numbers(rdir) if (rdir / "numbers.json").exists() else {}
     parts = [f"<h1>Where Trust Flourishes: reproduction report ({html.escape(source)} data)</h1>", banner_html(source),
              "<p>Read the results as an article: <a href=\"../article/index.html\">HTML</a>, "
              "<a href=\"../article/article.pdf\">PDF</a>. Statistical terms: <a href=\"glossary.html\">glossary</a>.</p>"]
     card_path = rdir / "scorecard.csv"
     if card_path.exists():
-        card = outputs.read_table(card_path)
+        card = store.read_table(card_path)
         rates_path = rdir / "tables" / "unselected_pass_rates.csv"
-        rates = outputs.read_table(rates_path) if source == "synthetic" and rates_path.exists() else None
+        rates = store.read_table(rates_path) if source == "synthetic" and rates_path.exists() else None
         parts += [headline(source, card, numbers, manifest.non_default(cfg.parameters())),
                   scorecard_html(card, links, rates),
                   f"<p>Computed in <a href=\"{links.file('scorecard.csv')}\">notebook 05</a>; each reproduced "
@@ -323,4 +323,4 @@ def build(results: Path, cfg, rendered=(), notebooks: dict | None = None) -> Pat
                      f"<table>{rows}</table>")
     page = (f"<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>Reproduction report</title>"
             f"<style>{STYLE}</style></head><body>{''.join(parts)}</body></html>\n")
-    return outputs.atomic_write_text(report_dir / "index.html", page)
+    return store.atomic_write_text(report_dir / "index.html", page)

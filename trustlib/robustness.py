@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 from joblib import delayed
 
-from . import cohort, models, outputs, parallel
+from . import cohort, models, parallel, store
 from .glmm import fit_glmm, separation
 from .fit import FitInputError
 
@@ -99,7 +99,7 @@ def specification_curve(tables: dict, main: cohort.Rules, grid: dict, measures: 
             cell = [dict(r, pct_high_high=100 * unique[key]["high_high"].mean()) for r in fitted[key]]
         rows += [dict(r, org_trust_cutoff=str(org_cut), patient_trust_cutoff=str(pat_cut), cutoff_rule=rule,
                       min_patient_surveys=min_surveys) for r in cell]
-    spec = outputs.written(pd.DataFrame(rows))
+    spec = store.written(pd.DataFrame(rows))
     spec["main"] = ((spec["org_trust_cutoff"] == str(main.org_trust_cutoff))
                     & (spec["patient_trust_cutoff"] == str(main.patient_trust_cutoff))
                     & (spec["min_patient_surveys"] == main.min_patient_surveys)
@@ -153,7 +153,7 @@ def influence_summary(loo: pd.DataFrame, top: int = 3) -> pd.DataFrame:
     """Per measure: full OR, range of leave-one-out ORs, and the most influential clinics (the
     largest changes in log OR as written, ties broken by clinic ID: the same on every machine)."""
     rows = []
-    for m, d in outputs.written(loo).groupby("measure", sort=False):
+    for m, d in store.written(loo).groupby("measure", sort=False):
         d = d.assign(abs_delta=d["delta_log_or"].abs()).sort_values(["abs_delta", "dropped_clinic"],
                                                                      ascending=[False, True])
         rows.append({"measure": m, "full_or": d["full_or"].iloc[0], "loo_or_min": d["or"].min(),

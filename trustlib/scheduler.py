@@ -24,7 +24,7 @@ from pathlib import Path
 
 import nbformat
 
-from . import InputError, TrustlibError, fingerprint, outputs, paths, steps
+from . import InputError, TrustlibError, fingerprint, paths, steps, store
 
 KERNEL = "trustlib"
 KERNEL_ENV = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
@@ -180,7 +180,7 @@ def carry(name: str, old: Path, stage: Path, page: bool = True) -> None:
         src, dst = old / f, stage / f
         if not src.is_file():
             continue
-        outputs.make_folder(dst.parent)
+        store.make_folder(dst.parent)
         try:
             os.link(src, dst)
         except OSError:
@@ -250,7 +250,7 @@ class Plan:
         record = json.loads(prov.read_text()) if prov.exists() else {"notebook": f"notebooks/{name}.ipynb",
                                                                      "outputs": []}
         record["outputs"] = sorted(set(record["outputs"]) | {f"notebooks/{name}.ipynb"})
-        outputs.atomic_write_text(prov, json.dumps(record, indent=1, sort_keys=True) + "\n")
+        store.atomic_write_text(prov, json.dumps(record, indent=1, sort_keys=True) + "\n")
         return "executed"
 
 

@@ -21,7 +21,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from . import outputs, paths
+from . import paths, store
 
 CARRIED = ("report", "article", "figures", "tables", "numbers.json", "scorecard.csv", "manifest.json")
 DOCS_PAGES = {"CONTRIBUTING.md": "contributing"}      # repository files besides docs/*.md shown as doc pages
@@ -86,7 +86,7 @@ def _index(site: Path, pages: dict[Path, str]) -> str:
              "organizational-culture traits go with clinicians who trust their organization and are trusted by their "
              "patients. This folder is one run of it, browsable offline.</p>"]
     if (site / "scorecard.csv").exists():
-        parts.append(f"<p><strong>Scorecard:</strong> {html.escape(scorecard.summary(outputs.read_table(site / 'scorecard.csv')))}"
+        parts.append(f"<p><strong>Scorecard:</strong> {html.escape(scorecard.summary(store.read_table(site / 'scorecard.csv')))}"
                      " (<a href=\"report/index.html\">every row</a>).</p>")
     if (site / "figures" / "figure2_forest.png").exists():
         parts.append('<p><img src="figures/figure2_forest.png" alt="Figure 2: adjusted two-level odds ratios, '
@@ -110,7 +110,7 @@ def _add_home_link(page: Path, site: Path) -> None:
     text = page.read_text(encoding="utf-8")
     text = re.sub(r"(<body[^>]*>)", lambda m: f'{m.group(1)}<p style="font-family:sans-serif;font-size:0.9em">'
                   f'<a href="{home}">&larr; the site\'s first page</a></p>', text, count=1)
-    outputs.atomic_write_text(page, text)
+    store.atomic_write_text(page, text)
 
 
 def build(results: Path) -> Path:
@@ -129,15 +129,15 @@ def build(results: Path) -> Path:
             elif src.is_file():
                 shutil.copy2(src, stage / name)
         pages = doc_sources()
-        outputs.make_folder(stage / "docs")
+        store.make_folder(stage / "docs")
         for doc, stem in pages.items():
             text = doc.read_text(encoding="utf-8")
             title = next((line[2:].strip() for line in text.splitlines() if line.startswith("# ")), stem)
             body = relink(mistune.html(text), doc, pages, stage)
-            outputs.atomic_write_text(stage / "docs" / f"{stem}.html", _page(title, body))
+            store.atomic_write_text(stage / "docs" / f"{stem}.html", _page(title, body))
         for page in sorted(stage.rglob("*.html")):      # every page leads back to the first one
             _add_home_link(page, stage)
-        outputs.atomic_write_text(stage / "index.html", _index(stage, pages))
+        store.atomic_write_text(stage / "index.html", _index(stage, pages))
         old = results / ".site-old"
         if final.exists():
             os.replace(final, old)

@@ -26,7 +26,7 @@ import hashlib
 import numpy as np
 import pandas as pd
 
-from . import codebook, contract, outputs, paths, scales
+from . import codebook, contract, paths, scales, store
 
 
 def _stream(seed: int, component: str) -> np.random.Generator:
@@ -198,16 +198,16 @@ def scaled_params(params: dict, factor: int, seed: int | None = None) -> dict:
 def write_cohort(tables: dict[str, pd.DataFrame], folder) -> dict[str, str]:
     """Write the tables in the raw format plus a ``SHA256SUMS`` file; returns file -> SHA-256.
 
-    Each file is written atomically (:func:`trustlib.outputs.atomic_write_bytes`).
+    Each file is written atomically (:func:`trustlib.store.atomic_write_bytes`).
     """
     import hashlib
 
     sums = {}
     for table in paths.TABLES:
         data = contract.raw_csv_text(table, tables[table]).encode("utf-8")
-        outputs.atomic_write_bytes(folder / f"{table}.csv", data)
+        store.atomic_write_bytes(folder / f"{table}.csv", data)
         sums[f"{table}.csv"] = hashlib.sha256(data).hexdigest()
-    outputs.atomic_write_text(folder / "SHA256SUMS", "".join(f"{h}  {f}\n" for f, h in sums.items()))
+    store.atomic_write_text(folder / "SHA256SUMS", "".join(f"{h}  {f}\n" for f, h in sums.items()))
     return sums
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from . import outputs
+from . import store
 
 INLINE = re.compile(r"\*\*(?P<b>.+?)\*\*|\*(?P<i>.+?)\*|\[(?P<lt>[^\]]+)\]\((?P<lu>[^)]*)\)|`(?P<c>[^`]+)`")
 SPECIAL = re.compile(r"([\\#$*_`@<>\[\]~/\"'=+-])")
@@ -103,6 +103,6 @@ def write_pdf(blocks, numbers: dict, pdf: Path, results: Path, author: str = "")
 
     pdf = Path(pdf)
     src = pdf.with_suffix(".typ")
-    outputs.atomic_write_text(src, source(blocks, numbers, author))
+    store.atomic_write_text(src, source(blocks, numbers, author))
     data = typst.compile(str(src), root=str(Path(results).resolve()))
-    return outputs.atomic_write_bytes(pdf, data)
+    return store.atomic_write_bytes(pdf, data)
