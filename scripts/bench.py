@@ -196,7 +196,7 @@ def gee_on_verbagg() -> tuple[float, float, float | None]:
 
 def article_seconds() -> tuple[float, float]:
     """Seconds to build the article's HTML and Markdown, and its PDF (from the run's numbers)."""
-    from trustlib import article, typeset
+    from trustlib import article, prose, typeset
 
     results = paths.results_dir("synthetic")
     cfg = config.RunConfig.load("synthetic")
@@ -204,7 +204,7 @@ def article_seconds() -> tuple[float, float]:
     card = store.read_table(results / "scorecard.csv")
     with tempfile.TemporaryDirectory() as tmp:
         (Path(tmp) / "figures").symlink_to(results / "figures")          # the article shows ../figures/*.png
-        html = clock(lambda: article.render(article.to_markdown(article.blocks(cfg, article._links(results), numbers,
+        html = clock(lambda: prose.render(article.to_markdown(article.blocks(cfg, article._links(results), numbers,
                                                                                card)), numbers, True), repeat=3)
         blocks = article.blocks(cfg, article._links(results), numbers, card)
         pdf = clock(lambda: typeset.write_pdf(blocks, numbers, Path(tmp) / "article" / "article.pdf", Path(tmp)),

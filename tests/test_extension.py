@@ -7,8 +7,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from trustlib import (article, codebook, cohort, config, figures, models, params, paths, robustness, scorecard,
-                      synth)
+from trustlib import (article, codebook, cohort, config, figures, models, params, paths, prose, robustness,
+                      scorecard, synth)
 
 NEW = "teamwork"
 ITEMS = [("teamwork_1", "We work as a team in this clinic", 0), ("teamwork_2", "Colleagues help when I am behind", 0),
@@ -80,7 +80,7 @@ def test_the_chain_runs_on_five_measures(fifth, tmp_path):
 
 
 def _keys(blocks) -> set[str]:
-    return {m.group(1) for m in article.PLACEHOLDER.finditer(article.to_markdown(blocks))}
+    return {m.group(1) for m in prose.PLACEHOLDER.finditer(article.to_markdown(blocks))}
 
 
 def test_contributing_lists_the_files_a_measure_touches():

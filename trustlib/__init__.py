@@ -33,6 +33,7 @@ Modules (each small, each pure functions over DataFrames unless stated):
 - ``robustness`` specification curve and leave-one-clinic-out influence
 - ``simulation`` parametric-bootstrap check of the estimators
 - ``report``     the HTML report
+- ``prose``      numbers in prose: placeholders filled from ``numbers.json``
 - ``article``    the reproduction article, every number filled from ``numbers.json``
 - ``typeset``    the article as a PDF (Typst)
 - ``environment`` reading the pinned lock (keeps ``environment.yml`` in step)

@@ -6,10 +6,10 @@ ones with Figures 1 to 3, the robustness and Monte Carlo findings, what differs 
 limitations.
 
 **No number is typed into the prose.** The text is built from blocks whose numbers are
-placeholders ``[[key|format]]`` naming a ``numbers.json`` key (``format`` is a Python format
-spec; ``%`` shows a share as a percentage, ``p`` a P value as journals print it); :func:`render`
-fills them and fails on a key that is missing. In the HTML every filled number is a
-``<span class="n" data-key="...">``, so a test can check that no other number appears.
+placeholders ``[[key|format]]`` naming a ``numbers.json`` key, which :mod:`trustlib.prose`
+fills (:func:`trustlib.prose.render`), failing on a key that is missing. In the HTML every
+filled number is a ``<span class="n" data-key="...">``, so a test can check that no other
+number appears.
 
 **The prose follows the run.** Every sentence that names a choice is generated from the run's
 configuration (:class:`trustlib.config.RunConfig`): the cut-off rule and values, the
@@ -20,82 +20,17 @@ the HTML and the Typst source of the PDF (:mod:`trustlib.typeset`), so the three
 
 from __future__ import annotations
 
-import html
 import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import InputError, codebook, disclosure, estimators, manifest, models, paths, scorecard, store
+from . import codebook, disclosure, estimators, manifest, models, paths, prose, scorecard, store
 
-PLACEHOLDER = re.compile(r"\[\[([A-Za-z0-9_.]+)(?:\|([^\]]*))?\]\]")
-LITERAL = re.compile(r"\{\{(.*?)\}\}")    # {{text}}: bibliographic text (years, volumes, DOIs, versions, a commit)
 COVARIATE_WORDS = {"age": "age (years)", "female": "sex", "internal_medicine": "specialty (internal medicine or "
                    "family medicine)", "apc": "clinician type (nurse practitioner or physician assistant, or "
                    "physician)", "age_40_54": "age 40-54", "age_55_plus": "age 55 and over",
                    "np": "nurse practitioner", "pa": "physician assistant"}
-
-
-class MissingNumber(InputError):
-    """The article names a ``numbers.json`` key that the run did not write."""
-
-
-def _fmt(value, spec: str) -> str:
-    if value is None:
-        return "n/a"
-    if isinstance(value, str):                    # "suppressed" by disclosure control
-        return value
-    if spec.endswith("d") and float(value).is_integer():
-        value = int(value)
-    if spec.endswith("%"):                        # a share as a percentage ("%": whole, ".1%": one decimal)
-        digits = spec[:-1] or ".0"
-        text = f"{100 * value:{digits}f}"
-        unit = 10.0 ** -int(digits[1:])                    # never round a share up to all or down to none
-        if 0 < value < 1 and float(text) == 100:
-            return f"> {100 - unit:{digits}f}%"
-        if 0 < value < 1 and float(text) == 0:
-            return f"< {unit:{digits}f}%"
-        return f"{text}%"
-    if spec == "p":                               # P values as journals print them
-        return "< .001" if value < 0.001 else f"{value:.3f}".lstrip("0")
-    return format(value, spec) if spec else f"{value:g}"
-
-
-PAIR = re.compile(r"(\[\[([A-Za-z0-9_.]+)(?:\|[^\]]*)?\]\]) \(\[\[([A-Za-z0-9_.]+)(?:\|[^\]]*)?\]\]%?\)")
-
-
-def hidden(numbers: dict, key: str) -> bool:
-    """Whether disclosure control hid the number ``key`` (it reads ``suppressed``)."""
-    return isinstance(numbers.get(key), str)
-
-
-def fill(template: str, numbers: dict, wrap=None) -> str:
-    """Fill every ``[[key|format]]`` (``wrap(key, text)`` marks each filled number up). A pair
-    ``[[n]] ([[share]])`` (n (%), mean (SD)) of two hidden numbers reads ``suppressed`` once."""
-    missing = sorted({m.group(1) for m in PLACEHOLDER.finditer(template) if m.group(1) not in numbers})
-    if missing:
-        raise MissingNumber(f"the article names numbers the run did not write: {missing}")
-    template = PAIR.sub(lambda m: m.group(1) if hidden(numbers, m.group(2)) and hidden(numbers, m.group(3))
-                        else m.group(0), template)
-
-    def one(m: re.Match) -> str:
-        text = _fmt(numbers[m.group(1)], m.group(2) or "")
-        return wrap(m.group(1), text) if wrap else text
-
-    return PLACEHOLDER.sub(one, template)
-
-
-def render(template: str, numbers: dict, markup: bool) -> str:
-    """Fill every ``[[key|format]]``; with ``markup``, wrap each in a span naming its key, and each
-    ``{{literal}}`` in a span of class ``lit`` (else the literal's text alone)."""
-    wrap = (lambda key, text: f'<span class="n" data-key="{key}">{html.escape(text)}</span>') if markup else None
-    return literal(fill(template, numbers, wrap), markup)
-
-
-def literal(text: str, markup: bool = False) -> str:
-    """``{{text}}`` marks text that is not a number of the run (a reference's year and DOI, a
-    software version, the commit): its text, in a ``<span class="lit">`` with ``markup``."""
-    return LITERAL.sub((lambda m: f'<span class="lit">{m.group(1)}</span>') if markup else (lambda m: m.group(1)), text)
 
 
 # -- the blocks an article is made of -----------------------------------------------------------------
@@ -174,8 +109,8 @@ def _cohort_words(numbers: dict) -> str:
     disclosure control hid named in words: ``34 clinics; the numbers of clinicians and of
     patient surveys are withheld by disclosure control``."""
     counts = [("flow.n_clinics", "clinics"), ("flow.n_clinicians", "clinicians"), ("flow.n_patients", "patient surveys")]
-    shown = [f"[[{key}|d]] {noun}" for key, noun in counts if not hidden(numbers, key)]
-    withheld = [noun for key, noun in counts if hidden(numbers, key)]
+    shown = [f"[[{key}|d]] {noun}" for key, noun in counts if not prose.hidden(numbers, key)]
+    withheld = [noun for key, noun in counts if prose.hidden(numbers, key)]
     words = ", ".join(shown[:-1]) + (" and " if len(shown) > 1 else "") + (shown[-1] if shown else "")
     if not withheld:
         return words
@@ -203,7 +138,7 @@ def _methods(cfg, numbers: dict) -> list[Block]:
               f"[[cutoffs.patient_trust_cutoff|.2f]] on the 0-100 scale ({cutoff_words(cfg.patient_trust_cutoff)}). "
               + ("The number of clinicians who trust their organization and are trusted by their patients "
                  "(high-high) is withheld by disclosure control"
-                 if hidden(numbers, "outcome.n_high_high") else
+                 if prose.hidden(numbers, "outcome.n_high_high") else
                  "[[outcome.n_high_high|d]] clinicians ([[outcome.pct_high_high|.0f]]%) trust their organization and "
                  "are trusted by their patients (high-high)")
               + "; the outcome is high-high against everyone else."),
@@ -633,8 +568,8 @@ def build(results: Path, cfg) -> Path:
     parts = blocks(cfg, _links(results), numbers, card, run_facts(results))
     text = to_markdown(parts)
     folder = results / "article"
-    store.atomic_write_text(folder / "index.md", render(text, numbers, markup=False))
-    body = mistune.html(render(text, numbers, markup=True))
+    store.atomic_write_text(folder / "index.md", prose.render(text, numbers, markup=False))
+    body = mistune.html(prose.render(text, numbers, markup=True))
     body = body.replace(f"<p><strong>{disclosure.CONFIDENTIAL}</strong></p>",
                         f"<p class=\"banner\"><strong>{disclosure.CONFIDENTIAL}</strong></p>")
     page = (f"<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>[Re] Where Trust Flourishes</title>"

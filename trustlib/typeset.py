@@ -1,5 +1,6 @@
 """The article as a PDF, typeset with Typst (the ``typst`` package embeds its compiler and fonts:
-no TeX). The blocks are those of :mod:`trustlib.article`, so the PDF says what the HTML says.
+no TeX). The blocks are those of :mod:`trustlib.article`, their numbers filled as the HTML's are
+(:mod:`trustlib.prose`), so the PDF says what the HTML says.
 
 Inline markup becomes Typst's (``**bold**`` -> strong, ``*italic*`` -> emph, links, code), every
 other character is escaped, and numbers are filled from ``numbers.json`` before escaping.
@@ -11,6 +12,7 @@ import re
 from pathlib import Path
 
 from . import store
+from .prose import fill, literal
 
 INLINE = re.compile(r"\*\*(?P<b>.+?)\*\*|\*(?P<i>.+?)\*|\[(?P<lt>[^\]]+)\]\((?P<lu>[^)]*)\)|`(?P<c>[^`]+)`")
 SPECIAL = re.compile(r"([\\#$*_`@<>\[\]~/\"'=+-])")
@@ -60,8 +62,6 @@ def inline(text: str) -> str:
 def source(blocks, numbers: dict, author: str = "") -> str:
     """The Typst source of the article (figures are referenced relative to ``article/``;
     ``author`` goes into the PDF's metadata)."""
-    from .article import fill, literal
-
     def t(text: str) -> str:
         return inline(literal(fill(text, numbers)))
 
