@@ -205,7 +205,7 @@ def article_seconds() -> tuple[float, float]:
     with tempfile.TemporaryDirectory() as tmp:
         (Path(tmp) / "figures").symlink_to(results / "figures")          # the article shows ../figures/*.png
         html = clock(lambda: prose.render(article.to_markdown(article.blocks(cfg, article._links(results), numbers,
-                                                                               card)), numbers, True), repeat=3)
+                                                                             card)), numbers, True), repeat=3)
         blocks = article.blocks(cfg, article._links(results), numbers, card)
         pdf = clock(lambda: typeset.write_pdf(blocks, numbers, Path(tmp) / "article" / "article.pdf", Path(tmp)),
                     repeat=3)

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from conftest import card_where as _card
-from trustlib import article, config as run_config, paths, prose, store, typeset
+from trustlib import article, config as run_config, manifest, paths, prose, store, typeset
 
 ALLOWED = [r"Table [1-5]", r"Figure [123]", r"95%", r"0-100", r"1-4", r"P < \.05", r"OR > 1", r"1-point",
            r"Ann Fam Med 2021;19\(6\):521-526\. doi:10\.1370/afm\.2732", r"lme4", r"5% significance"]
@@ -207,7 +207,7 @@ def test_the_pdf_is_a_citable_reproduction_article(page):
 
     text = " ".join(p.extract_text() for p in PdfReader(page.with_name("article.pdf")).pages)
     flat = re.sub(r"\s+", "", text)
-    facts = article.run_facts(paths.results_dir("synthetic"))
+    facts = manifest.run_facts(paths.results_dir("synthetic"))
     assert article.maintainers().replace('"', "") in text.replace("\u201c", "").replace("\u201d", "")
     assert "reproduction maintainers" in text
     if facts["commit"]:

@@ -96,7 +96,7 @@ def _refresh(args, project: paths.RunPaths) -> int:
 
 
 def _verify(args, project: paths.RunPaths) -> int:
-    from . import manifest, scorecard, store
+    from . import manifest, params, scorecard, store
 
     run = paths.RunPaths(args.data, project.root)
     path = run.results / "scorecard.csv"
@@ -106,7 +106,7 @@ def _verify(args, project: paths.RunPaths) -> int:
     card = store.read_table(path)
     changed = manifest.non_default_parameters(run.results)
     if changed:
-        print(f"{run.relative(run.results)}/ holds a run with {manifest.parameter_words(changed)}"
+        print(f"{run.relative(run.results)}/ holds a run with {params.parameter_words(changed)}"
               f" (not the defaults of {paths.relative(paths.PIPELINE_PARAMS)})")
     for r in scorecard.failures(card).itertuples():
         print(f"FAIL {r.key}: published {r.comparator if r.comparator == '<' else ''}{r.published:g}, "
@@ -118,7 +118,7 @@ def _verify(args, project: paths.RunPaths) -> int:
 
 
 def _compare(args, project: paths.RunPaths) -> int:
-    from . import certificate, manifest
+    from . import certificate, manifest, params
 
     run = paths.RunPaths(args.data, project.root)
     mine = Path(args.results) if args.results else run.results_name
@@ -139,7 +139,7 @@ def _compare(args, project: paths.RunPaths) -> int:
         print(line)
     changed = manifest.non_default_parameters(mine)
     if changed and not result.identical:
-        print(f"  ({run.relative(mine)}/ holds a run with {manifest.parameter_words(changed)}, "
+        print(f"  ({run.relative(mine)}/ holds a run with {params.parameter_words(changed)}, "
               f"not the defaults of {paths.relative(paths.PIPELINE_PARAMS)})")
     return 0 if result.identical else 1
 

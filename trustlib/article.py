@@ -25,7 +25,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import codebook, disclosure, estimators, manifest, models, paths, prose, scorecard, store
+from . import codebook, disclosure, estimators, models, params, paths, prose, scorecard, store
 
 COVARIATE_WORDS = {"age": "age (years)", "female": "sex", "internal_medicine": "specialty (internal medicine or "
                    "family medicine)", "apc": "clinician type (nurse practitioner or physician assistant, or "
@@ -206,10 +206,10 @@ def _differs(cfg, card, numbers: dict) -> list[Block]:
     """What differs, written from the scorecard's failing rows (and, on synthetic data, why)."""
     fails = scorecard.failures(card) if card is not None else []
     blocks = [Block("heading", "What differs, and why", level=3)]
-    changed = manifest.non_default(cfg.parameters())
+    changed = params.non_default(cfg.parameters())
     if changed:
         blocks.append(Block("paragraph", f"This run's parameters are not the canonical ones of "
-                            f"{paths.relative(paths.PIPELINE_PARAMS)}: `{manifest.parameter_words(changed)}`."))
+                            f"{paths.relative(paths.PIPELINE_PARAMS)}: `{params.parameter_words(changed)}`."))
     if card is None:
         return blocks + [Block("paragraph", "This run has no scorecard.")]
     if not len(fails):
@@ -291,23 +291,8 @@ def source_words(source: str) -> str:
     return "{{" + out + "}}"
 
 
-def run_facts(results: Path) -> dict:
-    """The byline's facts about a run from its ``manifest.json``: commit, its date, whether the
-    tree had uncommitted changes, Python and the key packages' versions."""
-    from . import manifest as man
-
-    m = man.read(Path(results)) or {}
-    git = m.get("git") or {}
-    commit = git.get("commit") or ""
-    date = man.commit_date(commit)
-    return {"commit": commit, "date": date, "dirty": bool(git.get("dirty")), "python": m.get("python", ""),
-            "packages": m.get("packages", {})}
-
-
 def maintainers() -> str:
     """The repository's maintainers as CITATION.cff names them."""
-    from . import params
-
     try:
         authors = params.load_yaml(paths.CITATION).get("authors") or []
     except (OSError, params.ParameterError):
@@ -457,7 +442,7 @@ def _references() -> list[Block]:
 
 def blocks(cfg, links: dict[str, str], numbers: dict, card=None, run: dict | None = None) -> list[Block]:
     """The article as blocks, for the run configured by ``cfg`` (``links``: output name -> link
-    to the report cell that made it; ``card``: the run's scorecard; ``run``: :func:`run_facts`)."""
+    to the report cell that made it; ``card``: the run's scorecard; ``run``: :func:`trustlib.manifest.run_facts`)."""
     synthetic = cfg.data_source == "synthetic"
     measures = _measures()
     out = [Block("heading", "[Re] Where Trust Flourishes: perceived organizational culture and mutual trust", level=1)]
@@ -555,8 +540,10 @@ STYLE = ("body{font-family:Georgia,serif;max-width:860px;margin:2em auto;padding
          "img{max-width:100%}code,pre{font-size:0.9em}.banner{border:2px solid #b00;padding:0.6em;background:#fff3f3}")
 
 
-def build(results: Path, cfg) -> Path:
-    """Write ``article/index.md``, ``index.html`` and ``article.pdf`` below ``results``; return the HTML."""
+def build(results: Path, cfg, run: dict | None = None) -> Path:
+    """Write ``article/index.md``, ``index.html`` and ``article.pdf`` below ``results``; return the HTML.
+    ``run``: the byline's facts about the run, as its runner knows them
+    (:func:`trustlib.manifest.run_facts`)."""
     import mistune
 
     from . import typeset
@@ -565,7 +552,7 @@ def build(results: Path, cfg) -> Path:
     numbers = store.read_numbers(results)
     card_path = results / "scorecard.csv"
     card = store.read_table(card_path) if card_path.exists() else None
-    parts = blocks(cfg, _links(results), numbers, card, run_facts(results))
+    parts = blocks(cfg, _links(results), numbers, card, run)
     text = to_markdown(parts)
     folder = results / "article"
     store.atomic_write_text(folder / "index.md", prose.render(text, numbers, markup=False))

@@ -16,7 +16,7 @@ import platform
 import subprocess
 from pathlib import Path
 
-from . import fingerprint, paths, store
+from . import fingerprint, params, paths, store
 
 
 def _git(*args: str) -> str:
@@ -41,30 +41,21 @@ def read(results: Path) -> dict | None:
         return None
 
 
+def run_facts(results: Path) -> dict:
+    """The article's byline facts about a run from its ``manifest.json``: commit, its date, whether the
+    tree had uncommitted changes, Python and the key packages' versions."""
+    m = read(Path(results)) or {}
+    git = m.get("git") or {}
+    commit = git.get("commit") or ""
+    date = commit_date(commit)
+    return {"commit": commit, "date": date, "dirty": bool(git.get("dirty")), "python": m.get("python", ""),
+            "packages": m.get("packages", {})}
+
+
 def non_default_parameters(results: Path) -> dict:
     """The parameters of the run in ``results`` that differ from ``params/pipeline.yml`` (empty
     when it ran with the defaults, or has no manifest)."""
-    return non_default((read(results) or {}).get("parameters", {}))
-
-
-NOT_A_DEVIATION = {"data_source"}   # chosen by `--data` (make's DATA=), not a departure from the defaults
-
-
-def non_default(parameters: dict) -> dict:
-    """Those of a run's ``parameters`` that differ from ``params/pipeline.yml``, sorted by name;
-    the data source is not one of them (a raw run with the defaults runs with the defaults)."""
-    from . import params
-
-    defaults = params.load_yaml(paths.PIPELINE_PARAMS)
-    return {k: v for k, v in sorted(parameters.items())
-            if k in defaults and k not in NOT_A_DEVIATION and defaults[k] != v}
-
-
-def parameter_words(changed: dict) -> str:
-    """``name=value`` for each parameter of ``changed`` (lists comma-separated), for messages and prose."""
-    def value(v):
-        return ",".join(map(str, v)) if isinstance(v, (list, tuple)) else str(v)
-    return ", ".join(f"{k}={value(v)}" for k, v in changed.items())
+    return params.non_default((read(results) or {}).get("parameters", {}))
 
 
 def step_files(results: Path, name: str) -> dict[str, str]:

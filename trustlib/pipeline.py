@@ -35,6 +35,7 @@ from . import (TrustlibError, UsageError, checks, config, contract, fingerprint,
                scheduler, store)
 from . import steps as declared
 from . import transaction
+from .params import non_default, parameter_words
 from .scheduler import StepFailed  # noqa: F401 (the CLI's error types live beside the runner)
 from .transaction import NotWritable, RunLocked  # noqa: F401
 
@@ -192,11 +193,11 @@ def _executed_words(names: list[str], carried: set[str]) -> str:
 
 def _say_parameters(cfg: config.RunConfig, previous: dict | None) -> None:
     """Say when a run departs from params/pipeline.yml, or returns to it after a run that did."""
-    changed = manifest.non_default(cfg.parameters())
+    changed = non_default(cfg.parameters())
     defaults = paths.relative(paths.PIPELINE_PARAMS)
     if changed:
-        print(f"parameters not those of {defaults}: {manifest.parameter_words(changed)}")
-    elif previous and manifest.non_default(previous.get("parameters", {})):
+        print(f"parameters not those of {defaults}: {parameter_words(changed)}")
+    elif previous and non_default(previous.get("parameters", {})):
         print(f"parameters: back to those of {defaults}")
 
 
@@ -227,7 +228,7 @@ def _finish(stage: Path, cfg: config.RunConfig, names: list[str], plan: schedule
     if names == declared.with_inputs(ANALYSIS, cfg.data_source):   # the article reports every step's numbers
         from . import article
 
-        article.build(stage, cfg)
+        article.build(stage, cfg, manifest.run_facts(stage))
 
 
 def _say_finish(plan: scheduler.Plan, now: dict) -> None:

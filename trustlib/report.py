@@ -20,7 +20,7 @@ from pathlib import Path
 import nbformat
 import pandas as pd
 
-from . import codebook, disclosure, manifest, outputs, paths, scorecard, store
+from . import codebook, disclosure, outputs, params, paths, scorecard, store
 
 STYLE = ("body{font-family:sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;line-height:1.4}"
          ".thumbs{display:flex;flex-wrap:wrap;gap:1em}figure{margin:0;width:330px}"
@@ -249,7 +249,7 @@ def headline(source: str, card: pd.DataFrame, numbers: dict, changed: dict | Non
     if changed:
         parts.append(f"<p><strong>This run's parameters are not those of "
                      f"{html.escape(paths.relative(paths.PIPELINE_PARAMS))}:</strong> "
-                     f"{html.escape(manifest.parameter_words(changed))}.</p>")
+                     f"{html.escape(params.parameter_words(changed))}.</p>")
     if source == "synthetic":
         searched = numbers.get("unselected.searched_seeds")
         seeds, joint = numbers.get("unselected.seeds"), numbers.get("unselected.all_rows.pass_rate")
@@ -290,7 +290,7 @@ def build(results: Path, cfg, rendered=(), notebooks: dict | None = None) -> Pat
         card = store.read_table(card_path)
         rates_path = rdir / "tables" / "unselected_pass_rates.csv"
         rates = store.read_table(rates_path) if source == "synthetic" and rates_path.exists() else None
-        parts += [headline(source, card, numbers, manifest.non_default(cfg.parameters())),
+        parts += [headline(source, card, numbers, params.non_default(cfg.parameters())),
                   scorecard_html(card, links, rates),
                   f"<p>Computed in <a href=\"{links.file('scorecard.csv')}\">notebook 05</a>; each reproduced "
                   "number links to the cell that computed it.</p>"]
