@@ -7,10 +7,15 @@ the extract (for steps that read it), the reference files, the outputs of the st
 (as they are in the stage), and the versions of the key packages. A step whose fingerprint equals
 the one the previous run recorded, with its outputs intact, is carried into the new run instead
 of being executed again.
+
+What a notebook declares itself is read from the notebook here: its parameters
+(:func:`parameters_of`) and the trustlib modules it uses (:func:`modules_of`: its imports, with
+every trustlib module those import).
 """
 
 from __future__ import annotations
 
+import ast
 import functools
 import hashlib
 import json
@@ -85,8 +90,8 @@ def step(name: str, parameters: dict, project: paths.RunPaths, upstream: Path,
     s = steps.get(name)
     return {"version": VERSION, "step": name,
             "notebook": code_digest(paths.notebook(name)),
-            "modules": {m: sha(paths.ROOT / "trustlib" / m) for m in steps.modules_of(name)},
-            "parameters": {k: parameters[k] for k in steps.parameters_of(name)
+            "modules": {m: sha(paths.ROOT / "trustlib" / m) for m in modules_of(name)},
+            "parameters": {k: parameters[k] for k in parameters_of(name)
                            if k not in RUNNER_PARAMETERS and k in parameters},
             "data": (data if data is not None else data_files(project)) if s.data else {},
             "files": {f: sha(paths.ROOT / f) for f in steps.REFERENCE_FILES + s.files},
@@ -97,7 +102,7 @@ def step(name: str, parameters: dict, project: paths.RunPaths, upstream: Path,
 def finish(parameters: dict) -> dict:
     """The fingerprint of what a run builds after its steps (report and article): their code
     and the run's parameters (their inputs, the steps' outputs, are fingerprinted step by step)."""
-    code = steps.module_closure(["report", "article"])
+    code = module_closure(["report", "article"])
     return {"version": VERSION, "modules": {m: sha(paths.ROOT / "trustlib" / m) for m in code},
             "docs": {paths.relative(d): sha(d) for d in paths.REPORT_DOCS},
             "citation": sha(paths.CITATION) if paths.CITATION.exists() else None,    # the article's byline
@@ -134,3 +139,73 @@ def changes(old: dict, new: dict) -> str:
     said = [say(keys(part) if isinstance(new.get(part), dict) else None)
             for part, say in words.items() if old.get(part) != new.get(part)]
     return "; ".join(said) or "its fingerprint changed"
+
+
+# -- what the notebook itself declares ------------------------------------------------------------
+
+def _cells(name: str) -> list[dict]:
+    return json.loads(paths.notebook(name).read_text(encoding="utf-8"))["cells"]
+
+
+@functools.lru_cache(maxsize=None)
+def _notebook_declares(name: str, digest: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    cells = _cells(name)
+    params_cell = next(c for c in cells if "parameters" in c.get("metadata", {}).get("tags", []))
+    parameters = tuple(t.id for node in ast.parse("".join(params_cell["source"])).body for t in node.targets)
+    imported = set()
+    for cell in cells:
+        if cell["cell_type"] != "code":
+            continue
+        for node in ast.walk(ast.parse("".join(cell["source"]))):
+            if isinstance(node, ast.ImportFrom) and node.module == "trustlib":
+                imported |= {a.name for a in node.names}
+    return parameters, tuple(sorted(imported))
+
+
+def parameters_of(name: str) -> tuple[str, ...]:
+    """The parameters the notebook declares (its ``parameters`` cell), in order."""
+    return _notebook_declares(name, _mtime(name))[0]
+
+
+def modules_of(name: str) -> list[str]:
+    """The trustlib modules the notebook imports, with every trustlib module those import
+    (file names below ``trustlib/``, sorted; ``__init__.py`` always)."""
+    return module_closure(_notebook_declares(name, _mtime(name))[1])
+
+
+def module_closure(modules) -> list[str]:
+    """``modules`` (names below ``trustlib/``) with every trustlib module they import, as file
+    names (sorted; ``__init__.py`` always)."""
+    todo = list(modules)
+    seen = {"__init__"}
+    while todo:
+        m = todo.pop()
+        if m not in seen and (paths.ROOT / "trustlib" / f"{m}.py").exists():
+            seen.add(m)
+            todo += _module_imports(m)
+    return sorted(f"{m}.py" for m in seen)
+
+
+def _mtime(name: str) -> str:
+    st = paths.notebook(name).stat()
+    return f"{st.st_mtime_ns}:{st.st_size}"
+
+
+def _module_imports(module: str) -> list[str]:
+    """trustlib modules a trustlib module imports (``from . import x``, ``from .x import``,
+    anywhere in the file, including imports inside functions)."""
+    path = paths.ROOT / "trustlib" / f"{module}.py"
+    st = path.stat()
+    return _imports_of(str(path), st.st_mtime_ns, st.st_size)
+
+
+@functools.lru_cache(maxsize=None)
+def _imports_of(path: str, mtime: int, size: int) -> list[str]:
+    tree = ast.parse(Path(path).read_text())
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.level == 1:
+            found += [node.module] if node.module else [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("trustlib"):
+            found += [node.module.split(".")[1]] if "." in node.module else [a.name for a in node.names]
+    return found

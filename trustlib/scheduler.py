@@ -104,7 +104,7 @@ def execute(name: str, output: Path, parameters: dict, shown_results: str | None
     said on its "executing" line."""
     import papermill as pm
 
-    declared = steps.parameters_of(name) if name in steps.STEPS else tuple(notebook_parameters(name))
+    declared = fingerprint.parameters_of(name) if name in steps.STEPS else tuple(notebook_parameters(name))
     missing = [k for k in ("results_dir", "data_dir") if k in parameters and k not in declared]
     if missing:  # it would write outside the stage
         raise TrustlibError(f"notebooks/{name}.ipynb does not declare {missing} in its parameters cell")
