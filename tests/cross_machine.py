@@ -10,7 +10,11 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from trustlib import codebook, cohort, config, contract, figures, models, outputs, paths, robustness, store
+from trustlib import paths, store
+from trustlib.data import codebook, cohort, contract
+from trustlib.stats import models, robustness
+from trustlib.publish import figures, outputs
+from trustlib.run import config
 
 GRID = {"org_trust_cutoff": [3.0, "median"], "patient_trust_cutoff": ["median", 80],
         "cutoff_rule": ["at_or_above", "above"], "min_patient_surveys": [3]}

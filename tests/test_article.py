@@ -12,7 +12,9 @@ import pandas as pd
 import pytest
 
 from conftest import card_where as _card
-from trustlib import article, config as run_config, manifest, paths, prose, store, typeset
+from trustlib import paths, store
+from trustlib.publish import article, prose, typeset
+from trustlib.run import config as run_config, manifest
 
 ALLOWED = [r"Table [1-5]", r"Figure [123]", r"95%", r"0-100", r"1-4", r"P < \.05", r"OR > 1", r"1-point",
            r"Ann Fam Med 2021;19\(6\):521-526\. doi:10\.1370/afm\.2732", r"lme4", r"5% significance"]
@@ -191,7 +193,7 @@ def test_a_clinic_variance_at_the_boundary_is_named_under_table_2(config):
 def test_table_1_names_the_quadrants_in_figure_1s_words(config):
     """The article's Table 1 heads its columns with the quadrant labels Figure 1's legend and
     tables/table1 use (cohort.QUADRANTS), so the two read alike."""
-    from trustlib.cohort import QUADRANTS
+    from trustlib.data.cohort import QUADRANTS
 
     header = next(line for line in _text(config, _card()).splitlines() if "All modelled" in line)
     cells = [c.strip().lower() for c in header.strip("|").split("|")]

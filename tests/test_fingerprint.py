@@ -1,18 +1,18 @@
-"""What a run says when a step of the previous run executes again (trustlib.fingerprint.changes)."""
+"""What a run says when a step of the previous run executes again (trustlib.run.fingerprint.changes)."""
 
 from __future__ import annotations
 
-from trustlib import fingerprint
+from trustlib.run import fingerprint
 
 
 def test_changes_name_what_differs_between_two_fingerprints():
-    old = {"version": 3, "notebook": "a", "modules": {"outputs.py": "1", "models.py": "2"},
+    old = {"version": 3, "notebook": "a", "modules": {"publish/outputs.py": "1", "stats/models.py": "2"},
            "parameters": {"nagq": 15, "sim_replicates": 40}, "data": {"data/raw/x.csv": "1"},
            "files": {"data/published.csv": "1"}, "reads": {"01_prepare_data": "1"}, "packages": {"numpy": "2.3"}}
     assert fingerprint.changes(old, dict(old)) == "its fingerprint changed"
     assert fingerprint.changes(old, {**old, "notebook": "b"}) == "its notebook changed"
-    assert fingerprint.changes(old, {**old, "modules": {"outputs.py": "9", "models.py": "2"}}) == \
-        "trustlib/outputs.py changed"
+    assert fingerprint.changes(old, {**old, "modules": {"publish/outputs.py": "9", "stats/models.py": "2"}}) == \
+        "trustlib/publish/outputs.py changed"
     assert fingerprint.changes(old, {**old, "parameters": {"nagq": 15, "sim_replicates": 3, "seed": 1}}) == \
         "parameters changed: seed, sim_replicates"
     assert fingerprint.changes(old, {**old, "data": {"data/raw/x.csv": "2"}, "reads": {"01_prepare_data": "2"}}) == \
@@ -35,6 +35,7 @@ def test_a_report_page_depends_on_the_reports_code_not_on_the_parameters_or_the_
     finish = fingerprint.finish({"nagq": 15})
     assert fingerprint.pages(fingerprint.finish({"nagq": 5})) == fingerprint.pages(finish)
     assert fingerprint.pages({**finish, "docs": {"docs/glossary.md": "old"}}) == fingerprint.pages(finish)
-    changed = {**finish, "modules": {**finish["modules"], "report.py": "old"}}
+    changed = {**finish, "modules": {**finish["modules"], "publish/report.py": "old"}}
     assert fingerprint.pages(changed) != fingerprint.pages(finish)
-    assert fingerprint.changes(fingerprint.pages(changed), fingerprint.pages(finish)) == "trustlib/report.py changed"
+    assert fingerprint.changes(fingerprint.pages(changed), fingerprint.pages(finish)) == "trustlib/publish/report.py changed"
+

@@ -13,7 +13,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from trustlib import outputs, store
+from trustlib import store
+from trustlib.publish import outputs
 
 
 def test_writer_writes_only_below_its_folder_and_lists_what_it_wrote(tmp_path):
@@ -127,7 +128,7 @@ def test_failed_write_leaves_the_old_file(tmp_path):
 
 
 def test_inputs_records_the_bytes_read(tmp_path, data_copy):
-    from trustlib import contract
+    from trustlib.data import contract
 
     tables = contract.load_folder(data_copy)
     outputs.Writer(tmp_path, "zz").inputs(tables)

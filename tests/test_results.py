@@ -8,7 +8,9 @@ import json
 import pandas as pd
 import pytest
 
-from trustlib import codebook, cohort, paths, pipeline, store
+from trustlib import paths, store
+from trustlib.data import codebook, cohort
+from trustlib.run import pipeline
 
 R = paths.results_dir("synthetic")
 

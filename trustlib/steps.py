@@ -2,13 +2,13 @@
 
 Every analysis notebook is one :class:`Step`. Its declaration says which other steps' outputs it
 reads, whether it reads the extract itself (``data/<source>/``, as
-:func:`trustlib.contract.load_folder` reads it), which other project files it reads, and the
+:func:`trustlib.data.contract.load_folder` reads it), which other project files it reads, and the
 outputs it writes below the results folder. The notebook itself declares the rest, which
-:mod:`trustlib.fingerprint` reads from it: the parameters it reads (its ``parameters`` cell) and
-the trustlib modules it uses (its ``from trustlib import ...`` line, with the modules those
-import). Everything that decides whether a step must run again reads this declaration: the
+:mod:`trustlib.run.fingerprint` reads from it: the parameters it reads (its ``parameters`` cell) and
+the trustlib modules it uses (its ``from trustlib.<layer> import ...`` lines, with the modules
+those import). Everything that decides whether a step must run again reads this declaration: the
 scheduler (what may start when), the fingerprint of each step, the manifest, the report's links,
-and :class:`trustlib.outputs.Writer`, which refuses to read a file that no declared input step
+and :class:`trustlib.publish.outputs.Writer`, which refuses to read a file that no declared input step
 writes. It is pure data, below every module that reads it.
 
 Every step also writes ``notebooks/<name>.ipynb``, ``numbers/<name>.json`` and
