@@ -163,7 +163,7 @@ def test_a_signal_once_the_results_are_swapped_in_says_they_are_kept(raw_run, tm
     is made and recorded: the run then says that results_raw/ holds it (never "nothing was kept"),
     and leaves no stage."""
     script = ("import os, signal\n"
-              "from trustlib import transaction\n"
+              "from trustlib.run import transaction\n"
               "real = transaction.swap_in\n"
               "def swap_in(*args):\n"
               "    os.kill(os.getpid(), signal.SIGTERM)   # arrives inside the held block\n"
