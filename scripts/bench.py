@@ -43,7 +43,10 @@ sys.path.insert(0, str(ROOT))
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from trustlib import codebook, config, contract, estimators, models, outputs, paths, robustness, simulation, steps  # noqa: E402
+from trustlib import paths, steps, store  # noqa: E402
+from trustlib.data import codebook, contract  # noqa: E402
+from trustlib.stats import estimators, models, robustness, simulation  # noqa: E402
+from trustlib.run import config  # noqa: E402
 
 
 def clock(fn, repeat: int = 1) -> float:
@@ -85,7 +88,7 @@ t <- replicate(7, system.time(geeglm(f, data = d, id = factor(d$g), family = bin
 cat(median(t))"""
 
 
-FLOOR_CELL = "import pandas\nimport trustlib.contract, trustlib.figures, trustlib.robustness"   # notebook 06's imports
+FLOOR_CELL = "import pandas\nimport trustlib.data.contract, trustlib.publish.figures, trustlib.stats.robustness"   # notebook 06's imports
 
 
 def kernel_floor() -> float:
@@ -181,7 +184,7 @@ def gee_on_verbagg() -> tuple[float, float, float | None]:
     from statsmodels.genmod import cov_struct, families
     from statsmodels.genmod.generalized_estimating_equations import GEE
 
-    from trustlib import gee
+    from trustlib.stats import gee
 
     file = ROOT / "tests" / "reference" / "cases" / "verbagg.csv"
     d = pd.read_csv(file)
@@ -196,16 +199,16 @@ def gee_on_verbagg() -> tuple[float, float, float | None]:
 
 def article_seconds() -> tuple[float, float]:
     """Seconds to build the article's HTML and Markdown, and its PDF (from the run's numbers)."""
-    from trustlib import article, typeset
+    from trustlib.publish import article, prose, typeset
 
     results = paths.results_dir("synthetic")
     cfg = config.RunConfig.load("synthetic")
-    numbers = outputs.read_numbers(results)
-    card = outputs.read_table(results / "scorecard.csv")
+    numbers = store.read_numbers(results)
+    card = store.read_table(results / "scorecard.csv")
     with tempfile.TemporaryDirectory() as tmp:
         (Path(tmp) / "figures").symlink_to(results / "figures")          # the article shows ../figures/*.png
-        html = clock(lambda: article.render(article.to_markdown(article.blocks(cfg, article._links(results), numbers,
-                                                                               card)), numbers, True), repeat=3)
+        html = clock(lambda: prose.render(article.to_markdown(article.blocks(cfg, article._links(results), numbers,
+                                                                             card)), numbers, True), repeat=3)
         blocks = article.blocks(cfg, article._links(results), numbers, card)
         pdf = clock(lambda: typeset.write_pdf(blocks, numbers, Path(tmp) / "article" / "article.pdf", Path(tmp)),
                     repeat=3)
@@ -238,7 +241,7 @@ def scale_run(copies: int) -> tuple[float, float, float]:
     import re
     import shutil
 
-    from trustlib import rehearsal
+    from trustlib.data import rehearsal
 
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
@@ -277,10 +280,10 @@ def main() -> int:
     partial = partial_rerun()
     noop = clock(lambda: make("all"), repeat=3)
     setup_pip, setup_uv, setup_lab = setup_seconds("pip"), setup_seconds("uv"), setup_seconds("uv", lab=True)
-    analysis = outputs.read_table(paths.analysis_table("synthetic"))
+    analysis = store.read_table(paths.analysis_table("synthetic"))
     kw = {"nagq": cfg.nagq, "covariates": list(cfg.covariates)}
     glmm = clock(lambda: models.fit_one(analysis, "quality", "glmm", True, **kw), repeat=15)
-    # each repeat a fit, not a replay of trustlib.estimators' cache of the last GEE fits
+    # each repeat a fit, not a replay of trustlib.stats.estimators' cache of the last GEE fits
     gee = clock(lambda: (estimators.GEE_FITS.clear(), models.fit_one(analysis, "quality", "gee", True, **kw)),
                 repeat=15)
     glmer = rscript_seconds(GLMER.format(file=paths.analysis_table("synthetic"), nagq=cfg.nagq))

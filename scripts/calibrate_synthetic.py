@@ -14,7 +14,7 @@ two-level model, and nudge generator parameters towards published targets:
 
 Stage 2, draw. With the structure fixed, try seeds in order and keep the first whose
 trial-sized cohort passes every row of the scorecard (the same rules as notebook 05, scored by
-:func:`trustlib.calibration.score_seed`, as notebook 08 scores unselected seeds), under the
+:func:`trustlib.stats.calibration.score_seed`, as notebook 08 scores unselected seeds), under the
 canonical parameters of params/pipeline.yml.
 
 Run: ``python scripts/calibrate_synthetic.py [--skip-structure] [--write]``. ``--write`` stores the
@@ -35,8 +35,11 @@ import pandas as pd
 
 from joblib import Parallel, delayed
 
-from trustlib import calibration, cohort, config, params, paths, scales, scorecard, synth
-from trustlib.calibration import analyse
+from trustlib import params, paths
+from trustlib.data import cohort, scales, synth
+from trustlib.stats import calibration, scorecard
+from trustlib.run import config
+from trustlib.stats.calibration import analyse
 
 TARGET_SD = {"quality": 0.36, "communication": 0.37, "cohesiveness": 0.54, "alignment": 0.79}   # for reference
 TARGET_ALPHA = 0.77
@@ -186,7 +189,7 @@ nothing of the published answers.
    Clinician trust: latent mean {gen['org_trust']['mean']:.3g}, item noise {gen['org_trust']['item_noise']:.3g}.
 
 2. **Draw.** With that structure, seeds were tried in order from {args.start}, each cohort scored
-   row by row exactly as notebook 05 scores the shipped one (`trustlib.calibration.score_seed`,
+   row by row exactly as notebook 05 scores the shipped one (`trustlib.stats.calibration.score_seed`,
    the same code as notebook 08's unselected draws), and the first whose cohort met every
    scorecard row was kept: **{seed}**, after {tried:,} seeds ({args.start}-{seed}). The rows are
    those of the current rules: exact counts including 55 high-high of 162, each OR inside the
@@ -198,7 +201,7 @@ nothing of the published answers.
    The shipped cohort is therefore a *selected* draw: its numbers agree with the paper by
    construction, so on these data the scorecard is a regression test, not evidence of
    reproduction. Notebook 08 shows how often unselected draws of the same generator meet each
-   row (seeds outside this search: `trustlib.calibration.SEARCHED_SEEDS`), and notebook 07 the
+   row (seeds outside this search: `trustlib.stats.calibration.SEARCHED_SEEDS`), and notebook 07 the
    draw-to-draw variation of the estimates.
 
 Regenerate the tables with `make synthetic`; `data/synthetic/SHA256SUMS` must not change.

@@ -2,7 +2,7 @@
 
     .venv/bin/python scripts/monte_carlo.py [replicates] [n_jobs]
 
-Runs :func:`trustlib.simulation.run` on the shipped analysis table with the pipeline's seed,
+Runs :func:`trustlib.stats.simulation.run` on the shipped analysis table with the pipeline's seed,
 nodes and covariates, and prints the summary as the Markdown table the README shows, with each
 coverage's exact binomial 95% interval and the estimators notebook 07 would flag.
 """
@@ -15,12 +15,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from trustlib import codebook, config, outputs, paths, simulation  # noqa: E402
+from trustlib import paths, store  # noqa: E402
+from trustlib.data import codebook  # noqa: E402
+from trustlib.stats import simulation  # noqa: E402
+from trustlib.run import config  # noqa: E402
 
 
 def main(replicates: int = 200, n_jobs: int = 2) -> None:
     cfg = config.RunConfig.load("synthetic")
-    analysis = outputs.read_table(paths.analysis_table("synthetic"))
+    analysis = store.read_table(paths.analysis_table("synthetic"))
     t0 = time.perf_counter()
     truth, fits = simulation.run(analysis, replicates, cfg.sim_seed, codebook.scales_with_role("exposure"),
                                  estimators=cfg.sim_estimators, nagq=cfg.nagq, covariates=list(cfg.covariates),

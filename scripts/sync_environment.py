@@ -12,7 +12,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from trustlib.environment import locked_pins  # noqa: E402
+from trustlib.run.environment import locked_pins  # noqa: E402
 
 
 def main() -> int:

@@ -12,7 +12,9 @@ import pandas as pd
 import pytest
 
 from sandbox import full_raw_run_once  # noqa: F401 (fixture)
-from trustlib import cohort, config as run_config, contract, paths
+from trustlib import paths
+from trustlib.data import cohort, contract
+from trustlib.run import config as run_config
 
 
 ACCEPTANCE_MODULES = {"test_results.py", "test_report.py", "test_machines.py", "test_certificate.py", "test_site.py"}
@@ -96,7 +98,7 @@ def write_text_table(folder: Path, table: str, df: pd.DataFrame) -> None:
 
 def card_where(failing: dict[str, float] | None = None) -> pd.DataFrame:
     """A scorecard where every row passes but those of ``failing`` (key -> reproduced value)."""
-    from trustlib import scorecard
+    from trustlib.stats import scorecard
 
     pub = scorecard.load_published()
     numbers = {r.reproduced_key: float(r.value) / (2 if r.comparator == "<" else 1) for r in pub.itertuples()}

@@ -10,7 +10,11 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from trustlib import codebook, cohort, config, contract, figures, models, outputs, paths, robustness
+from trustlib import paths, store
+from trustlib.data import codebook, cohort, contract
+from trustlib.stats import models, robustness
+from trustlib.publish import figures, outputs
+from trustlib.run import config
 
 GRID = {"org_trust_cutoff": [3.0, "median"], "patient_trust_cutoff": ["median", 80],
         "cutoff_rule": ["at_or_above", "above"], "min_patient_surveys": [3]}
@@ -23,7 +27,7 @@ def main(folder: Path) -> None:
     clinicians, analysis, _ = cohort.build_cohort(tables, cfg.rules)
     measures = codebook.scales_with_role("exposure")
     out = outputs.Writer(folder, "cross_machine")
-    analysis = outputs.read_table(out.private(analysis, "analysis_table"))      # read back, as notebooks 02-09 do
+    analysis = store.read_table(out.private(analysis, "analysis_table"))      # read back, as notebooks 02-09 do
     fits = models.fit_table(analysis, measures, cfg.estimators, [True, False], **kw)      # notebook 03
     out.csv(fits, "tables", "table2.csv")
     out.csv(models.coefficients(analysis, measures, True, **kw), "tables", "table2_glmm_coefficients.csv")

@@ -12,7 +12,9 @@ import pandas as pd
 import pytest
 
 from conftest import card_where as _card
-from trustlib import article, config as run_config, outputs, paths, typeset
+from trustlib import paths, store
+from trustlib.publish import article, prose, typeset
+from trustlib.run import config as run_config, manifest
 
 ALLOWED = [r"Table [1-5]", r"Figure [123]", r"95%", r"0-100", r"1-4", r"P < \.05", r"OR > 1", r"1-point",
            r"Ann Fam Med 2021;19\(6\):521-526\. doi:10\.1370/afm\.2732", r"lme4", r"5% significance"]
@@ -33,7 +35,7 @@ def numbers_in_text(html_text: str) -> list[str]:
 
 
 def _keys(blocks) -> set[str]:
-    return {m.group(1) for m in article.PLACEHOLDER.finditer(article.to_markdown(blocks))}
+    return {m.group(1) for m in prose.PLACEHOLDER.finditer(article.to_markdown(blocks))}
 
 
 def _text(cfg, card) -> str:
@@ -44,24 +46,24 @@ def _text(cfg, card) -> str:
 def test_placeholders_are_filled_from_numbers_and_marked_with_their_key():
     numbers = {"a.n": 162, "a.share": 0.3395, "a.p": 0.0004, "a.or": 4.7418}
     text = "n=[[a.n|d]], [[a.share|%]], P [[a.p|p]], OR [[a.or|.2f]]"
-    assert article.render(text, numbers, markup=False) == "n=162, 34%, P < .001, OR 4.74"
-    marked = article.render(text, numbers, markup=True)
+    assert prose.render(text, numbers, markup=False) == "n=162, 34%, P < .001, OR 4.74"
+    marked = prose.render(text, numbers, markup=True)
     assert marked.count('<span class="n" data-key=') == 4 and 'data-key="a.or">4.74</span>' in marked
 
 
 @pytest.mark.parametrize("share,spec,text", [(0.998957, "%", "> 99%"), (0.004, "%", "< 1%"), (1.0, "%", "100%"),
                                               (0.0, "%", "0%"), (0.9996, ".1%", "> 99.9%"), (0.885714, ".1%", "88.6%")])
 def test_a_share_is_never_rounded_to_all_or_none(share, spec, text):
-    assert article.render(f"[[a.share|{spec}]]", {"a.share": share}, markup=False) == text
+    assert prose.render(f"[[a.share|{spec}]]", {"a.share": share}, markup=False) == text
 
 
 def test_a_missing_key_stops_the_build_and_names_it():
-    with pytest.raises(article.MissingNumber, match=r"\['b\.missing'\]"):
-        article.render("[[a.n|d]] and [[b.missing|.2f]]", {"a.n": 1}, markup=False)
+    with pytest.raises(prose.MissingNumber, match=r"\['b\.missing'\]"):
+        prose.render("[[a.n|d]] and [[b.missing|.2f]]", {"a.n": 1}, markup=False)
 
 
 def test_a_typed_number_is_found_and_identifiers_are_not():
-    page = article.render("<p>We modelled 162 of [[a.n|d]] clinicians (Table 2, 95% CI).</p>", {"a.n": 165}, True)
+    page = prose.render("<p>We modelled 162 of [[a.n|d]] clinicians (Table 2, 95% CI).</p>", {"a.n": 165}, True)
     assert numbers_in_text(page) == ["162"]
 
 
@@ -151,7 +153,7 @@ def test_the_pdf_carries_the_runs_numbers_and_no_typed_one(page):
 
     pdf = PdfReader(page.with_name("article.pdf"))
     text = " ".join(p.extract_text() for p in pdf.pages)
-    numbers = outputs.read_numbers(paths.results_dir("synthetic"))
+    numbers = store.read_numbers(paths.results_dir("synthetic"))
     for m in ("quality", "communication", "cohesiveness", "alignment"):
         assert f"{numbers[f'table2.{m}.glmm.adjusted.or']:.2f}" in text, m
     filled = set(re.findall(r'<span class="n" data-key="[^"]*">([^<]*)</span>', page.read_text()))
@@ -191,7 +193,7 @@ def test_a_clinic_variance_at_the_boundary_is_named_under_table_2(config):
 def test_table_1_names_the_quadrants_in_figure_1s_words(config):
     """The article's Table 1 heads its columns with the quadrant labels Figure 1's legend and
     tables/table1 use (cohort.QUADRANTS), so the two read alike."""
-    from trustlib.cohort import QUADRANTS
+    from trustlib.data.cohort import QUADRANTS
 
     header = next(line for line in _text(config, _card()).splitlines() if "All modelled" in line)
     cells = [c.strip().lower() for c in header.strip("|").split("|")]
@@ -207,7 +209,7 @@ def test_the_pdf_is_a_citable_reproduction_article(page):
 
     text = " ".join(p.extract_text() for p in PdfReader(page.with_name("article.pdf")).pages)
     flat = re.sub(r"\s+", "", text)
-    facts = article.run_facts(paths.results_dir("synthetic"))
+    facts = manifest.run_facts(paths.results_dir("synthetic"))
     assert article.maintainers().replace('"', "") in text.replace("\u201c", "").replace("\u201d", "")
     assert "reproduction maintainers" in text
     if facts["commit"]:
@@ -220,7 +222,7 @@ def test_the_pdf_is_a_citable_reproduction_article(page):
     for name, version in json.loads(paths.result("synthetic", "manifest.json").read_text())["packages"].items():
         if name in article.SOFTWARE:
             assert f"{name} {version}" in text, name
-    for b in article.blocks(run_config.RunConfig.load("synthetic"), {}, outputs.read_numbers(paths.results_dir()),
+    for b in article.blocks(run_config.RunConfig.load("synthetic"), {}, store.read_numbers(paths.results_dir()),
                             None):
         if b.kind == "figure":
             assert text.count(b.text) <= 1, b.text
@@ -247,7 +249,7 @@ def test_suppressed_numbers_read_in_words_a_reader_understands(config):
                                           "outcome.pct_high_high")
               or (k.startswith("table1.") and not k.endswith(".clinicians.count"))}
     numbers.update({k: "suppressed" for k in hidden} | {"flow.n_clinics": 34})
-    text = article.render(article.to_markdown(article.blocks(raw, {}, numbers, card)), numbers, markup=False)
+    text = prose.render(article.to_markdown(article.blocks(raw, {}, numbers, card)), numbers, markup=False)
     assert "(34 clinics; the numbers of clinicians and of patient surveys are withheld by disclosure control)" in text
     assert "suppressed clinicians" not in text and "suppressed patient" not in text
     assert "suppressed (suppressed" not in text and "suppressed%" not in text

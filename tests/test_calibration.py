@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from trustlib import calibration, params, scorecard
+from trustlib import params
+from trustlib.stats import calibration, scorecard
 
 pytestmark = pytest.mark.xdist_group("processes")   # joblib worker processes: see test_parallel.py
 
@@ -61,5 +62,5 @@ def test_exact_intervals_are_scipys_binomial_test(n):
 
 
 def test_notebook_08s_library_does_not_import_scipy_stats():
-    code = "import sys, trustlib.calibration; print('scipy.stats' in sys.modules)"
+    code = "import sys, trustlib.stats.calibration; print('scipy.stats' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout == "False\n"

@@ -16,8 +16,9 @@ import numpy as np
 import pytest
 
 from test_notebooks import PIXEL_TOLERANCE, _pixels
-from trustlib import certificate, paths
-from trustlib.__main__ import main
+from trustlib import paths
+from trustlib.publish import certificate
+from trustlib.run.cli import main
 
 
 def _results() -> Path:

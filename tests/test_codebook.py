@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pandas as pd
 
-from trustlib import codebook, paths, scorecard
+from trustlib import paths
+from trustlib.data import codebook
+from trustlib.stats import scorecard
 
 
 def test_codebook_loads_with_every_column():

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from trustlib import codebook, cohort
+from trustlib.data import codebook, cohort
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +43,7 @@ def test_outcome_is_high_and_high(built):
 
 def test_patient_aggregation_is_the_mean_of_scored_surveys(tables):
     agg = cohort.aggregate_patients(tables["patients"]).set_index("clinician_id")
-    from trustlib import scales
+    from trustlib.data import scales
 
     pt = scales.score(tables["patients"], "patient_trust")
     one = tables["patients"]["clinician_id"].iloc[0]
@@ -132,7 +132,7 @@ def test_zero_survey_clinicians_and_lone_clinicians_are_excluded_with_their_reas
 
 
 def test_min_answered_items_override_the_scales_file_and_are_checked(tables):
-    from trustlib import codebook
+    from trustlib.data import codebook
 
     n_items = len(codebook.scale_items("quality"))
     default = cohort.score_cohort(tables, "error", {})

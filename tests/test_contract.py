@@ -7,8 +7,9 @@ import pandas as pd
 import pytest
 
 from conftest import read_text_table, write_text_table
-from trustlib import contract, paths
-from trustlib.__main__ import main
+from trustlib import paths
+from trustlib.data import contract
+from trustlib.run.cli import main
 
 
 def test_synthetic_tables_validate(tables):

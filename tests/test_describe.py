@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from trustlib import cohort, describe, disclosure
-from trustlib.cohort import QUADRANTS
+from trustlib.data import cohort
+from trustlib.publish import describe, disclosure
+from trustlib.data.cohort import QUADRANTS
 
 
 @pytest.fixture(scope="module")

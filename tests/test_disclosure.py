@@ -15,7 +15,8 @@ import pandas as pd
 import pytest
 from scipy.optimize import linprog
 
-from trustlib import cohort, describe, disclosure
+from trustlib.data import cohort
+from trustlib.publish import describe, disclosure
 
 K = 11
 

@@ -14,7 +14,8 @@ import pandas as pd
 import pytest
 
 from sandbox import raw_run  # noqa: F401 (fixtures)
-from trustlib import cohort, paths
+from trustlib import paths
+from trustlib.data import cohort
 
 pytestmark = pytest.mark.xdist_group("rawrun")   # shares one raw run with test_pipeline.py
 
@@ -123,7 +124,7 @@ def test_the_runs_suppression_passes_the_independent_audit(raw_run):
 
 def _cell_of(key: str) -> str | None:
     """The cell of the protected counts a count in numbers.json states (None for a non-count)."""
-    from trustlib import describe
+    from trustlib.publish import describe
 
     groups = {describe.group_slug(g): g for g in ["all modelled", *cohort.QUADRANTS]}
     fixed = {"input.clinicians": "surveyed|clinicians", "input.patients": "surveyed|patient_surveys",

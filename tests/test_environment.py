@@ -11,7 +11,7 @@ import yaml
 import pytest
 
 from trustlib import paths
-from trustlib.environment import locked_pins
+from trustlib.run.environment import locked_pins
 
 
 def test_environment_yml_pins_exactly_the_lock():
@@ -81,7 +81,7 @@ def test_second_run_is_a_no_op():
 
 @pytest.mark.acceptance
 def test_a_changed_parameter_or_missing_results_are_not_up_to_date(config):
-    from trustlib import manifest, pipeline
+    from trustlib.run import manifest, pipeline
 
     project = paths.RunPaths("synthetic")
     names = pipeline.wanted_steps(None, "synthetic")

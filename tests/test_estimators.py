@@ -8,7 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from trustlib import cohort, config, estimators, models
+from trustlib.data import cohort
+from trustlib.stats import estimators, models
+from trustlib.run import config
 
 
 @pytest.fixture(scope="module")
@@ -65,7 +67,7 @@ def test_the_paper_model_cannot_be_left_out():
 
 
 def test_gee_and_its_bias_reduced_sandwich_come_from_one_fit_per_data_set(monkeypatch):
-    from trustlib import gee
+    from trustlib.stats import gee
 
     calls = []
     real = gee.fit_gee

@@ -7,8 +7,11 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from trustlib import (article, codebook, cohort, config, figures, models, params, paths, robustness, scorecard,
-                      synth)
+from trustlib import params, paths
+from trustlib.data import codebook, cohort, synth
+from trustlib.stats import models, robustness, scorecard
+from trustlib.publish import article, figures, prose
+from trustlib.run import config
 
 NEW = "teamwork"
 ITEMS = [("teamwork_1", "We work as a team in this clinic", 0), ("teamwork_2", "Colleagues help when I am behind", 0),
@@ -51,7 +54,7 @@ def test_a_new_scale_leaves_every_other_draw_of_the_same_seed_unchanged(fifth, m
 
 
 def test_the_chain_runs_on_five_measures(fifth, tmp_path):
-    from trustlib import contract
+    from trustlib.data import contract
 
     cfg = config.RunConfig.load("synthetic")
     folder = tmp_path / "cohort"
@@ -80,7 +83,7 @@ def test_the_chain_runs_on_five_measures(fifth, tmp_path):
 
 
 def _keys(blocks) -> set[str]:
-    return {m.group(1) for m in article.PLACEHOLDER.finditer(article.to_markdown(blocks))}
+    return {m.group(1) for m in prose.PLACEHOLDER.finditer(article.to_markdown(blocks))}
 
 
 def test_contributing_lists_the_files_a_measure_touches():

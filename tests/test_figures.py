@@ -14,7 +14,9 @@ import pandas as pd
 import pytest
 from matplotlib.text import Text
 
-from trustlib import cohort, disclosure, figures, robustness
+from trustlib.data import cohort
+from trustlib.stats import robustness
+from trustlib.publish import disclosure, figures
 
 matplotlib.use("Agg")
 MEASURES = ["quality", "communication", "cohesiveness", "alignment"]

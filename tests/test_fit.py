@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from trustlib import estimators, fit, gee, glmm
+from trustlib.stats import estimators, fit, gee, glmm
 
 
 def _data():
@@ -78,7 +78,7 @@ def test_a_model_table_row_names_the_cause_where_a_cohort_cannot_be_fitted():
     becomes a row without an estimate whose note names the cause, not a crash."""
     import pandas as pd
 
-    from trustlib import models
+    from trustlib.stats import models
 
     rng = np.random.default_rng(3)
     n = 120

@@ -9,7 +9,8 @@ import shutil
 import pandas as pd
 import pytest
 
-from trustlib import codebook, contract, extract, paths
+from trustlib import paths
+from trustlib.data import codebook, contract, extract
 
 CODES = {"sex": ["female", "male"], "clinician_type": ["physician", "np", "pa"], "specialty": ["family", "internal"]}
 
@@ -124,7 +125,7 @@ def test_unsupported_format_and_two_files_for_one_table(tmp_path):
 
 @pytest.mark.parametrize("fmt", ["dta", "sav", "xlsx"])
 def test_the_command_line_exits_2_on_a_broken_file(tmp_path, capsys, fmt):
-    from trustlib.__main__ import main
+    from trustlib.run.cli import main
 
     for table in ("clinics", "patients"):
         write(tmp_path, table, "csv")

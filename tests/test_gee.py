@@ -12,7 +12,8 @@ import pytest
 from statsmodels.genmod import cov_struct, families
 from statsmodels.genmod.generalized_estimating_equations import GEE
 
-from trustlib import cohort, gee, models
+from trustlib.data import cohort
+from trustlib.stats import gee, models
 
 
 def _cases(analysis, covariates):

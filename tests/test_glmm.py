@@ -9,7 +9,7 @@ from scipy import special
 from statsmodels.tools.numdiff import approx_fprime
 
 from loglik_reference import loglik_grid, loglik_quad
-from trustlib import glmm
+from trustlib.stats import glmm
 
 
 def simulate(rng, n_groups=34, per_group=5, beta=(-0.6, 0.8, -0.3), sigma=0.8):

@@ -19,7 +19,7 @@ from sandbox import snapshot
 from test_contract import BAD_COLUMN_MAPS, BROKEN, HOSTILE, _orphan_with_free_text_first, _set
 from test_formats import write
 from trustlib import paths
-from trustlib.__main__ import main
+from trustlib.run.cli import main
 
 pytestmark = pytest.mark.xdist_group("hostile")
 
@@ -48,7 +48,7 @@ def repo(root, monkeypatch):
 
     def no_kernel(name, *args, **kwargs):      # a kernel would import this repository's trustlib,
         raise AssertionError(f"notebook {name} was started")    # which reads the real data/raw/
-    from trustlib import scheduler
+    from trustlib.run import scheduler
 
     monkeypatch.setattr(scheduler, "execute", no_kernel)
     shutil.rmtree(root / ".results_raw.failed", ignore_errors=True)
@@ -194,7 +194,7 @@ def test_a_broken_parameter_file_is_reported(repo, capsys, text, expected):
 # -- faults of the machine, given to the run's transaction (the notebooks replaced by a stub) -------
 
 def _stub_notebooks(monkeypatch):
-    from trustlib import pipeline, scheduler
+    from trustlib.run import pipeline, scheduler
 
     def run_steps(plan, jobs, on_failure):
         (plan.stage / "tables").mkdir(parents=True, exist_ok=True)

@@ -163,14 +163,14 @@ def test_a_signal_once_the_results_are_swapped_in_says_they_are_kept(raw_run, tm
     is made and recorded: the run then says that results_raw/ holds it (never "nothing was kept"),
     and leaves no stage."""
     script = ("import os, signal\n"
-              "from trustlib import transaction\n"
+              "from trustlib.run import transaction\n"
               "real = transaction.swap_in\n"
               "def swap_in(*args):\n"
               "    os.kill(os.getpid(), signal.SIGTERM)   # arrives inside the held block\n"
               "    real(*args)\n"
               "transaction.swap_in = swap_in\n"
               "transaction.handle_stop_signals()\n"
-              "from trustlib.__main__ import leave, main\n"
+              "from trustlib.run.cli import leave, main\n"
               "leave(main(['run', '--data', 'raw', '--force', '--only', '01_prepare_data']))\n")
     env = {**os.environ, "PYTHONPATH": str(raw_run), "TMPDIR": str(tmp_path)}
     run = subprocess.run([sys.executable, "-c", script], cwd=raw_run, env=env, capture_output=True, text=True,
@@ -194,7 +194,7 @@ def _wait_until(condition, ceiling: float = CEILING) -> None:
 def test_a_failed_run_stops_the_processes_it_started_and_no_other(tmp_path):
     """A step that fails stops the kernels and workers the run started; a process that was there
     before (a caller's own worker, when the runner is called from Python) is left running."""
-    from trustlib import scheduler
+    from trustlib.run import scheduler
 
     echo = "import sys\nfor line in sys.stdin:\n    print(line, end='', flush=True)"
     before = subprocess.Popen([sys.executable, "-c", echo], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
@@ -231,7 +231,7 @@ def test_a_failed_run_does_not_log_the_kernels_it_stops_as_dead(tmp_path, caplog
     does not wait for it: an interrupt takes effect at once), and only then."""
     import logging
 
-    from trustlib import scheduler
+    from trustlib.run import scheduler
 
     kernel_started, stopped_step_ended = threading.Event(), threading.Event()
 

@@ -65,7 +65,8 @@ def test_the_specification_curve_is_identical_where_the_grids_overlap(elsewhere)
             "model"]
     joined = mine.merge(canonical, on=keys, how="left", suffixes=("", "_canonical"), indicator=True)
     from cross_machine import GRID
-    from trustlib import codebook, config
+    from trustlib.data import codebook
+    from trustlib.run import config
 
     specs = math.prod(len(v) for v in GRID.values())   # measures x grid x (adjusted, unadjusted) x estimators
     n = len(codebook.scales_with_role("exposure")) * specs * 2 * len(config.RunConfig.load("synthetic").estimators)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from trustlib import config, manifest
+from trustlib.run import config, manifest
 
 
 def _results(tmp_path, **changes):
@@ -27,7 +27,7 @@ def test_no_manifest_means_nothing_to_say(tmp_path):
 
 
 def test_a_run_says_when_its_parameters_leave_or_return_to_the_defaults(config, capsys):
-    from trustlib import pipeline
+    from trustlib.run import pipeline
 
     pipeline._say_parameters(config.replace(cutoff_rule="above", covariates=["age"]), previous=None)
     assert capsys.readouterr().out == ("parameters not those of params/pipeline.yml: covariates=age, "

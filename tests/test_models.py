@@ -7,7 +7,8 @@ import pandas as pd
 import pytest
 import statsmodels.formula.api as smf
 
-from trustlib import codebook, cohort, glmm, models
+from trustlib.data import codebook, cohort
+from trustlib.stats import glmm, models
 
 
 MEASURES = codebook.scales_with_role("exposure")
@@ -73,7 +74,7 @@ def test_separation_detector_on_small_cases():
 
 
 def test_non_convergence_is_noted(analysis, fit, monkeypatch):
-    from trustlib import glmm
+    from trustlib.stats import glmm
 
     real = glmm.fit_glmm
     monkeypatch.setattr(glmm, "fit_glmm", lambda *a, **k: real(*a, **{**k, "maxiter": 1}))
@@ -145,6 +146,6 @@ def test_the_runner_writes_the_article_without_loading_scipy():
 
     from trustlib import paths
 
-    code = "import sys, trustlib.pipeline, trustlib.report, trustlib.article; print(sorted(m for m in sys.modules if m.startswith('scipy')))"
+    code = "import sys, trustlib.run.pipeline, trustlib.publish.report, trustlib.publish.article; print(sorted(m for m in sys.modules if m.startswith('scipy')))"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=paths.ROOT, check=True)
     assert done.stdout.strip() == "[]"

@@ -13,7 +13,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from trustlib import outputs
+from trustlib import store
+from trustlib.publish import outputs
 
 
 def test_writer_writes_only_below_its_folder_and_lists_what_it_wrote(tmp_path):
@@ -51,7 +52,7 @@ def test_parallel_saves_lose_no_notebooks_numbers(tmp_path):
 
     with ThreadPoolExecutor(8) as pool:
         list(pool.map(save, range(40)))
-    assert outputs.read_numbers(tmp_path) == {f"k{i}": i for i in range(40)}
+    assert store.read_numbers(tmp_path) == {f"k{i}": i for i in range(40)}
 
 
 def test_table_writes_csv_markdown_and_latex(tmp_path):
@@ -121,19 +122,19 @@ def test_failed_write_leaves_the_old_file(tmp_path):
     target = tmp_path / "x.txt"
     target.write_text("old")
     with pytest.raises(TypeError):
-        outputs.atomic_write_bytes(target, None)
+        store.atomic_write_bytes(target, None)
     assert target.read_text() == "old"
     assert [p.name for p in tmp_path.iterdir()] == ["x.txt"]
 
 
 def test_inputs_records_the_bytes_read(tmp_path, data_copy):
-    from trustlib import contract
+    from trustlib.data import contract
 
     tables = contract.load_folder(data_copy)
     outputs.Writer(tmp_path, "zz").inputs(tables)
     read = json.loads((tmp_path / "provenance" / "inputs.json").read_text())
     assert sorted(read) == sorted(str(data_copy / f"{t}.csv") for t in ("clinicians", "clinics", "patients"))
-    assert all(sha == outputs.sha256(Path(f)) for f, sha in read.items())
+    assert all(sha == store.sha256(Path(f)) for f, sha in read.items())
 
 
 def test_outputs_follow_the_umask_and_private_stays_owner_only(tmp_path):
@@ -156,7 +157,7 @@ def test_tables_are_read_back_with_ids_as_written(tmp_path):
     """"007" and "7" are different clinics, "NA" is an ID like any other: no type guessing."""
     df = pd.DataFrame({"clinic_id": ["007", "7", "NA"], "clinician_id": ["0012", "12", "N/A"], "age": [40.0, None, 50.0]})
     w = outputs.Writer(tmp_path, "zz")
-    back = outputs.read_table(w.csv(df, "private", "t.csv"))
+    back = store.read_table(w.csv(df, "private", "t.csv"))
     assert back["clinic_id"].tolist() == ["007", "7", "NA"] and back["clinician_id"].tolist() == ["0012", "12", "N/A"]
     assert back["age"].isna().tolist() == [False, True, False]
 
@@ -173,7 +174,7 @@ def test_a_step_reads_only_what_the_steps_it_declares_write(tmp_path):
 
 def test_written_precision_is_what_a_table_file_holds():
     df = pd.DataFrame({"x": [1 / 3, 4.7412345678, float("nan")], "n": [1, 2, 3], "s": ["a", "b", "c"]})
-    w = outputs.written(df)
+    w = store.written(df)
     assert w["x"].iloc[:2].tolist() == [0.333333, 4.74123] and np.isnan(w["x"].iloc[2])
     assert w["n"].equals(df["n"]) and w["s"].equals(df["s"])
 
@@ -183,7 +184,7 @@ def test_a_figure_shows_its_data_digest(tmp_path):
     fig, ax = plt.subplots()
     fig.plotted = pd.DataFrame({"or": [1.5, 2.25]})
     saved = w.figure(fig, "zz_fig")
-    digest = outputs.sha256(tmp_path / "figures" / "zz_fig.csv")
+    digest = store.sha256(tmp_path / "figures" / "zz_fig.csv")
     assert repr(saved) == f"<figure figures/zz_fig.png data {digest[:12]}>"
 
 

@@ -6,7 +6,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from trustlib import cohort, parallel, robustness, simulation
+from trustlib.data import cohort
+from trustlib.stats import parallel, robustness, simulation
 
 # the tests that start worker processes run on one test worker (group "processes"), so that
 # joblib starts its reusable pool of two worker processes once, not once per test worker

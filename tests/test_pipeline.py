@@ -225,13 +225,13 @@ def test_only_the_steps_whose_inputs_changed_run_again(full_raw_run_once, tmp_pa
     results = raw_run / "results_raw"
     page, table = "report/03_model_culture_and_trust.html", "tables/table2.csv"
     inode = {f: (results / f).stat().st_ino for f in (page, table)}
-    with open(raw_run / "trustlib" / "report.py", "a") as f:
+    with open(raw_run / "trustlib" / "publish" / "report.py", "a") as f:
         f.write("\n# an edit to the report's code\n")
     third = _cli("run", "--data", "raw", "--set", "sim_replicates=3", root=raw_run)
     assert third.returncode == 0, third.stderr
     assert _executed(raw_run) == set(), third.stdout
     assert re.search(r"\(executed 0 notebooks, carried [1-9]\d* unchanged\)", third.stdout)
-    assert "report pages of the carried notebooks rendered again (trustlib/report.py changed)" in third.stdout
+    assert "report pages of the carried notebooks rendered again (trustlib/publish/report.py changed)" in third.stdout
     # a glossary edit writes the glossary's page again, and carries every notebook's page (linked)
     page_inode = (results / page).stat().st_ino
     with open(raw_run / "docs" / "glossary.md", "a") as f:
@@ -250,7 +250,7 @@ def test_only_the_steps_whose_inputs_changed_run_again(full_raw_run_once, tmp_pa
 
 
 def test_a_run_says_what_it_will_do_and_what_it_did():
-    from trustlib import pipeline
+    from trustlib.run import pipeline
 
     assert pipeline._start_words(9, "synthetic", "results", previous=True, force=False) == (
         "9 notebooks (synthetic data): those whose inputs changed run into a stage, the others are carried; "

@@ -24,7 +24,8 @@ import pytest
 from conftest import read_text_table, write_text_table
 from test_formats import _labelled, _text_table, write
 from test_hostile_runs import _check, repo, root  # noqa: F401 (fixtures)
-from trustlib import contract, extract, paths
+from trustlib import paths
+from trustlib.data import contract, extract
 
 # no xdist group: each test process makes its own copy of the results (the `root` fixture)
 
@@ -368,7 +369,7 @@ def test_a_results_folder_that_is_a_mount_point_is_refused_before_any_work(repo,
         pytest.skip("mounting a tmpfs is not allowed here")
     try:
         (results / "old.csv").write_text("old\n")
-        from trustlib import contract
+        from trustlib.data import contract
 
         monkeypatch.setattr(contract, "load_folder", lambda *a, **k: pytest.fail("the extract was read"))
         err = _check(repo, capsys, ["run", "--data", "raw"], "results_raw/: it is a mount point")
@@ -383,7 +384,7 @@ def test_a_results_folder_that_is_a_mount_point_is_refused_before_any_work(repo,
 @pytest.mark.parametrize("argv,text", [(["--jobs", "0"], "--jobs: must be at least 1"),
                                         (["--only", "99_nope"], "invalid choice: '99_nope'")])
 def test_a_command_line_mistake_exits_2_with_one_line(repo, capsys, argv, text):
-    from trustlib.__main__ import main
+    from trustlib.run.cli import main
 
     with pytest.raises(SystemExit) as info:
         main(["run", "--data", "raw", *argv])
@@ -443,7 +444,7 @@ def test_multi_line_comments_with_commas_in_a_narrow_table_read_as_they_are(data
 
 
 def test_a_quoted_value_across_lines_in_a_codebook_column_is_named():
-    from trustlib import reading
+    from trustlib.data import reading
 
     text = "clinic_id,region,notes\nK01,\"nyc\nx\",ok\nK02,nyc,\"a\nb\"\n"
     lines, problems = reading.scan_records(text, 1, fixed=lambda name: name in {"clinic_id", "region"})
@@ -505,7 +506,8 @@ def test_ids_stored_as_numbers_with_a_000_format_read_as_excel_displays_them(dat
     and written 001 in the patients' CSV export: they match, and the manifest says how they were read."""
     import json
 
-    from trustlib import manifest, outputs
+    from trustlib.publish import outputs
+    from trustlib.run import manifest
 
     number = {cid: int(cid[1:]) for cid in clean["clinicians"]["clinician_id"]}
     clin = _text_table("clinicians")
@@ -605,7 +607,7 @@ def test_whole_numbers_written_as_decimals_read_as_whole_numbers(data_copy, clea
 
 def test_a_run_says_once_that_whole_numbers_were_written_as_decimals(repo, capsys):
     numeric = _decimal_export(_raw(repo))
-    from trustlib.__main__ import main
+    from trustlib.run.cli import main
 
     assert main(["run", "--data", "raw", "--dry-run"]) == 0
     out = capsys.readouterr().out
@@ -623,7 +625,7 @@ def test_trailing_empty_header_columns_are_ignored(data_copy, clean):
 
 def test_the_manifest_says_how_many_missing_values_a_format_declared(tmp_path):
     """provenance/missing_values.json records them by file and column (the manifest lists it)."""
-    from trustlib import outputs
+    from trustlib.publish import outputs
 
     df = pd.DataFrame({"a": [1]})
     df.attrs = {"read": {"x.sav": "0" * 64}, "missing_read": {"age": 3, "stress": 11}, "file": "x.sav"}
@@ -694,8 +696,8 @@ def test_the_data_source_is_not_reported_as_a_parameter_deviation(repo, capsys):
     `verify` says "parameters not those of params/pipeline.yml: data_source=raw"."""
     import json
 
-    from trustlib import config, pipeline
-    from trustlib.__main__ import main
+    from trustlib.run import config, pipeline
+    from trustlib.run.cli import main
 
     cfg = config.RunConfig.load("raw")
     pipeline._say_parameters(cfg, None)

@@ -26,7 +26,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from trustlib import estimators, glmm, paths
+from trustlib import paths
+from trustlib.stats import estimators, glmm
 
 REF = paths.ROOT / "tests" / "reference"
 CASES = {c["name"]: c for c in json.loads((REF / "cases.json").read_text())}

@@ -9,7 +9,8 @@ import pandas as pd
 import pytest
 
 from sandbox import cli, copy_repository, make_small
-from trustlib import contract, paths, rehearsal
+from trustlib import paths
+from trustlib.data import contract, rehearsal
 
 pytestmark = pytest.mark.xdist_group("rehearsal")
 

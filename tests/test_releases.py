@@ -13,7 +13,8 @@ import pandas as pd
 import pytest
 
 from sandbox import cli, raw_run, snapshot  # noqa: F401 (fixture)
-from trustlib import paths, releases
+from trustlib import paths
+from trustlib.run import releases
 
 pytestmark = pytest.mark.xdist_group("rawrun")
 

@@ -96,7 +96,7 @@ def test_links_to_the_glossary_point_at_the_copy_beside_each_place():
     any, other links untouched, and back again."""
     import nbformat
 
-    from trustlib import report
+    from trustlib.publish import report
 
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_markdown_cell("[terms](../docs/glossary.md#gee), [web](https://example.org/a), "
@@ -135,7 +135,8 @@ def test_a_refreshed_notebook_links_docs_again(tmp_path):
     """`make notebooks` copies executed notebooks into notebooks/: their links go back to docs/."""
     import nbformat
 
-    from trustlib import pipeline, report
+    from trustlib.publish import report
+    from trustlib.run import pipeline
 
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_markdown_cell("Terms: [glossary](../report/glossary.html).")]
@@ -169,7 +170,7 @@ def test_each_table_and_figure_links_to_the_cell_that_writes_it():
     named per measure by its stem without the measure)."""
     import nbformat
 
-    from trustlib import report
+    from trustlib.publish import report
 
     results = paths.results_dir("synthetic")
     links = report.Links(results)
@@ -187,7 +188,7 @@ def test_each_table_and_figure_links_to_the_cell_that_writes_it():
 
 def test_the_headline_says_what_the_scorecard_can_show_for_this_run():
     from conftest import card_where
-    from trustlib import report
+    from trustlib.publish import report
 
     numbers = {"unselected.searched_seeds": 10}
     canonical = report.headline("synthetic", card_where(), numbers, {})
@@ -207,7 +208,7 @@ def test_notebook_pages_are_those_of_nbconvert_lab_exporter_byte_for_byte():
     import nbformat
     from nbconvert import HTMLExporter
 
-    from trustlib import report
+    from trustlib.publish import report
 
     nb = nbformat.v4.new_notebook(metadata={"language_info": {"name": "python", "pygments_lexer": "ipython3"}})
     nb.cells = [nbformat.v4.new_markdown_cell("# Title <script>alert(1)</script> & <b>bold</b>"),
@@ -233,7 +234,7 @@ def test_a_notebook_page_loads_nothing_from_the_network_and_differs_from_nbconve
     import nbformat
     from nbconvert import HTMLExporter
 
-    from trustlib import report
+    from trustlib.publish import report
 
     nb = nbformat.read(paths.notebook("02_describe_sample"), as_version=4)
     ours, _ = report._exporter().from_notebook_node(nb)

@@ -8,7 +8,9 @@ import json
 import pandas as pd
 import pytest
 
-from trustlib import codebook, cohort, outputs, paths, pipeline
+from trustlib import paths, store
+from trustlib.data import codebook, cohort
+from trustlib.run import pipeline
 
 R = paths.results_dir("synthetic")
 
@@ -17,7 +19,7 @@ R = paths.results_dir("synthetic")
 def numbers():
     if not (R / "numbers.json").exists():
         pytest.fail("results/numbers.json is missing: run `make all` before the tests")
-    return outputs.read_numbers(R)
+    return store.read_numbers(R)
 
 
 def test_analysis_table_interface():
@@ -99,6 +101,6 @@ def test_manifest_covers_every_output():
                and p.name != "manifest.json"} - records
     assert on_disk == listed
     for f, rec in man["outputs"].items():
-        assert outputs.sha256(R / f) == rec["sha256"], f
+        assert store.sha256(R / f) == rec["sha256"], f
     assert "data/synthetic/patients.csv" in man["inputs"]
     assert not any(k in json.dumps(man) for k in ("start_time", "end_time", "duration"))

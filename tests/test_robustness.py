@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from trustlib import cohort, robustness
+from trustlib.data import cohort
+from trustlib.stats import robustness
 
 
 GRID = {"org_trust_cutoff": [3.0, "median"], "patient_trust_cutoff": ["median", 85],
@@ -25,7 +26,7 @@ def test_grid_is_complete_and_the_main_specification_is_marked_once(spec):
 
 
 def test_main_specification_equals_the_main_analysis(spec, tables, rules, config):
-    from trustlib import models
+    from trustlib.stats import models
 
     analysis = cohort.build_cohort(tables, rules)[1]
     row = models.fit_one(analysis, "alignment", "glmm", True, nagq=7, covariates=config.covariates)
@@ -56,7 +57,7 @@ def test_fewer_columns_never_separate_data_that_more_columns_do_not():
     """The specification curve skips the unadjusted model's separation LP when the adjusted
     design (a superset of its columns) is not separated; the LP itself agrees on random small
     data sets, including separated ones."""
-    from trustlib.glmm import separation
+    from trustlib.stats.glmm import separation
 
     rng = np.random.default_rng(7)
     seen = {True: 0, False: 0}

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from trustlib import codebook, scales
+from trustlib.data import codebook, scales
 
 
 N_TRUST = len(codebook.scale_items("patient_trust"))   # items of the patient-trust scale

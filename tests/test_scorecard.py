@@ -7,7 +7,7 @@ import math
 import pandas as pd
 import pytest
 
-from trustlib import scorecard
+from trustlib.stats import scorecard
 
 
 def _numbers(**over):

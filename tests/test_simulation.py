@@ -8,7 +8,8 @@ import pytest
 import statsmodels.api as sm
 from scipy import special
 
-from trustlib import cohort, simulation
+from trustlib.data import cohort
+from trustlib.stats import simulation
 
 
 @pytest.fixture(scope="module")

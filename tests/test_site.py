@@ -12,8 +12,9 @@ from urllib.parse import unquote, urlparse
 import pytest
 
 from test_report import _parse
-from trustlib import paths, site
-from trustlib.__main__ import main
+from trustlib import paths
+from trustlib.publish import site
+from trustlib.run.cli import main
 
 
 @pytest.fixture(scope="module")
@@ -80,7 +81,7 @@ def test_a_docs_link_to_a_web_page_or_an_uncarried_file_becomes_text(tmp_path):
     pages = site.doc_sources()
     doc = paths.ROOT / "docs" / "methods.md"
     body = ('<a href="parameters.md#x">params</a> <a href="https://example.org/">site</a> '
-            '<a href="../trustlib/glmm.py">code</a> <a href="../README.md">readme</a> '
+            '<a href="../trustlib/stats/glmm.py">code</a> <a href="../README.md">readme</a> '
             '<a href="../notebooks/03_model_culture_and_trust.ipynb">nb</a>')
     out = site.relink(body, doc, pages, tmp_path)
     assert out == ('<a href="parameters.html#x">params</a> site (<code>https://example.org/</code>) code '

@@ -7,8 +7,9 @@ import hashlib
 import numpy as np
 import pytest
 
-from trustlib import contract, params, paths, scales, synth
-from trustlib.describe import icc1
+from trustlib import params, paths
+from trustlib.data import contract, scales, synth
+from trustlib.data.scales import icc1
 
 
 @pytest.fixture(scope="module")

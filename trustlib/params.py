@@ -6,6 +6,9 @@ YAML is read with the safe loader, bounded: a file must be a regular file under
 gigabytes), nesting deeper than :data:`MAX_DEPTH` is refused, and a key given twice in one
 mapping is an error rather than the last one silently winning. Every failure is a
 :class:`ParameterError` naming the file (or the ``--set`` item).
+
+:func:`non_default` says which of a run's parameters differ from ``params/pipeline.yml``, and
+:func:`parameter_words` names them, for the runner's messages, the report and the article.
 """
 
 from __future__ import annotations
@@ -99,3 +102,21 @@ def load_yaml(path: Path) -> dict:
 def synthetic_params(path: Path | None = None) -> dict:
     """Generator parameters (``params/synthetic.yml``)."""
     return load_yaml(path or paths.SYNTHETIC_PARAMS)
+
+
+NOT_A_DEVIATION = {"data_source"}   # chosen by `--data` (make's DATA=), not a departure from the defaults
+
+
+def non_default(parameters: dict) -> dict:
+    """Those of a run's ``parameters`` that differ from ``params/pipeline.yml``, sorted by name;
+    the data source is not one of them (a raw run with the defaults runs with the defaults)."""
+    defaults = load_yaml(paths.PIPELINE_PARAMS)
+    return {k: v for k, v in sorted(parameters.items())
+            if k in defaults and k not in NOT_A_DEVIATION and defaults[k] != v}
+
+
+def parameter_words(changed: dict) -> str:
+    """``name=value`` for each parameter of ``changed`` (lists comma-separated), for messages and prose."""
+    def value(v):
+        return ",".join(map(str, v)) if isinstance(v, (list, tuple)) else str(v)
+    return ", ".join(f"{k}={value(v)}" for k, v in changed.items())

@@ -11,7 +11,7 @@ Data sources
 
 Output folders
 --------------
-A run (:mod:`trustlib.pipeline`) executes every notebook into one private stage folder, passed
+A run (:mod:`trustlib.run.pipeline`) executes every notebook into one private stage folder, passed
 to each notebook as its ``results_dir`` parameter, and swaps the stage into place when the
 whole run has succeeded; :class:`RunPaths` names a run's folders (results, stage, failed
 notebooks, lock). A notebook run by hand, with ``results_dir = None``, reads and writes the
@@ -19,7 +19,7 @@ data source's own results folder. Nothing here reads environment variables.
 
 Inside a results folder, ``private/`` holds the row-level tables (the analysis table, scored
 clinicians, leave-one-clinic-out fits); everything else is aggregate and, on raw data, has
-passed :mod:`trustlib.disclosure`. The layout is the same for both sources.
+passed :mod:`trustlib.publish.disclosure`. The layout is the same for both sources.
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ SYNTHETIC_PARAMS = PARAMS / "synthetic.yml"
 README = ROOT / "README.md"
 CITATION = ROOT / "CITATION.cff"        # the maintainers the article names
 CANONICAL = ROOT / "canonical"            # what `make notebooks` records of the canonical synthetic run
-CERTIFICATE = CANONICAL / "certificate.json"   # its digests and numbers (trustlib.certificate)
+CERTIFICATE = CANONICAL / "certificate.json"   # its digests and numbers (trustlib.publish.certificate)
 CANONICAL_FIGURE = CANONICAL / "figure2_forest.png"   # Figure 2 as the README shows it
 
 DATA_SOURCES = ("synthetic", "raw", "rehearsal")

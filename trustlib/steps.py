@@ -1,14 +1,15 @@
 """The analysis steps, declared once: what each notebook reads and writes.
 
 Every analysis notebook is one :class:`Step`. Its declaration says which other steps' outputs it
-reads, whether it reads the extract itself (``data/<source>/``, as :func:`trustlib.contract.load_folder`
-reads it), which other project files it reads, and the outputs it writes below the results
-folder. The notebook itself declares the rest: the parameters it reads (its ``parameters`` cell)
-and the trustlib modules it uses (its ``from trustlib import ...`` line, with the modules those
-import). Everything that decides whether a step must run again reads this declaration: the
-scheduler (what may start when), the fingerprint of each step (:mod:`trustlib.fingerprint`), the
-manifest, the report's links, and :class:`trustlib.outputs.Writer`, which refuses to read a file
-that no declared input step writes.
+reads, whether it reads the extract itself (``data/<source>/``, as
+:func:`trustlib.data.contract.load_folder` reads it), which other project files it reads, and the
+outputs it writes below the results folder. The notebook itself declares the rest, which
+:mod:`trustlib.run.fingerprint` reads from it: the parameters it reads (its ``parameters`` cell) and
+the trustlib modules it uses (its ``from trustlib.<layer> import ...`` lines, with the modules
+those import). Everything that decides whether a step must run again reads this declaration: the
+scheduler (what may start when), the fingerprint of each step, the manifest, the report's links,
+and :class:`trustlib.publish.outputs.Writer`, which refuses to read a file that no declared input step
+writes. It is pure data, below every module that reads it.
 
 Every step also writes ``notebooks/<name>.ipynb``, ``numbers/<name>.json`` and
 ``provenance/<name>.json`` (and the runner ``report/<name>.html``).
@@ -16,11 +17,8 @@ Every step also writes ``notebooks/<name>.ipynb``, ``numbers/<name>.json`` and
 
 from __future__ import annotations
 
-import ast
 import fnmatch
-import functools
 from dataclasses import dataclass
-from pathlib import Path
 
 from . import paths
 
@@ -99,75 +97,3 @@ def sequential_order() -> list[str]:
     while len(done) < len(STEPS):
         done.append(next(n for n in ANALYSIS if n not in done and all(d in done for d in STEPS[n].reads)))
     return done
-
-
-# -- what the notebook itself declares ------------------------------------------------------------
-
-def _cells(name: str) -> list[dict]:
-    import json
-
-    return json.loads(paths.notebook(name).read_text(encoding="utf-8"))["cells"]
-
-
-@functools.lru_cache(maxsize=None)
-def _notebook_declares(name: str, digest: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    cells = _cells(name)
-    params_cell = next(c for c in cells if "parameters" in c.get("metadata", {}).get("tags", []))
-    parameters = tuple(t.id for node in ast.parse("".join(params_cell["source"])).body for t in node.targets)
-    imported = set()
-    for cell in cells:
-        if cell["cell_type"] != "code":
-            continue
-        for node in ast.walk(ast.parse("".join(cell["source"]))):
-            if isinstance(node, ast.ImportFrom) and node.module == "trustlib":
-                imported |= {a.name for a in node.names}
-    return parameters, tuple(sorted(imported))
-
-
-def parameters_of(name: str) -> tuple[str, ...]:
-    """The parameters the notebook declares (its ``parameters`` cell), in order."""
-    return _notebook_declares(name, _mtime(name))[0]
-
-
-def modules_of(name: str) -> list[str]:
-    """The trustlib modules the notebook imports, with every trustlib module those import
-    (file names below ``trustlib/``, sorted; ``__init__.py`` always)."""
-    return module_closure(_notebook_declares(name, _mtime(name))[1])
-
-
-def module_closure(modules) -> list[str]:
-    """``modules`` (names below ``trustlib/``) with every trustlib module they import, as file
-    names (sorted; ``__init__.py`` always)."""
-    todo = list(modules)
-    seen = {"__init__"}
-    while todo:
-        m = todo.pop()
-        if m not in seen and (paths.ROOT / "trustlib" / f"{m}.py").exists():
-            seen.add(m)
-            todo += _module_imports(m)
-    return sorted(f"{m}.py" for m in seen)
-
-
-def _mtime(name: str) -> str:
-    st = paths.notebook(name).stat()
-    return f"{st.st_mtime_ns}:{st.st_size}"
-
-
-def _module_imports(module: str) -> list[str]:
-    """trustlib modules a trustlib module imports (``from . import x``, ``from .x import``,
-    anywhere in the file, including imports inside functions)."""
-    path = paths.ROOT / "trustlib" / f"{module}.py"
-    st = path.stat()
-    return _imports_of(str(path), st.st_mtime_ns, st.st_size)
-
-
-@functools.lru_cache(maxsize=None)
-def _imports_of(path: str, mtime: int, size: int) -> list[str]:
-    tree = ast.parse(Path(path).read_text())
-    found = []
-    for node in ast.walk(tree):
-        if isinstance(node, ast.ImportFrom) and node.level == 1:
-            found += [node.module] if node.module else [a.name for a in node.names]
-        elif isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("trustlib"):
-            found += [node.module.split(".")[1]] if "." in node.module else [a.name for a in node.names]
-    return found

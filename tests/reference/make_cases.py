@@ -24,7 +24,9 @@ import numpy as np
 import pandas as pd
 from scipy import special
 
-from trustlib import cohort, codebook, config, contract, paths
+from trustlib import paths
+from trustlib.data import codebook, cohort, contract
+from trustlib.run import config
 
 HERE = Path(__file__).resolve().parent
 CASES = HERE / "cases"
