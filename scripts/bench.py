@@ -45,7 +45,7 @@ import pandas as pd  # noqa: E402
 
 from trustlib import paths, steps, store  # noqa: E402
 from trustlib.data import codebook, contract  # noqa: E402
-from trustlib.stats import estimators, models, robustness, simulation  # noqa: E402
+from trustlib.stats import estimators, models, parallel, robustness, simulation  # noqa: E402
 from trustlib.run import config  # noqa: E402
 
 
@@ -215,7 +215,7 @@ def article_seconds() -> tuple[float, float]:
     return html, pdf
 
 
-def dask_seconds(analysis, reps: int, args: dict) -> float | None:
+def dask_seconds(analysis, reps: int, args: "models.ModelSpec") -> float | None:
     """Seconds for ``reps`` Monte Carlo replicates through a local Dask cluster (one worker per
     core, started beforehand and warmed up), or None without the dask extra."""
     try:
@@ -225,8 +225,9 @@ def dask_seconds(analysis, reps: int, args: dict) -> float | None:
     cores = os.cpu_count() or 1
     with LocalCluster(n_workers=cores, threads_per_worker=1, dashboard_address=":0") as cluster:   # any free port
         addr = cluster.scheduler_address
-        simulation.run(analysis, 2, 0, ["quality"], backend="dask", scheduler=addr, **args)
-        return clock(lambda: simulation.run(analysis, reps, 1, ["quality"], backend="dask", scheduler=addr, **args))
+        on_dask = parallel.Compute(backend="dask", scheduler=addr)
+        simulation.run(analysis, 2, 0, ["quality"], args, on_dask)
+        return clock(lambda: simulation.run(analysis, reps, 1, ["quality"], args, on_dask))
 
 
 # runs a command and prints, last on stderr, the peak resident memory (kB) of the largest process below it
@@ -281,24 +282,25 @@ def main() -> int:
     noop = clock(lambda: make("all"), repeat=3)
     setup_pip, setup_uv, setup_lab = setup_seconds("pip"), setup_seconds("uv"), setup_seconds("uv", lab=True)
     analysis = store.read_table(paths.analysis_table("synthetic"))
-    kw = {"nagq": cfg.nagq, "covariates": list(cfg.covariates)}
-    glmm = clock(lambda: models.fit_one(analysis, "quality", "glmm", True, **kw), repeat=15)
+    spec = cfg.model_spec
+    glmm = clock(lambda: models.fit_one(analysis, "quality", "glmm", True, spec), repeat=15)
     # each repeat a fit, not a replay of trustlib.stats.estimators' cache of the last GEE fits
-    gee = clock(lambda: (estimators.GEE_FITS.clear(), models.fit_one(analysis, "quality", "gee", True, **kw)),
+    gee = clock(lambda: (estimators.GEE_FITS.clear(), models.fit_one(analysis, "quality", "gee", True, spec)),
                 repeat=15)
     glmer = rscript_seconds(GLMER.format(file=paths.analysis_table("synthetic"), nagq=cfg.nagq))
     gee_ours, gee_sm, geeglm = gee_on_verbagg()
     html, pdf = article_seconds()
-    reps, sim = 48, {"estimators": cfg.sim_estimators, **kw}
-    simulation.run(analysis, 2, 0, ["quality"], n_jobs=cores, progress=False, **sim)   # start the workers
-    mc1 = clock(lambda: simulation.run(analysis, reps, 1, ["quality"], n_jobs=1, progress=False, **sim))
-    mcn = clock(lambda: simulation.run(analysis, reps, 1, ["quality"], n_jobs=cores, progress=False, **sim))
+    reps, sim = 48, models.ModelSpec.of(cfg.parameters(), estimators="sim_estimators")
+    one, every = parallel.Compute(n_jobs=1), parallel.Compute(n_jobs=cores)
+    simulation.run(analysis, 2, 0, ["quality"], sim, every, progress=False)   # start the workers
+    mc1 = clock(lambda: simulation.run(analysis, reps, 1, ["quality"], sim, one, progress=False))
+    mcn = clock(lambda: simulation.run(analysis, reps, 1, ["quality"], sim, every, progress=False))
     mcd = dask_seconds(analysis, reps, sim)
     tables = contract.load_folder(paths.data_dir("synthetic"))
     grid = {"org_trust_cutoff": cfg.robust_org_cutoffs, "patient_trust_cutoff": cfg.robust_patient_cutoffs,
             "cutoff_rule": cfg.robust_cutoff_rules, "min_patient_surveys": cfg.robust_min_surveys}
     multiverse = clock(lambda: robustness.specification_curve(
-        tables, cfg.rules, grid, codebook.scales_with_role("exposure"), estimators=cfg.estimators, n_jobs=cores, **kw))
+        tables, cfg.rules, grid, codebook.scales_with_role("exposure"), spec, every))
     scale = {k: scale_run(k) for k in (1, 3, 10)}
     spread = lambda xs: f"(runs {min(xs):.1f}-{max(xs):.1f} s)"  # noqa: E731
     ms = lambda s: f"{1000 * s:.1f} ms"  # noqa: E731

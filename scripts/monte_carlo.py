@@ -17,7 +17,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from trustlib import paths, store  # noqa: E402
 from trustlib.data import codebook  # noqa: E402
-from trustlib.stats import simulation  # noqa: E402
+from trustlib.stats import models, parallel, simulation  # noqa: E402
 from trustlib.run import config  # noqa: E402
 
 
@@ -26,8 +26,8 @@ def main(replicates: int = 200, n_jobs: int = 2) -> None:
     analysis = store.read_table(paths.analysis_table("synthetic"))
     t0 = time.perf_counter()
     truth, fits = simulation.run(analysis, replicates, cfg.sim_seed, codebook.scales_with_role("exposure"),
-                                 estimators=cfg.sim_estimators, nagq=cfg.nagq, covariates=list(cfg.covariates),
-                                 n_jobs=n_jobs, progress=False)
+                                 models.ModelSpec.of(cfg.parameters(), estimators="sim_estimators"),
+                                 parallel.Compute(n_jobs=n_jobs), progress=False)
     summary = simulation.summarize(truth, fits)
     print(f"{replicates} replicates per measure, seed {cfg.sim_seed}, {n_jobs} workers, "
           f"{time.perf_counter() - t0:.0f} s\n")

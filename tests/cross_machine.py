@@ -22,21 +22,21 @@ GRID = {"org_trust_cutoff": [3.0, "median"], "patient_trust_cutoff": ["median", 
 
 def main(folder: Path) -> None:
     cfg = config.RunConfig.load("synthetic")
-    kw = {"nagq": cfg.nagq, "covariates": list(cfg.covariates)}
+    spec = cfg.model_spec
     tables = contract.load_folder(paths.data_dir("synthetic"))
     clinicians, analysis, _ = cohort.build_cohort(tables, cfg.rules)
     measures = codebook.scales_with_role("exposure")
     out = outputs.Writer(folder, "cross_machine")
     analysis = store.read_table(out.private(analysis, "analysis_table"))      # read back, as notebooks 02-09 do
-    fits = models.fit_table(analysis, measures, cfg.estimators, [True, False], **kw)      # notebook 03
+    fits = models.fit_table(analysis, measures, spec, [True, False])                     # notebook 03
     out.csv(fits, "tables", "table2.csv")
-    out.csv(models.coefficients(analysis, measures, True, **kw), "tables", "table2_glmm_coefficients.csv")
-    loo = robustness.leave_one_clinic_out(analysis, measures, **kw)                       # notebook 09
+    out.csv(models.coefficients(analysis, measures, True, spec), "tables", "table2_glmm_coefficients.csv")
+    loo = robustness.leave_one_clinic_out(analysis, measures, spec)                       # notebook 09
     out.private(loo, "leave_one_clinic_out")
     out.table(robustness.influence_summary(loo), "influence")
     out.csv(figures.influence(loo).plotted, "figures", "influence_leave_one_clinic_out.csv")
-    spec = robustness.specification_curve(tables, cfg.rules, GRID, measures, estimators=cfg.estimators, **kw)
-    out.csv(robustness.shareable_spec(spec, None), "tables", "specification_curve.csv")  # notebook 06, a part
+    curve = robustness.specification_curve(tables, cfg.rules, GRID, measures, spec)
+    out.csv(robustness.shareable_spec(curve, None), "tables", "specification_curve.csv")  # notebook 06, a part
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ import pytest
 from scipy import stats
 
 from trustlib import params
-from trustlib.stats import calibration, scorecard
+from trustlib.stats import calibration, models, parallel, scorecard
 
 pytestmark = pytest.mark.xdist_group("processes")   # joblib worker processes: see test_parallel.py
 
@@ -19,13 +19,13 @@ pytestmark = pytest.mark.xdist_group("processes")   # joblib worker processes: s
 @pytest.fixture(scope="module")
 def rates(rules, config):
     return calibration.unselected_pass_rates(params.synthetic_params(), rules, range(1, 5),
-                                             scorecard.load_published(), nagq=7, covariates=config.covariates)
+                                             scorecard.load_published(), models.ModelSpec(7, config.covariates))
 
 
 def test_seeds_the_calibration_searched_are_refused(rules, config):
     with pytest.raises(ValueError, match="searched by the calibration"):
         calibration.unselected_pass_rates(params.synthetic_params(), rules, [calibration.SEARCHED_SEEDS.start],
-                                          scorecard.load_published(), nagq=7, covariates=config.covariates)
+                                          scorecard.load_published(), models.ModelSpec(7, config.covariates))
 
 
 def test_rates_are_counts_over_seeds_with_exact_intervals(rates):
@@ -47,8 +47,8 @@ def test_fixed_design_rows_always_pass(rates):
 
 def test_workers_do_not_change_the_result(rates, rules, config):
     again = calibration.unselected_pass_rates(params.synthetic_params(), rules, range(1, 5),
-                                              scorecard.load_published(), nagq=7, covariates=config.covariates,
-                                              n_jobs=2)
+                                              scorecard.load_published(), models.ModelSpec(7, config.covariates),
+                                              parallel.Compute(n_jobs=2))
     assert again.equals(rates)
 
 

@@ -51,7 +51,7 @@ def toy():
 
 
 def test_a_registered_estimator_runs_through_the_tables_and_the_parameter_check(analysis, model_args, toy):
-    t = models.fit_table(analysis, ["quality"], ["glmm", "toy_ols"], [True], **model_args)
+    t = models.fit_table(analysis, ["quality"], models.ModelSpec(**model_args, estimators=["glmm", "toy_ols"]), [True])
     row = t.set_index("model").loc["toy_ols"]
     assert row["converged"] and np.isfinite(row["or"]) and np.isnan(row["loglik"]) and np.isnan(row["clinic_var"])
     assert models.comparison_table(t)["model"].tolist() == ["two-level logistic (GLMM)", "least squares (toy)"]

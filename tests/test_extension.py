@@ -65,16 +65,16 @@ def test_the_chain_runs_on_five_measures(fifth, tmp_path):
     assert measures == ["quality", "communication", "cohesiveness", "alignment", NEW]
     clin, analysis, _ = cohort.build_cohort(tables, cfg.rules)
     assert NEW in analysis.columns and analysis[NEW].between(1, 4).all()
-    kw = {"nagq": 7, "covariates": list(cfg.covariates)}
-    fits = models.fit_table(analysis, measures, cfg.estimators, [True], **kw)
+    spec = models.ModelSpec(nagq=7, covariates=cfg.covariates, estimators=cfg.estimators)
+    fits = models.fit_table(analysis, measures, spec, [True])
     assert set(fits["measure"]) == set(measures) and fits["converged"].all()
     prim = fits[(fits["model"] == "glmm")][["measure", "or", "ci_low", "ci_high"]]
     forest = figures.forest(prim, scorecard.published_ors())              # no published row for the new one
     assert forest.plotted.groupby("source")["measure"].nunique().to_dict() == {"published": 4, "reproduced": 5}
     grid = {"org_trust_cutoff": [3.0], "patient_trust_cutoff": ["median"], "cutoff_rule": ["at_or_above"],
             "min_patient_surveys": [3]}
-    spec = robustness.specification_curve(tables, cfg.rules, grid, [NEW], estimators=cfg.estimators, **kw)
-    assert len(figures.specification_curve(spec, NEW).plotted) == 6
+    curve = robustness.specification_curve(tables, cfg.rules, grid, [NEW], spec)
+    assert len(figures.specification_curve(curve, NEW).plotted) == 6
     numbers = {k: 1.0 for k in _keys(article.blocks(cfg, {}, {}, None))}
     text = article.to_markdown(article.blocks(cfg, {}, numbers, None))
     assert "| Teamwork | not published | [[table2.teamwork.glmm.adjusted.or|.2f]]" in text

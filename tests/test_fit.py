@@ -86,6 +86,7 @@ def test_a_model_table_row_names_the_cause_where_a_cohort_cannot_be_fitted():
                        "quality": rng.uniform(1, 4, n), "age": rng.normal(47, 9, n), "female": 0.0,
                        "internal_medicine": rng.integers(0, 2, n).astype(float), "apc": rng.integers(0, 2, n).astype(float)})
     df["high_high"] = (rng.random(n) < 0.35).astype(float)
-    row = models.fit_one(df, "quality", "gee", True, nagq=1, covariates=["age", "female", "internal_medicine", "apc"])
+    row = models.fit_one(df, "quality", "gee", True,
+                         models.ModelSpec(nagq=1, covariates=["age", "female", "internal_medicine", "apc"]))
     assert not row["converged"] and np.isnan(row["or"])
     assert row["note"].startswith("no fit:") and "column 'female' is constant" in row["note"]

@@ -23,11 +23,14 @@ def analysis(tables, rules):
 @pytest.fixture(scope="module")
 def fit(model_args):
     """``fit(df, measure, model, adjusted, **changes)``: one row with the canonical choices."""
-    return lambda df, m, model, adj=True, **kw: models.fit_one(df, m, model, adj, **{**model_args, **kw})
+    def one(df, m, model, adj=True, **kw):
+        spec = models.ModelSpec(**{**model_args, **{k: kw.pop(k) for k in ("nagq", "covariates") if k in kw}})
+        return models.fit_one(df, m, model, adj, spec, **kw)
+    return one
 
 
 def test_table_has_every_measure_model_and_adjustment(analysis, model_args):
-    t = models.fit_table(analysis, MEASURES, ESTIMATORS, [True, False], **model_args)
+    t = models.fit_table(analysis, MEASURES, models.ModelSpec(**model_args, estimators=ESTIMATORS), [True, False])
     assert len(t) == len(MEASURES) * len(ESTIMATORS) * 2
     assert list(t.columns[:7]) == ["measure", "model", "adjusted", "or", "ci_low", "ci_high", "p"]
     ok = t[t["converged"]]
@@ -44,7 +47,7 @@ def test_clustered_logit_matches_statsmodels_formula_api(analysis, fit):
 
 def test_glmm_is_further_from_one_than_marginal_estimators(analysis, model_args):
     """Conditional ORs exceed marginal ORs in size when clinics vary (attenuation)."""
-    t = models.fit_table(analysis, ["quality"], ESTIMATORS, [True], **model_args)
+    t = models.fit_table(analysis, ["quality"], models.ModelSpec(**model_args, estimators=ESTIMATORS), [True])
     by = t.set_index("model")["beta"]
     if t.set_index("model").loc["glmm", "clinic_var"] > 0.05:
         assert abs(by["glmm"]) >= abs(by["gee"]) * 0.95
@@ -89,7 +92,7 @@ def test_formatting():
 
 
 def test_numbers_keys(analysis, model_args):
-    t = models.fit_table(analysis, ["quality"], ["glmm"], [True], **model_args)
+    t = models.fit_table(analysis, ["quality"], models.ModelSpec(**model_args), [True])
     keys = models.table_numbers(t, "table2")
     assert set(keys) == {f"table2.quality.glmm.adjusted.{s}" for s in ("or", "ci_low", "ci_high", "p", "clinic_var")}
 
@@ -110,7 +113,7 @@ def test_formula_is_what_is_fitted(analysis, model_args):
 
 
 def test_coefficient_table_matches_table2_row(analysis, fit, model_args):
-    coefs = models.coefficients(analysis, ["quality"], True, 7, model_args["covariates"])
+    coefs = models.coefficients(analysis, ["quality"], True, models.ModelSpec(7, model_args["covariates"]))
     row = fit(analysis, "quality", "glmm", nagq=7)
     q = coefs.set_index("term").loc["quality"]
     assert q["or"] == pytest.approx(row["or"], rel=1e-10) and q["p"] == pytest.approx(row["p"], rel=1e-10)

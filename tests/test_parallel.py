@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from trustlib.data import cohort
-from trustlib.stats import parallel, robustness, simulation
+from trustlib.stats import models, parallel, robustness, simulation
 
 # the tests that start worker processes run on one test worker (group "processes"), so that
 # joblib starts its reusable pool of two worker processes once, not once per test worker
@@ -29,9 +29,10 @@ def analysis(tables, rules):
 
 
 def test_monte_carlo_is_identical_on_dask(analysis, scheduler, config):
-    args = dict(estimators=config.sim_estimators, nagq=7, covariates=config.covariates)
-    local = simulation.run(analysis, 3, 11, ["quality", "alignment"], n_jobs=2, progress=False, **args)
-    dask = simulation.run(analysis, 3, 11, ["quality", "alignment"], backend="dask", scheduler=scheduler, **args)
+    spec = models.ModelSpec(nagq=7, covariates=config.covariates, estimators=config.sim_estimators)
+    local = simulation.run(analysis, 3, 11, ["quality", "alignment"], spec, parallel.Compute(n_jobs=2), progress=False)
+    dask = simulation.run(analysis, 3, 11, ["quality", "alignment"], spec,
+                          parallel.Compute(backend="dask", scheduler=scheduler))
     pd.testing.assert_frame_equal(local[0], dask[0])
     pd.testing.assert_frame_equal(local[1], dask[1])
 
@@ -39,16 +40,16 @@ def test_monte_carlo_is_identical_on_dask(analysis, scheduler, config):
 def test_multiverse_is_identical_on_dask(tables, scheduler, config, rules):
     grid = {"org_trust_cutoff": [3.0, "median"], "patient_trust_cutoff": ["median"],
             "cutoff_rule": ["at_or_above", "above"], "min_patient_surveys": [3]}
-    args = dict(estimators=config.estimators, nagq=7, covariates=config.covariates)
-    local = robustness.specification_curve(tables, rules, grid, ["quality"], n_jobs=2, **args)
-    dask = robustness.specification_curve(tables, rules, grid, ["quality"], backend="dask", scheduler=scheduler,
-                                          **args)
+    spec = models.ModelSpec(nagq=7, covariates=config.covariates, estimators=config.estimators)
+    local = robustness.specification_curve(tables, rules, grid, ["quality"], spec, parallel.Compute(n_jobs=2))
+    dask = robustness.specification_curve(tables, rules, grid, ["quality"], spec,
+                                          parallel.Compute(backend="dask", scheduler=scheduler))
     pd.testing.assert_frame_equal(local, dask)
     assert len(local) == 2 * 2 * 2 * 3     # cut-offs x rules x adjusted x estimators
 
 
 def test_unknown_backend_or_missing_scheduler_is_a_clear_error():
     with pytest.raises(ValueError, match="backend must be one of"):
-        parallel.run([], backend="spark")
+        parallel.run([], parallel.Compute(backend="spark"))
     with pytest.raises(ValueError, match="needs the scheduler's address"):
-        parallel.run([], backend="dask")
+        parallel.run([], parallel.Compute(backend="dask"))

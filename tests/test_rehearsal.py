@@ -1,9 +1,12 @@
 """The rehearsal extract: the synthetic cohort written as the trial's export would come (the
 example column map's files and columns, one workbook sheet under title lines, the missing code),
 read back through that map to the very same tables, and `make all DATA=rehearsal`'s run on it,
-end to end in a sandbox: the raw path, disclosure control, the banner and the release register."""
+end to end in a sandbox: the raw path, disclosure control, the banner, the release register and
+the paper's printed precision in what it shares."""
 
 from __future__ import annotations
+
+import json
 
 import pandas as pd
 import pytest
@@ -47,6 +50,23 @@ def test_make_all_data_rehearsal_runs_the_raw_path_end_to_end(tmp_path_factory):
     assert not (results / "notebooks" / "08_unselected_seeds.ipynb").exists()        # a synthetic-only step
     assert (root / ".results_rehearsal.releases").exists()
     assert not (root / "results_raw").exists() and not (root / "results").exists()
+    # the release carries the paper's precision, the full values stay in private/
+    numbers = json.loads((results / "numbers.json").read_text())
+    full = {}
+    for frag in (results / "private" / "numbers").glob("*.json"):
+        full.update(json.loads(frag.read_text()))
+    assert set(full) == set(numbers)
+    ors = [k for k in numbers if k.startswith("table2.") and k.endswith(".or") and numbers[k] is not None]
+    assert ors and all(numbers[k] == round(full[k], 2) for k in ors)
+    floats = [k for k, v in numbers.items() if isinstance(v, float) and not v.is_integer()]
+    two_decimals = (".or", ".ci_low", ".ci_high", "full_or", "or_min", "or_max", "or_median", "true_or")
+    assert all(float(f"{numbers[k]:.3g}") == numbers[k] for k in floats if not k.endswith(two_decimals))
+    assert all(round(numbers[k], 2) == numbers[k] for k in floats if k.endswith(two_decimals))
+    assert any(numbers[k] != full[k] for k in floats)                 # 6 digits would have been published
+    shared = pd.read_csv(results / "tables" / "table2.csv")
+    assert (shared["or"].dropna() == shared["or"].dropna().round(2)).all()
+    kept = pd.read_csv(results / "private" / "full" / "tables" / "table2.csv")
+    assert (kept["or"].dropna() != kept["or"].dropna().round(2)).any()
 
 
 def test_a_cohort_three_times_over_has_new_ids_for_each_copy(tmp_path):

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from trustlib.data import cohort
-from trustlib.stats import robustness
+from trustlib.stats import models, robustness
 
 
 GRID = {"org_trust_cutoff": [3.0, "median"], "patient_trust_cutoff": ["median", 85],
@@ -15,8 +15,9 @@ GRID = {"org_trust_cutoff": [3.0, "median"], "patient_trust_cutoff": ["median", 
 
 @pytest.fixture(scope="module")
 def spec(tables, rules, config):
-    return robustness.specification_curve(tables, rules, GRID, ["alignment"], estimators=config.estimators, nagq=7,
-                                          covariates=config.covariates)
+    return robustness.specification_curve(tables, rules, GRID, ["alignment"],
+                                          models.ModelSpec(nagq=7, covariates=config.covariates,
+                                                           estimators=config.estimators))
 
 
 def test_grid_is_complete_and_the_main_specification_is_marked_once(spec):
@@ -29,7 +30,7 @@ def test_main_specification_equals_the_main_analysis(spec, tables, rules, config
     from trustlib.stats import models
 
     analysis = cohort.build_cohort(tables, rules)[1]
-    row = models.fit_one(analysis, "alignment", "glmm", True, nagq=7, covariates=config.covariates)
+    row = models.fit_one(analysis, "alignment", "glmm", True, models.ModelSpec(nagq=7, covariates=config.covariates))
     assert spec[spec["main"]].iloc[0]["or"] == pytest.approx(row["or"], rel=1e-6)
 
 
@@ -42,7 +43,7 @@ def test_support_summary(spec):
 
 def test_leave_one_clinic_out(tables, rules, config):
     analysis = cohort.build_cohort(tables, rules)[1]
-    loo = robustness.leave_one_clinic_out(analysis, ["alignment"], nagq=7, covariates=config.covariates)
+    loo = robustness.leave_one_clinic_out(analysis, ["alignment"], models.ModelSpec(nagq=7, covariates=config.covariates))
     assert len(loo) == analysis["clinic_id"].nunique()
     sizes = analysis["clinic_id"].value_counts()
     assert loo.set_index("dropped_clinic")["n"].to_dict() == (len(analysis) - sizes).to_dict()

@@ -9,7 +9,7 @@ import statsmodels.api as sm
 from scipy import special
 
 from trustlib.data import cohort
-from trustlib.stats import simulation
+from trustlib.stats import models, parallel, simulation
 
 
 @pytest.fixture(scope="module")
@@ -38,9 +38,9 @@ def test_marginal_truth_is_attenuated_and_matches_a_large_simulation():
 
 @pytest.mark.xdist_group("processes")   # joblib worker processes: see test_parallel.py
 def test_results_do_not_depend_on_the_number_of_workers(analysis, config):
-    args = dict(estimators=config.sim_estimators, nagq=7, covariates=config.covariates, progress=False)
-    a = simulation.run(analysis, 3, 11, ["alignment"], n_jobs=1, **args)[1]
-    b = simulation.run(analysis, 3, 11, ["alignment"], n_jobs=2, **args)[1]
+    spec = models.ModelSpec(nagq=7, covariates=config.covariates, estimators=config.sim_estimators)
+    a = simulation.run(analysis, 3, 11, ["alignment"], spec, parallel.Compute(n_jobs=1), progress=False)[1]
+    b = simulation.run(analysis, 3, 11, ["alignment"], spec, parallel.Compute(n_jobs=2), progress=False)[1]
     pd.testing.assert_frame_equal(a, b)
     assert len(a) == 3 * len(config.sim_estimators)
     assert set(a["model"]) == {"glmm", "gee", "gee_md", "logit_cluster"}

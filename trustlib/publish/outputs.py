@@ -144,6 +144,12 @@ class Writer:
         self._number_cells: dict[str, str | None] = {}
         self._titles: dict[str, str] = {}
 
+    @classmethod
+    def for_notebook(cls, notebook: str, data_source: str, results_dir: str | Path | None = None) -> "Writer":
+        """The writer of ``notebook`` in the results folder of ``data_source`` (its own, or
+        ``results_dir`` when given: a run's stage), at printed precision on the trial's data."""
+        return cls(paths.results_dir(data_source, results_dir), notebook, data_source)
+
     def path(self, *parts: str) -> Path:
         return self.root.joinpath(*parts)
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from .. import params, paths
 from ..data import cohort
-from ..stats import estimators
+from ..stats import estimators, models, parallel
 
 # upper bounds that keep a run finite in time and memory (a typo of 10**12 is refused, not tried)
 LIMITS = {"nagq": 50, "sim_replicates": 100_000, "unselected_seeds": 10_000, "min_patient_surveys": 1000,
@@ -98,6 +98,16 @@ class RunConfig:
     def rules(self) -> cohort.Rules:
         """The cohort rules (:class:`trustlib.data.cohort.Rules`)."""
         return cohort.Rules.of(self.parameters())
+
+    @property
+    def model_spec(self) -> models.ModelSpec:
+        """How Table 2 and the specification curve fit their models (:class:`trustlib.stats.models.ModelSpec`)."""
+        return models.ModelSpec.of(self.parameters())
+
+    @property
+    def compute(self) -> parallel.Compute:
+        """Where notebooks 06-08 run their tasks (:class:`trustlib.stats.parallel.Compute`)."""
+        return parallel.Compute.of(self.parameters())
 
     @property
     def disclosure_threshold(self) -> int | None:

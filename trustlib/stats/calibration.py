@@ -11,24 +11,26 @@ all rows together, can stand beside the shipped cohort's result.
 from __future__ import annotations
 
 import copy
+import dataclasses
 
 import numpy as np
 import pandas as pd
-from joblib import Parallel, delayed
+from joblib import delayed
 from scipy import special
 
 from ..data import codebook, cohort, scales, synth
-from . import models, scorecard
+from . import models, parallel, scorecard
 
 SEARCHED_SEEDS = range(20211108, 20211118)  # the seeds the calibration tried (data/synthetic/CALIBRATION.md)
 
 
-def analyse(tables: dict, rules: cohort.Rules, *, nagq: int, covariates: list[str]
+def analyse(tables: dict, rules: cohort.Rules, spec: models.ModelSpec
             ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """The pipeline's cohort rules and adjusted GLMMs on raw tables."""
+    """The pipeline's cohort rules and adjusted GLMMs (``spec``'s quadrature and covariates; the
+    paper's model alone, whatever its estimators) on raw tables."""
     clin, analysis, _ = cohort.build_cohort(tables, rules)
-    fits = models.fit_table(analysis, codebook.scales_with_role("exposure"), ["glmm"], [True], nagq=nagq,
-                            covariates=covariates)
+    fits = models.fit_table(analysis, codebook.scales_with_role("exposure"),
+                            dataclasses.replace(spec, estimators=("glmm",)), [True])
     return clin, analysis, fits
 
 
@@ -48,29 +50,28 @@ def scorecard_numbers(tables: dict, clin: pd.DataFrame, analysis: pd.DataFrame, 
     return n
 
 
-def score_seed(gen: dict, rules: cohort.Rules, seed: int, published: pd.DataFrame, *, nagq: int,
-               covariates: list[str]) -> pd.DataFrame:
+def score_seed(gen: dict, rules: cohort.Rules, seed: int, published: pd.DataFrame, spec: models.ModelSpec
+               ) -> pd.DataFrame:
     """The scorecard (:func:`trustlib.stats.scorecard.build`) of the cohort the generator draws with
     ``seed``, analysed under ``rules``; every row fails when the cohort cannot be modelled."""
     g = copy.deepcopy(gen)
     g["seed"] = int(seed)
     tables = synth.generate(g)
     try:
-        clin, analysis, fits = analyse(tables, rules, nagq=nagq, covariates=covariates)
+        clin, analysis, fits = analyse(tables, rules, spec)
         numbers = scorecard_numbers(tables, clin, analysis, fits)
     except (cohort.CohortError, models.ModelInputError):
         numbers = {}
     return scorecard.build(published, numbers)
 
 
-def _one_seed(gen: dict, rules: cohort.Rules, seed: int, published: pd.DataFrame, nagq: int,
-              covariates: list[str]) -> pd.Series:
-    card = score_seed(gen, rules, seed, published, nagq=nagq, covariates=covariates)
+def _one_seed(gen: dict, rules: cohort.Rules, seed: int, published: pd.DataFrame, spec: models.ModelSpec) -> pd.Series:
+    card = score_seed(gen, rules, seed, published, spec)
     return card.set_index("key")["verdict"] == scorecard.PASS
 
 
-def unselected_pass_rates(gen: dict, rules: cohort.Rules, seeds, published: pd.DataFrame, *, nagq: int,
-                          covariates: list[str], n_jobs: int = 1) -> pd.DataFrame:
+def unselected_pass_rates(gen: dict, rules: cohort.Rules, seeds, published: pd.DataFrame, spec: models.ModelSpec,
+                          compute: parallel.Compute = parallel.Compute()) -> pd.DataFrame:
     """Per scorecard row, and for all rows together (``key = "all rows"``): how many of the
     cohorts drawn with ``seeds`` pass, the pass rate (0-1) and its exact 95% binomial interval.
 
@@ -80,8 +81,7 @@ def unselected_pass_rates(gen: dict, rules: cohort.Rules, seeds, published: pd.D
     reused = sorted(set(seeds) & set(SEARCHED_SEEDS))
     if reused:
         raise ValueError(f"seeds {reused[:5]} were searched by the calibration; choose fresh seeds")
-    passed = pd.DataFrame(Parallel(n_jobs=n_jobs)(delayed(_one_seed)(gen, rules, s, published, nagq, covariates)
-                                                  for s in seeds))
+    passed = pd.DataFrame(parallel.run((delayed(_one_seed)(gen, rules, s, published, spec) for s in seeds), compute))
     counts = pd.concat([passed.sum(), pd.Series({"all rows": int(passed.all(axis=1).sum())})])
     out = pd.DataFrame({"key": counts.index, "passes": counts.to_numpy(dtype=int), "seeds": len(seeds)})
     out["pass_rate"] = out["passes"] / out["seeds"]

@@ -17,6 +17,8 @@ module: the runner, which only writes the model's formula into the article, neve
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
@@ -34,6 +36,33 @@ TABLE_COLUMNS = ["measure", "model", "adjusted", "or", "ci_low", "ci_high", "p",
 
 class ModelInputError(InputError):
     """The analysis table cannot support a model (message names the measure and reason)."""
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """How a run fits its models, built once from its parameters (:meth:`of`).
+
+    ``nagq``: quadrature nodes per clinic for the GLMM (1 = Laplace); ``covariates``: the
+    adjustment set (columns of the analysis table, :data:`trustlib.data.cohort.COVARIATE_CODINGS`);
+    ``estimators``: the registry's names (:mod:`trustlib.stats.estimators`) a table fits, the
+    paper's model alone unless given.
+    """
+
+    nagq: int
+    covariates: tuple[str, ...]
+    estimators: tuple[str, ...] = ("glmm",)
+
+    def __post_init__(self):
+        object.__setattr__(self, "covariates", tuple(self.covariates))
+        object.__setattr__(self, "estimators", tuple(self.estimators))
+
+    @classmethod
+    def of(cls, values: Mapping, estimators: str = "estimators") -> "ModelSpec":
+        """The model settings among ``values`` (a run's parameters, or a notebook's): ``nagq``,
+        ``covariates`` and the estimator list under the key ``estimators`` (``sim_estimators``
+        for the Monte Carlo check; without it, the paper's model alone)."""
+        return cls(nagq=values["nagq"], covariates=values["covariates"],
+                   estimators=values.get(estimators, cls.estimators))
 
 
 def formula(exposure: str, adjusted: bool, covariates: list[str], outcome: str = "high_high",
@@ -92,17 +121,16 @@ def design(df: pd.DataFrame, exposure: str, adjusted: bool, covariates: list[str
     return X, list(cols)
 
 
-def coefficients(df: pd.DataFrame, measures: list[str], adjusted: bool, nagq: int,
-                 covariates: list[str]) -> pd.DataFrame:
+def coefficients(df: pd.DataFrame, measures: list[str], adjusted: bool, spec: ModelSpec) -> pd.DataFrame:
     """Every coefficient of each measure's GLMM: measure, formula, term, log-odds coefficient,
     SE, OR with 95% Wald CI, P, clinic variance and log-likelihood (the fitted model in full)."""
     from .glmm import fit_glmm
 
     parts = []
     for m in measures:
-        X, names = design(df, m, adjusted, covariates)
-        fit = fit_glmm(X, df["high_high"].to_numpy(float), df["clinic_id"].to_numpy(), names=names, nagq=nagq)
-        parts.append(fit.summary_frame().assign(measure=m, formula=formula(m, adjusted, covariates)))
+        X, names = design(df, m, adjusted, spec.covariates)
+        fit = fit_glmm(X, df["high_high"].to_numpy(float), df["clinic_id"].to_numpy(), names=names, nagq=spec.nagq)
+        parts.append(fit.summary_frame().assign(measure=m, formula=formula(m, adjusted, spec.covariates)))
     out = pd.concat(parts, ignore_index=True)
     return out[["measure", "formula"] + [c for c in out.columns if c not in ("measure", "formula")]]
 
@@ -121,22 +149,24 @@ def check_exposure(df: pd.DataFrame, exposure: str) -> None:
 Z_975 = 1.959963984540054       # the standard normal's 97.5th percentile: scipy.special.ndtri(0.975), every bit (tested)
 
 
-def _row(measure, model, adjusted, beta, se, n, n_clinics, n_events, clinic_var=np.nan,
-         loglik=np.nan, converged=True, note=""):
+def _row(common: dict, beta, se, clinic_var=np.nan, loglik=np.nan, converged=True, note=""):
+    """One row of the tidy model table: ``common`` (measure, model, adjusted, n, n_clinics,
+    n_events) and the exposure's coefficient; blank where the fit is not usable."""
     from scipy.special import ndtr      # scipy where models are fitted (see the module docstring)
 
     z = Z_975
     blank = not converged or "separation" in note
     if blank:
         beta = se = np.nan
-    return {"measure": measure, "model": model, "adjusted": adjusted,
+    return {"measure": common["measure"], "model": common["model"], "adjusted": common["adjusted"],
             "or": np.exp(beta), "ci_low": np.exp(beta - z * se), "ci_high": np.exp(beta + z * se),
             "p": 2 * ndtr(-abs(beta / se)) if np.isfinite(se) else np.nan,
-            "beta": beta, "se": se, "clinic_var": clinic_var, "loglik": loglik, "n": n,
-            "n_clinics": n_clinics, "n_events": n_events, "converged": bool(converged), "note": note}
+            "beta": beta, "se": se, "clinic_var": clinic_var, "loglik": loglik, "n": common["n"],
+            "n_clinics": common["n_clinics"], "n_events": common["n_events"], "converged": bool(converged),
+            "note": note}
 
 
-def fit_one(df: pd.DataFrame, exposure: str, model: str, adjusted: bool, *, nagq: int, covariates: list[str],
+def fit_one(df: pd.DataFrame, exposure: str, model: str, adjusted: bool, spec: ModelSpec, *,
             outcome: str = "high_high", cluster: str = "clinic_id", separated: bool | None = None) -> dict:
     """Fit one registered estimator (:mod:`trustlib.stats.estimators`) for one exposure; returns a row
     of the tidy model table. ``separated`` may pass a separation check already made for the same
@@ -145,32 +175,31 @@ def fit_one(df: pd.DataFrame, exposure: str, model: str, adjusted: bool, *, nagq
 
     estimator = estimators.get(model)
     check_exposure(df, exposure)
-    X, names = design(df, exposure, adjusted, covariates)
+    X, names = design(df, exposure, adjusted, spec.covariates)
     y = df[outcome].to_numpy(dtype=float)
     groups = df[cluster].to_numpy()
     common = dict(measure=exposure, model=model, adjusted=adjusted, n=len(df),
                   n_clinics=int(pd.Series(groups).nunique()), n_events=int(y.sum()))
     if separation(X, y) if separated is None else separated:
-        return _row(beta=np.nan, se=np.nan, converged=False,
-                    note="separation: the outcome is (quasi-)perfectly predicted; no finite estimate", **common)
+        return _row(common, np.nan, np.nan, converged=False,
+                    note="separation: the outcome is (quasi-)perfectly predicted; no finite estimate")
     try:
-        res = estimator.fit(X, y, groups, nagq=nagq, names=names)
+        res = estimator.fit(X, y, groups, nagq=spec.nagq, names=names)
     except FitInputError as err:            # e.g. a covariate constant in this cohort: a row with the cause
-        return _row(beta=np.nan, se=np.nan, converged=False, note=f"no fit: {err}", **common)
+        return _row(common, np.nan, np.nan, converged=False, note=f"no fit: {err}")
     col = 1                                # the exposure's column (after the intercept)
     notes, se = list(res.notes), res.bse[col]
     if not np.isfinite(se) and not notes:
         notes.append("standard error not finite")
-    return _row(beta=res.params[col], se=se, loglik=res.llf if estimator.likelihood else np.nan,
-                clinic_var=res.clinic_var, converged=res.converged and np.isfinite(se), note="; ".join(notes),
-                **common)
+    return _row(common, res.params[col], se, loglik=res.llf if estimator.likelihood else np.nan,
+                clinic_var=res.clinic_var, converged=res.converged and np.isfinite(se), note="; ".join(notes))
 
 
-def fit_table(df: pd.DataFrame, measures: list[str], models: list[str], adjusted, *, nagq: int,
-              covariates: list[str], outcome: str = "high_high") -> pd.DataFrame:
-    """Every (measure x model x adjusted) fit as one tidy table (:data:`TABLE_COLUMNS`)."""
-    rows = [fit_one(df, m, model, adj, outcome=outcome, nagq=nagq, covariates=covariates)
-            for m in measures for model in models for adj in adjusted]
+def fit_table(df: pd.DataFrame, measures: list[str], spec: ModelSpec, adjusted, *,
+              outcome: str = "high_high") -> pd.DataFrame:
+    """Every (measure x ``spec.estimators`` x adjusted) fit as one tidy table (:data:`TABLE_COLUMNS`)."""
+    rows = [fit_one(df, m, model, adj, spec, outcome=outcome)
+            for m in measures for model in spec.estimators for adj in adjusted]
     return pd.DataFrame(rows, columns=TABLE_COLUMNS)
 
 

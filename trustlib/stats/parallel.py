@@ -10,6 +10,8 @@ so both backends give identical results.
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Iterable
 
 from joblib import Parallel, parallel_config
@@ -17,10 +19,29 @@ from joblib import Parallel, parallel_config
 BACKENDS = ("joblib", "dask")
 
 
-def run(tasks: Iterable, n_jobs: int = 1, backend: str = "joblib", scheduler: str | None = None) -> list:
-    """Results of joblib ``delayed`` tasks, in task order, on the chosen backend."""
+@dataclass(frozen=True)
+class Compute:
+    """Where a run's independent tasks run, built once from its parameters (:meth:`of`):
+    ``n_jobs`` local joblib workers (1 = in this process, -1 = every core), or, with
+    ``backend="dask"``, the Dask cluster at ``scheduler``."""
+
+    n_jobs: int = 1
+    backend: str = "joblib"
+    scheduler: str | None = None
+
+    @classmethod
+    def of(cls, values: Mapping) -> "Compute":
+        """The compute settings among ``values`` (a run's parameters, or a notebook's:
+        ``n_jobs``, ``backend``, ``dask_scheduler``; those absent keep the local defaults)."""
+        return cls(n_jobs=values.get("n_jobs", cls.n_jobs), backend=values.get("backend", cls.backend),
+                   scheduler=values.get("dask_scheduler", cls.scheduler))
+
+
+def run(tasks: Iterable, compute: Compute = Compute()) -> list:
+    """Results of joblib ``delayed`` tasks, in task order, where ``compute`` says."""
+    backend, scheduler = compute.backend, compute.scheduler
     if backend == "joblib":
-        return Parallel(n_jobs=n_jobs)(tasks)
+        return Parallel(n_jobs=compute.n_jobs)(tasks)
     if backend != "dask":
         raise ValueError(f"backend must be one of {BACKENDS}, not {backend!r}")
     if not scheduler:

@@ -27,7 +27,7 @@ CHOICES = ["org_trust_cutoff", "patient_trust_cutoff", "cutoff_rule", "min_patie
 GRID = CHOICES[:4]     # the cohort choices a grid varies (the others: adjusted or not, and the estimators)
 
 
-def _fits(analysis: pd.DataFrame, measures, estimator_names, nagq, covariates) -> list[dict]:
+def _fits(analysis: pd.DataFrame, measures, spec: models.ModelSpec) -> list[dict]:
     """Every measure x adjusted x estimator on one analysis table."""
     y = analysis["high_high"].to_numpy(dtype=float)
     rows = []
@@ -38,12 +38,12 @@ def _fits(analysis: pd.DataFrame, measures, estimator_names, nagq, covariates) -
                 # the unadjusted design's columns are a subset of the adjusted one's: data the
                 # adjusted model does not separate, the unadjusted cannot (no new LP needed)
                 if separated:
-                    separated = separation(models.design(analysis, m, adj, covariates)[0], y)
-                rows += [models.fit_one(analysis, m, model, adj, nagq=nagq, separated=separated, covariates=covariates)
-                         for model in estimator_names]
+                    separated = separation(models.design(analysis, m, adj, spec.covariates)[0], y)
+                rows += [models.fit_one(analysis, m, model, adj, spec, separated=separated)
+                         for model in spec.estimators]
             except models.ModelInputError as err:
                 rows += [{"measure": m, "model": model, "adjusted": adj, "note": str(err)}
-                         for model in estimator_names]
+                         for model in spec.estimators]
     return rows
 
 
@@ -77,22 +77,21 @@ def _cohorts(scored, grid, measures, min_clinicians_per_clinic: int) -> tuple[li
     return keys, tables
 
 
-def specification_curve(tables: dict, main: cohort.Rules, grid: dict, measures: list[str], *,
-                        estimators: list[str], nagq: int, covariates: list[str], n_jobs: int = 1,
-                        backend: str = "joblib", scheduler: str | None = None) -> pd.DataFrame:
+def specification_curve(tables: dict, main: cohort.Rules, grid: dict, measures: list[str], spec: models.ModelSpec,
+                        compute: parallel.Compute = parallel.Compute()) -> pd.DataFrame:
     """Every specification for every measure: one row each with OR, CI, P and the choices.
 
     ``main``: the main analysis's rules (its adjusted GLMM rows get ``main = True``; its other
     rules, such as the minimum clinicians per clinic, hold in every cell). ``grid`` maps each of
-    :data:`GRID` to the values to try. Cohorts are fitted on ``backend`` (:mod:`trustlib.stats.parallel`;
-    ``n_jobs`` local workers, or a Dask cluster at ``scheduler``). ``supports`` (OR > 1 and
+    :data:`GRID` to the values to try. Each cohort is fitted with every estimator of ``spec``,
+    where ``compute`` says (:mod:`trustlib.stats.parallel`). ``supports`` (OR > 1 and
     P < .05) is judged on the values as written (6 significant digits), the same on every machine.
     """
     scored = cohort.score_cohort(tables, main.on_all_missing_scale, main.min_answered_items)
     cells = list(itertools.product(*(grid[c] for c in GRID)))
     keys, unique = _cohorts(scored, cells, measures, main.min_clinicians_per_clinic)
-    tasks = (delayed(_fits)(a, measures, estimators, nagq, covariates) for a in unique.values())
-    fitted = dict(zip(unique, parallel.run(tasks, n_jobs, backend, scheduler)))
+    tasks = (delayed(_fits)(a, measures, spec) for a in unique.values())
+    fitted = dict(zip(unique, parallel.run(tasks, compute)))
     rows = []
     for (org_cut, pat_cut, rule, min_surveys), key in zip(cells, keys):
         if isinstance(key, tuple):
@@ -125,8 +124,7 @@ def support_summary(spec: pd.DataFrame) -> pd.DataFrame:
     return out.reset_index()
 
 
-def leave_one_clinic_out(analysis: pd.DataFrame, measures: list[str], *, nagq: int,
-                         covariates: list[str]) -> pd.DataFrame:
+def leave_one_clinic_out(analysis: pd.DataFrame, measures: list[str], spec: models.ModelSpec) -> pd.DataFrame:
     """Adjusted GLMM refitted without each clinic in turn: measure, dropped clinic, OR, CI, change.
 
     ``delta_log_or`` is the change in log OR against the full-sample fit. Each refit starts from
@@ -135,14 +133,15 @@ def leave_one_clinic_out(analysis: pd.DataFrame, measures: list[str], *, nagq: i
     """
     rows = []
     for m in measures:
-        full = models.fit_one(analysis, m, "glmm", True, nagq=nagq, covariates=covariates)
-        X, names = models.design(analysis, m, True, covariates)
-        start = fit_glmm(X, analysis["high_high"].to_numpy(float), analysis["clinic_id"].to_numpy(), names, nagq=nagq)
+        full = models.fit_one(analysis, m, "glmm", True, spec)
+        X, names = models.design(analysis, m, True, spec.covariates)
+        start = fit_glmm(X, analysis["high_high"].to_numpy(float), analysis["clinic_id"].to_numpy(), names,
+                         nagq=spec.nagq)
         for clinic in sorted(analysis["clinic_id"].unique()):
             sub = analysis[analysis["clinic_id"] != clinic]
-            X, names = models.design(sub, m, True, covariates)
+            X, names = models.design(sub, m, True, spec.covariates)
             try:
-                r = fit_glmm(X, sub["high_high"].to_numpy(float), sub["clinic_id"].to_numpy(), names, nagq=nagq,
+                r = fit_glmm(X, sub["high_high"].to_numpy(float), sub["clinic_id"].to_numpy(), names, nagq=spec.nagq,
                              start=start)
             except FitInputError:           # without this clinic the model cannot be fitted (a constant covariate)
                 rows.append({"measure": m, "dropped_clinic": clinic, "n": len(sub), "or": np.nan, "ci_low": np.nan,

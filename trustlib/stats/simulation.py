@@ -46,57 +46,56 @@ def marginal_truth(X: np.ndarray, beta: np.ndarray, sigma: float, nodes: int = 4
         return GLM(m, X, family=families.Binomial()).fit(tol=1e-12).params
 
 
-def _replicate(df: pd.DataFrame, measure: str, truth: dict, seed: tuple, estimators: list[str], nagq: int,
-               covariates: list[str]) -> list[dict]:
+def _replicate(df: pd.DataFrame, measure: str, truth: dict, seed: tuple, spec: models.ModelSpec) -> list[dict]:
     rng = np.random.default_rng(seed)
-    X, names = models.design(df, measure, True, covariates)
+    X, names = models.design(df, measure, True, spec.covariates)
     clinics, g = np.unique(df["clinic_id"].to_numpy(), return_inverse=True)
     b = rng.normal(size=len(clinics))
     y = (rng.random(len(df)) < special.expit(X @ truth["beta"] + truth["sigma"] * b[g])).astype(int)
     sim = df.assign(high_high=y)
     separated = separation(X, y)                   # one check serves every estimator
     rows = []
-    for model in estimators:
-        r = models.fit_one(sim, measure, model, True, nagq=nagq, separated=separated, covariates=covariates)
+    for model in spec.estimators:
+        r = models.fit_one(sim, measure, model, True, spec, separated=separated)
         rows.append({"measure": measure, "replicate": seed[-1], "model": model, "beta": r["beta"], "se": r["se"],
                      "converged": r["converged"] and np.isfinite(r["beta"]), "note": r["note"]})
     return rows
 
 
-def truths(analysis: pd.DataFrame, measures: list[str], nagq: int, covariates: list[str]) -> pd.DataFrame:
+def truths(analysis: pd.DataFrame, measures: list[str], spec: models.ModelSpec) -> pd.DataFrame:
     """Per measure: the fitted adjusted GLMM used as truth, with conditional and marginal slopes."""
     rows = []
     for m in measures:
-        X, names = models.design(analysis, m, True, covariates)
-        r = fit_glmm(X, analysis["high_high"].to_numpy(float), analysis["clinic_id"].to_numpy(), names, nagq=nagq)
+        X, names = models.design(analysis, m, True, spec.covariates)
+        r = fit_glmm(X, analysis["high_high"].to_numpy(float), analysis["clinic_id"].to_numpy(), names,
+                     nagq=spec.nagq)
         marg = marginal_truth(X, r.params, r.sigma)
         rows.append({"measure": m, "beta": r.params, "sigma": r.sigma, "true_or": np.exp(r.params[1]),
                      "true_log_or": r.params[1], "true_marginal_log_or": marg[1]})
     return pd.DataFrame(rows)
 
 
-def run(analysis: pd.DataFrame, replicates: int, seed: int, measures: list[str], *, estimators: list[str],
-        nagq: int, covariates: list[str], n_jobs: int = 1, progress: bool = True, backend: str = "joblib",
-        scheduler: str | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Simulate and refit each of ``estimators`` (names in :mod:`trustlib.stats.estimators`). Returns
-    ``(truth, fits)``: one row per measure, one per replicate fit.
+def run(analysis: pd.DataFrame, replicates: int, seed: int, measures: list[str], spec: models.ModelSpec,
+        compute: parallel.Compute = parallel.Compute(), progress: bool = True) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Simulate and refit each of ``spec.estimators`` (names in :mod:`trustlib.stats.estimators`).
+    Returns ``(truth, fits)``: one row per measure, one per replicate fit.
 
-    Replicates run on ``backend`` (:mod:`trustlib.stats.parallel`: local joblib workers, or a Dask
-    cluster at ``scheduler``); results do not depend on the backend or the number of workers.
+    Replicates run where ``compute`` says (:mod:`trustlib.stats.parallel`: local joblib workers,
+    or a Dask cluster); results do not depend on the backend or the number of workers.
     With joblib, a progress bar goes to the terminal running the pipeline (``/dev/tty``), not
     into the notebook's outputs; without a terminal (CI) there is no bar.
     """
     from tqdm import tqdm
 
-    truth = truths(analysis, measures, nagq, covariates)
+    truth = truths(analysis, measures, spec)
     tasks = [(m, (seed, k, r)) for k, m in enumerate(measures) for r in range(replicates)]
     by_measure = truth.set_index("measure")
     jobs = (delayed(_replicate)(analysis, m, {"beta": by_measure.loc[m, "beta"], "sigma": by_measure.loc[m, "sigma"]},
-                                s, estimators, nagq, covariates) for m, s in tasks)
-    if backend != "joblib":
-        fits = pd.DataFrame([row for rows in parallel.run(jobs, n_jobs, backend, scheduler) for row in rows])
+                                s, spec) for m, s in tasks)
+    if compute.backend != "joblib":
+        fits = pd.DataFrame([row for rows in parallel.run(jobs, compute) for row in rows])
         return truth.drop(columns=["beta"]), fits
-    results = Parallel(n_jobs=n_jobs, return_as="generator")(jobs)
+    results = Parallel(n_jobs=compute.n_jobs, return_as="generator")(jobs)
     tty = _terminal() if progress else None
     bar = tqdm(results, total=len(tasks), desc="Monte Carlo replicates", file=tty, disable=tty is None,
                mininterval=0.5, leave=False)
