@@ -60,3 +60,31 @@ def test_published_numbers_cover_every_published_measure():
         assert set(pub.loc[pub["measure"] == m, "quantity"]) == {"or", "ci_low", "ci_high", "p"}
     assert pub["key"].is_unique
     assert pd.to_numeric(pub["value"]).notna().all()
+
+
+def test_an_edited_scales_file_is_read_again_in_the_same_process(tmp_path, monkeypatch):
+    """A live kernel sees an edit to data/scales.csv or data/codebook.csv at once: the caches are
+    keyed by each file's path, modification time and size, not by its path alone."""
+    import os
+    import shutil
+
+    from trustlib import paths
+    from trustlib.data import contract
+
+    scales_file, codebook_file = tmp_path / "scales.csv", tmp_path / "codebook.csv"
+    shutil.copy(paths.SCALES, scales_file)
+    shutil.copy(paths.CODEBOOK, codebook_file)
+    monkeypatch.setattr(paths, "SCALES", scales_file)
+    monkeypatch.setattr(paths, "CODEBOOK", codebook_file)
+    before = codebook.scales_with_role("exposure")
+    schema = contract.table_schema("clinicians")
+    text = scales_file.read_text().replace(",exposure", ",descriptive", 1)
+    scales_file.write_text(text)
+    os.utime(scales_file, ns=(1, 1))                  # even a clock that does not move: the size changed
+    assert codebook.scales_with_role("exposure") == before[1:]
+    rows = codebook_file.read_text().splitlines()
+    last = next(r.split(",")[0] for r in reversed(rows) if r.split(",")[1] == "clinicians")
+    assert last in schema.columns
+    codebook_file.write_text("\n".join(r for r in rows if not r.startswith(f"{last},clinicians,")) + "\n")
+    assert last not in contract.table_schema("clinicians").columns
+    assert last not in codebook.table_variables("clinicians")["variable"].tolist()

@@ -159,3 +159,10 @@ def relative(path: Path) -> str:
         return Path(os.path.abspath(path)).relative_to(ROOT).as_posix()
     except ValueError:
         return str(path)
+
+
+def version(path: Path | str) -> tuple[str, int, int]:
+    """A file's identity for a cache: its path, modification time (ns) and size. A cache keyed by
+    it reads the file again once it is edited, in a live kernel too."""
+    st = os.stat(path)
+    return str(path), st.st_mtime_ns, st.st_size

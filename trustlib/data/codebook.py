@@ -5,6 +5,9 @@ table, level, instrument, scale, item paraphrase, type (``id``, ``integer``, ``c
 range (``min``/``max``) or ``categories`` (``|``-separated), missing-value code, reverse-coded
 flag and key (``primary`` or ``<table>.<column>`` for a foreign key). Validation
 (:mod:`trustlib.data.contract`) and scoring (:mod:`trustlib.data.scales`) read it; nothing restates it.
+
+Each file is read once per version (:func:`trustlib.paths.version`: path, modification time and
+size), so an edit to either file is seen at once, in a live kernel too.
 """
 
 from __future__ import annotations
@@ -23,11 +26,12 @@ TYPES = {"id", "integer", "category"}
 
 def load_codebook(path: Path | None = None) -> pd.DataFrame:
     """Codebook as a DataFrame (one row per variable and table), checked for consistency."""
-    return _load_codebook(str(path or paths.CODEBOOK)).copy()
+    return _load_codebook(paths.version(path or paths.CODEBOOK)).copy()
 
 
 @lru_cache(maxsize=4)
-def _load_codebook(path: str) -> pd.DataFrame:
+def _load_codebook(version: tuple) -> pd.DataFrame:
+    path = version[0]
     cb = pd.read_csv(path, dtype=str, keep_default_na=False)
     missing = [c for c in COLUMNS if c not in cb.columns]
     if missing:
@@ -53,7 +57,7 @@ def table_variables(table: str, codebook: pd.DataFrame | None = None) -> pd.Data
 def scale_items(scale: str, codebook: pd.DataFrame | None = None) -> pd.DataFrame:
     """Codebook rows of the items that make up ``scale``."""
     if codebook is None:
-        return _scale_items(str(paths.CODEBOOK), scale).copy()
+        return _scale_items(paths.version(paths.CODEBOOK), scale).copy()
     items = codebook[codebook["scale"] == scale].reset_index(drop=True)
     if items.empty:
         raise KeyError(f"no items for scale {scale!r} in the codebook")
@@ -61,18 +65,18 @@ def scale_items(scale: str, codebook: pd.DataFrame | None = None) -> pd.DataFram
 
 
 @lru_cache(maxsize=64)
-def _scale_items(path: str, scale: str) -> pd.DataFrame:
-    return scale_items(scale, _load_codebook(path))
+def _scale_items(version: tuple, scale: str) -> pd.DataFrame:
+    return scale_items(scale, _load_codebook(version))
 
 
 def load_scales(path: Path | None = None) -> pd.DataFrame:
     """Scale definitions: label, item range, scoring rule, minimum answered items, role."""
-    return _load_scales(str(path or paths.SCALES)).copy()
+    return _load_scales(paths.version(path or paths.SCALES)).copy()
 
 
 @lru_cache(maxsize=4)
-def _load_scales(path: str) -> pd.DataFrame:
-    return pd.read_csv(path, dtype={"min_answered": int}).set_index("scale", drop=False)
+def _load_scales(version: tuple) -> pd.DataFrame:
+    return pd.read_csv(version[0], dtype={"min_answered": int}).set_index("scale", drop=False)
 
 
 def scales_with_role(role: str) -> list[str]:
@@ -84,13 +88,13 @@ def scales_with_role(role: str) -> list[str]:
 def scales_in_table(table: str) -> list[str]:
     """Scales (in data/scales.csv's order) with items in raw table ``table`` (``clinicians`` or
     ``patients``)."""
-    return list(_scales_in_table(str(paths.CODEBOOK), str(paths.SCALES), table))
+    return list(_scales_in_table(paths.version(paths.CODEBOOK), paths.version(paths.SCALES), table))
 
 
 @lru_cache(maxsize=8)
-def _scales_in_table(codebook_path: str, scales_path: str, table: str) -> tuple[str, ...]:
-    in_table = set(_load_codebook(codebook_path).query("table == @table")["scale"])
-    return tuple(s for s in _load_scales(scales_path)["scale"] if s in in_table)
+def _scales_in_table(codebook: tuple, scales: tuple, table: str) -> tuple[str, ...]:
+    in_table = set(_load_codebook(codebook).query("table == @table")["scale"])
+    return tuple(s for s in _load_scales(scales)["scale"] if s in in_table)
 
 
 def scale_label(scale: str, short: bool = True) -> str:

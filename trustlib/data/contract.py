@@ -115,12 +115,13 @@ def _column_checks(var: pd.Series) -> list[pa.Check]:
 
 def table_schema(table: str) -> pa.DataFrameSchema:
     """pandera schema of one raw table, built from the codebook (all value checks); built
-    once per codebook file, as the codebook itself is read once (:func:`trustlib.data.codebook.load_codebook`)."""
-    return _table_schema(str(paths.CODEBOOK), table)
+    once per version of the codebook file (:func:`trustlib.paths.version`), as the codebook itself
+    is read once per version (:func:`trustlib.data.codebook.load_codebook`)."""
+    return _table_schema(paths.version(paths.CODEBOOK), table)
 
 
 @lru_cache(maxsize=16)
-def _table_schema(codebook_path: str, table: str) -> pa.DataFrameSchema:
+def _table_schema(codebook_version: tuple, table: str) -> pa.DataFrameSchema:
     columns = {}
     for _, var in codebook.table_variables(table).iterrows():
         # every reader returns text columns (extract.read_table), so the schema checks the values and

@@ -18,15 +18,18 @@ one shared check first (:mod:`trustlib.stats.fit`): input no model can be fitted
                                  ``type = "HC1"``)
 =================  ============  ======================================================
 
-Adding an estimator: its module, one line in :data:`REGISTRY` (or :func:`register`), its name in
-the ``estimators:`` parameter, and a test (see CONTRIBUTING.md).
+Adding an estimator: its module, an import and one line in :data:`REGISTRY`, its name in the
+``estimators:`` parameter, and a test (see CONTRIBUTING.md). The registry is declared here and
+read-only: every process that imports this module (a notebook's kernel, a joblib or Dask worker)
+sees the same estimators, and nothing adds one at run time.
 """
 
 from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
-from typing import Callable
+from types import MappingProxyType
+from typing import Callable, Mapping
 
 import numpy as np
 
@@ -44,6 +47,10 @@ class Estimator:
     target: str                   # "conditional" or "marginal"
     likelihood: bool
     fitter: Callable[..., Fit]    # fitter(X, y, groups, nagq=...) -> Fit, given checked arrays
+
+    def __post_init__(self):
+        if self.target not in ("conditional", "marginal"):
+            raise ValueError(f"target must be 'conditional' or 'marginal', not {self.target!r}")
 
     def fit(self, X, y, groups, nagq: int = 15, names: list[str] | None = None) -> Fit:
         """Check the input (``names``, one per column of ``X``, name columns in its messages), then fit."""
@@ -107,20 +114,12 @@ def _logit_cluster(X, y, groups, nagq: int) -> Fit:
                int(codes.max()) + 1, notes=notes)
 
 
-REGISTRY: dict[str, Estimator] = {e.name: e for e in [
+REGISTRY: Mapping[str, Estimator] = MappingProxyType({e.name: e for e in [
     Estimator("glmm", "two-level logistic (GLMM)", "conditional", True, _glmm),
     Estimator("gee", "GEE, exchangeable", "marginal", False, _gee),
     Estimator("logit_cluster", "logistic, clustered SE", "marginal", True, _logit_cluster),
     Estimator("gee_md", "GEE, exchangeable, bias-reduced SE", "marginal", False, _gee_md),
-]}
-
-
-def register(estimator: Estimator) -> Estimator:
-    """Add an estimator (replacing one of the same name); returns it."""
-    if estimator.target not in ("conditional", "marginal"):
-        raise ValueError(f"target must be 'conditional' or 'marginal', not {estimator.target!r}")
-    REGISTRY[estimator.name] = estimator
-    return estimator
+]})
 
 
 def get(name: str) -> Estimator:
