@@ -9,6 +9,7 @@ guard in ``conftest.py`` checks them byte for byte after the suite)."""
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import re
 import shutil
@@ -26,13 +27,28 @@ from trustlib import paths
 pytestmark = pytest.mark.xdist_group("rawrun")
 
 
-@pytest.mark.parametrize("output", ["private/analysis_table.csv", "tables/table2.csv",
-                                    "numbers/03_model_culture_and_trust.json"])
-def test_raw_extract_reproduces_the_synthetic_tables_exactly(raw_run, output):
+@pytest.mark.parametrize("output,full", [
+    ("private/analysis_table.csv", "private/analysis_table.csv"),
+    ("tables/table2.csv", "private/full/tables/table2.csv"),
+    ("numbers/03_model_culture_and_trust.json", "private/numbers/03_model_culture_and_trust.json")])
+def test_raw_extract_reproduces_the_synthetic_tables_exactly(raw_run, output, full):
+    """The raw run's full-precision file (private/) is the synthetic run's byte for byte; the
+    shareable one holds the same values at the paper's printed precision."""
+    import json
+
+    from trustlib import store
+    from trustlib.publish import outputs
+
     synthetic = paths.result("synthetic", output)
     if not synthetic.exists():
         pytest.fail(f"{paths.relative(synthetic)} missing: run `make all` before the tests")
-    assert (raw_run / "results_raw" / output).read_bytes() == synthetic.read_bytes()
+    assert (raw_run / "results_raw" / full).read_bytes() == synthetic.read_bytes()
+    shared = raw_run / "results_raw" / output
+    if output.endswith(".json"):
+        assert json.loads(shared.read_text()) == {k: outputs.printed(k, v) for k, v in
+                                                  json.loads(synthetic.read_text()).items()}
+    elif full != output:
+        pd.testing.assert_frame_equal(store.read_table(shared), outputs.printed_frame(store.read_table(synthetic)))
 
 
 def test_verify_passes_on_a_raw_run_of_the_shipped_cohort(raw_run):
@@ -45,8 +61,13 @@ def test_verify_passes_on_a_raw_run_of_the_shipped_cohort(raw_run):
 def test_raw_run_differs_from_synthetic_only_by_suppression(raw_run):
     """Flow and Table 1 on the same cohort: every raw cell is the synthetic one or `suppressed`."""
     for name in ("flow.csv", "table1.csv", "reliability.csv"):
+        from trustlib import store
+        from trustlib.publish import outputs
+
         raw = pd.read_csv(raw_run / "results_raw" / "tables" / name, dtype=str, keep_default_na=False)
-        syn = pd.read_csv(paths.result("synthetic", "tables", name), dtype=str, keep_default_na=False)
+        printed = outputs.printed_frame(pd.read_csv(paths.result("synthetic", "tables", name)))   # as a release prints it
+        syn = pd.read_csv(io.StringIO(printed.to_csv(index=False, float_format=store.FLOAT_FORMAT)), dtype=str,
+                          keep_default_na=False)
         assert raw.shape == syn.shape
         same = raw == syn
         assert (same | (raw == "suppressed")).all().all(), name
@@ -209,7 +230,8 @@ def test_only_the_steps_whose_inputs_changed_run_again(full_raw_run_once, tmp_pa
     assert "report pages" not in run.stdout            # a carried step's page does not depend on the parameters
     assert re.search(r"outputs in results_raw/ \(executed 1 notebook, carried [1-9]\d* unchanged\)", run.stdout)
     after = _snapshot(raw_run / "results_raw")
-    carried = [f for f in before if f.startswith(("tables/table2", "private/", "figures/figure"))]
+    carried = [f for f in before if f.startswith(("tables/table2", "private/", "figures/figure"))
+               and "simulation" not in f]         # notebook 07's full-precision copies are its own, new
     assert carried and all(after[f] == before[f] for f in carried)
     path = raw_run / "notebooks" / "04_figures.ipynb"
     nb = nbformat.read(path, as_version=4)
