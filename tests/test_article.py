@@ -257,3 +257,12 @@ def test_suppressed_numbers_read_in_words_a_reader_understands(config):
            "is withheld by disclosure control" in text
     table1 = [line for line in text.splitlines() if line.startswith("| Women, n (%)")]
     assert table1 and table1[0].count("| suppressed ") == 5, table1
+
+
+def test_a_rehearsal_article_says_it_is_not_the_trials_data(config):
+    """A shared rehearsal PDF must not read as the trial's results."""
+    card = _card()
+    rehearsal = _text(config.replace(data_source="rehearsal"), card)
+    raw = _text(config.replace(data_source="raw"), card)
+    assert rehearsal.count("uses the rehearsal extract") == 2 and "not the trial's data" in rehearsal
+    assert "the trial's extracts" not in rehearsal and raw.count("uses the trial's extracts") == 2

@@ -107,8 +107,9 @@ def test_an_estimator_added_as_contributing_says_reaches_a_kernel_and_joblib_wor
     # 1. its module in trustlib/stats/, fit(X, y, groups, nagq=...) returning a Fit from trustlib.stats.fit
     (box / "trustlib" / "stats" / f"{ESTIMATOR}.py").write_text(
         '"""Logistic regression with model-based (naive) standard errors: no clinic at all."""\n\n'
-        "import numpy as np\nfrom statsmodels.discrete.discrete_model import Logit\n\nfrom .fit import Fit\n\n\n"
+        "import numpy as np\n\nfrom .fit import Fit\n\n\n"
         "def fit(X, y, groups, nagq=1):\n"
+        "    from statsmodels.discrete.discrete_model import Logit   # inside fit, as the recipe says\n\n"
         "    r = Logit(y, X).fit(disp=0)\n"
         "    return Fit(np.asarray(r.params), np.asarray(r.cov_params()), float(r.llf), bool(r.mle_retvals['converged']),\n"
         "               len(y), len(set(groups)))\n")
@@ -144,3 +145,7 @@ def test_an_estimator_added_as_contributing_says_reaches_a_kernel_and_joblib_wor
     curve = pd.read_csv(box / "results" / "tables" / "specification_curve.csv")
     mine = curve[curve["model"] == ESTIMATOR]
     assert len(mine) == len(curve) // 4 and mine["or"].notna().all()
+    # the tests that read the registry: every estimator's contract, bad inputs, tables, the imports
+    sh(box, ".venv/bin/python", "-m", "pytest", "-q", "-p", "no:cacheprovider", "-x", "tests/test_estimators.py",
+       "tests/test_fit.py", "tests/test_models.py", "tests/test_robustness.py",
+       "tests/test_calibration.py::test_notebook_08s_library_does_not_import_scipy_stats")

@@ -215,6 +215,9 @@ def test_shown_series_prints_counts_without_decimals():
 
 @pytest.mark.parametrize("name,value,expected", [
     ("table2.quality.glmm.adjusted.or", 12.14873, 12.15),     # the paper: 4.95 (2.02-12.15)
+    ("quality_ci_high", 13.9349, 13.93),                      # a scorecard key
+    ("published.quality_ci_high", 12.15, 12.15),             # the paper's own numbers: never rounded again
+    ("published", 0.0034567, 0.0034567),
     ("ci_low", 2.01642, 2.02),
     ("table1.all_modelled.age.mean", 47.3272, 47.3),          # the paper: 47.3 (9.2) years
     ("percent", 64.8148, 64.8),
@@ -259,3 +262,22 @@ def test_a_real_runs_shareable_outputs_are_at_printed_precision_and_full_precisi
     assert "private/full/tables/t.csv" in listed and "private/numbers/zz.json" in listed   # carried with the step
     assert (syn / "tables" / "t.csv").read_text() == full
     assert not (syn / "private" / "full").exists() and not (syn / "private" / "numbers").exists()
+
+
+def test_a_real_runs_later_steps_read_the_full_precision_copies(tmp_path):
+    """What a later step computes does not depend on the printed precision: it reads private/;
+    a scorecard's reproduced values are printed by their own keys, the paper's never rounded."""
+    w = outputs.Writer(tmp_path, "03_model_culture_and_trust", "raw")
+    w.csv(pd.DataFrame({"measure": ["quality"], "or": [4.951234]}), "tables", "table2.csv")
+    w.numbers({"table2.quality.glmm.adjusted.or": 4.951234, "cohort.pct_high_high": 33.9506})
+    w.save()
+    outputs.Writer(tmp_path, "02_describe_sample", "raw").save()            # the other step 05 reads
+    later = outputs.Writer(tmp_path, "05_scorecard", "raw")
+    assert later.read_csv("tables", "table2.csv")["or"].tolist() == [4.95123]
+    assert later.read_numbers()["table2.quality.glmm.adjusted.or"] == 4.95123
+    card = pd.DataFrame({"key": ["quality_ci_high", "pct_high_high"], "published": [12.15, 34.0],
+                         "reproduced": [13.934912, 33.9506], "reproduced_key": ["table2.quality.glmm.adjusted.ci_high",
+                                                                               "outcome.pct_high_high"]})
+    later.csv(card, "scorecard.csv")
+    shared = pd.read_csv(tmp_path / "scorecard.csv")
+    assert shared["published"].tolist() == [12.15, 34.0] and shared["reproduced"].tolist() == [13.93, 34.0]

@@ -45,7 +45,7 @@ def test_multiverse_is_identical_on_dask(tables, scheduler, config, rules):
     dask = robustness.specification_curve(tables, rules, grid, ["quality"], spec,
                                           parallel.Compute(backend="dask", scheduler=scheduler))
     pd.testing.assert_frame_equal(local, dask)
-    assert len(local) == 2 * 2 * 2 * 3     # cut-offs x rules x adjusted x estimators
+    assert len(local) == 2 * 2 * 2 * len(config.estimators)     # cut-offs x rules x adjusted x estimators
 
 
 def test_unknown_backend_or_missing_scheduler_is_a_clear_error():

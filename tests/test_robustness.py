@@ -20,8 +20,8 @@ def spec(tables, rules, config):
                                                            estimators=config.estimators))
 
 
-def test_grid_is_complete_and_the_main_specification_is_marked_once(spec):
-    assert len(spec) == 2 * 2 * 2 * 2 * 3
+def test_grid_is_complete_and_the_main_specification_is_marked_once(spec, config):
+    assert len(spec) == 2 * 2 * 2 * 2 * len(config.estimators)      # the grid x adjusted x estimators
     main = spec[spec["main"]]
     assert len(main) == 1 and main.iloc[0]["model"] == "glmm" and bool(main.iloc[0]["adjusted"])
 

@@ -318,14 +318,22 @@ def _byline(run: dict) -> list[Block]:
                   + f" doi:{REFERENCES['linzer2021'][1]}}}}}.")]
 
 
-def _abstract(synthetic: bool, measures: list[str], numbers: dict) -> list[Block]:
+def _extracts(source: str) -> str:
+    """What a raw-path run read, in words: the trial's extracts, or the rehearsal extract."""
+    if source == "rehearsal":
+        return ("the rehearsal extract (the synthetic cohort written as the trial's export would come, to "
+                "rehearse the raw path: not the trial's data)")
+    return "the trial's extracts"
+
+
+def _abstract(synthetic: bool, measures: list[str], numbers: dict, source: str = "raw") -> list[Block]:
     ors = "; ".join(f"{_short(m).lower()} [[table2.{m}.glmm.adjusted.or|.2f]] (published [[published.{m}_or|.2f]])"
                     if f"published.{m}_or" in numbers else
                     f"{_short(m).lower()} [[table2.{m}.glmm.adjusted.or|.2f]]" for m in measures)
     data = ("The trial's data are not public, so this run uses a synthetic cohort of [[flow.n_clinics|d]] clinics, "
             "[[flow.n_clinicians|d]] clinicians and [[flow.n_patients|d]] patient surveys generated to match the "
             "published marginals." if synthetic else
-            f"This run uses the trial's extracts ({_cohort_words(numbers)}).")
+            f"This run uses {_extracts(source)} ({_cohort_words(numbers)}).")
     close = ("Because the synthetic cohort was selected to agree with the paper, this shows that the published "
              "analysis can be computed as described and how much its unpublished choices matter, not that its "
              "findings hold: only the trial's data could show that." if synthetic else
@@ -453,7 +461,7 @@ def blocks(cfg, links: dict[str, str], numbers: dict, card=None, run: dict | Non
     if not synthetic:
         out.append(Block("banner", disclosure.CONFIDENTIAL))
     out += [
-        *_abstract(synthetic, measures, numbers),
+        *_abstract(synthetic, measures, numbers, cfg.data_source),
         *_introduction(),
         Block("paragraph", "Every number below comes from this run's numbers.json; each table and figure links to the "
               "notebook cell that made it, in the [report](../report/index.html)."),
@@ -464,7 +472,7 @@ def blocks(cfg, links: dict[str, str], numbers: dict, card=None, run: dict | Non
               "surveys, generated from a model whose parameters were tuned to the published marginals. Every "
               "number below is a number about that cohort, not about the trial."
               if synthetic else
-              f"This run uses the trial's extracts ({_cohort_words(numbers)}). **{disclosure.CONFIDENTIAL}** "
+              f"This run uses {_extracts(cfg.data_source)} ({_cohort_words(numbers)}). **{disclosure.CONFIDENTIAL}** "
               "Counts and statistics of fewer than [[disclosure.min_cell_size|d]] people, and any number that would "
               "give one back, are withheld by disclosure control: they read *suppressed*."),
         *_methods(cfg, numbers),

@@ -10,7 +10,9 @@ On the trial's data (a :class:`Writer` given a real data source), the shareable 
 data and numbers are written at the precision the paper prints (:func:`printed`: odds ratios and
 their limits to 2 decimals, other measured values to 3 significant digits, counts whole), so two
 releases cannot be differenced at 6 digits; the full-precision copies go to ``private/full/``
-and ``private/numbers/``. The steps read the shareable files as written, on every data source.
+and ``private/numbers/``, and the later steps read those (:meth:`Writer.read_csv`,
+:meth:`Writer.read_numbers`), so what they compute does not depend on the rounding. The paper's
+own numbers (``published`` keys and columns) are never rounded again.
 """
 
 from __future__ import annotations
@@ -27,33 +29,43 @@ from .. import paths, steps, store
 MISSING_SHOWN = "--"      # a missing value in a Markdown or LaTeX table
 FIGURE_DPI = 150
 SVG_HASHSALT = "trustlib"  # fixed ids inside SVG files, so that two runs write the same bytes
-# quantities the paper prints to 2 decimals (an odds ratio and its limits: 4.95, 2.02-12.15)
-PRINTED_DECIMALS = {name: 2 for name in ("or", "ci_low", "ci_high", "full_or", "loo_or_min", "loo_or_max", "or_min",
-                                         "or_median", "or_max", "true_or")}
+# quantities the paper prints to 2 decimals (an odds ratio and its limits: 4.95, 2.02-12.15), by the
+# name's end: or, quality_or, full_or, ci_high, quality_ci_high, loo_or_min ...
+PRINTED_DECIMALS = {name: 2 for name in ("or", "ci_low", "ci_high", "or_min", "or_median", "or_max")}
+VERBATIM = "published"    # the paper's own numbers (published.* keys, a published column): never rounded again
+KEYED = {"reproduced": "reproduced_key"}   # a column of numbers.json values, each printed by its own key
 PRINTED_SIGNIFICANT = 3   # any other measured value: 47.3 years, 52.1 %, alpha 0.77 as the paper prints them
 FULL = "full"             # private/full/: the full-precision copies of a real run's shareable tables
 
 
 def printed(name: str, value):
-    """``value`` at the precision the paper prints a quantity called ``name`` (a column, or the
-    last part of a dotted ``numbers.json`` key): :data:`PRINTED_DECIMALS`, else
-    :data:`PRINTED_SIGNIFICANT` significant digits. Whole numbers (counts), text, booleans
-    and missing values are returned as they are."""
-    if isinstance(value, (bool, str)) or value is None or value is pd.NA:
+    """``value`` at the precision the paper prints a quantity called ``name`` (a column, or a
+    dotted ``numbers.json`` key, by its last part): :data:`PRINTED_DECIMALS`, else
+    :data:`PRINTED_SIGNIFICANT` significant digits. Whole numbers (counts), text, booleans,
+    missing values and the paper's own numbers (:data:`VERBATIM`) are returned as they are."""
+    name = str(name)
+    if isinstance(value, (bool, str)) or value is None or value is pd.NA or name == VERBATIM \
+            or name.startswith(f"{VERBATIM}."):
         return value
     if hasattr(value, "item"):
         value = value.item()
     if isinstance(value, int) or not math.isfinite(value) or float(value).is_integer():
         return value
-    decimals = PRINTED_DECIMALS.get(str(name).rsplit(".", 1)[-1])
+    last = name.rsplit(".", 1)[-1]
+    decimals = next((d for end, d in PRINTED_DECIMALS.items() if last == end or last.endswith(f"_{end}")), None)
     return round(value, decimals) if decimals is not None else float(f"{value:.{PRINTED_SIGNIFICANT}g}")
 
 
 def printed_frame(df: pd.DataFrame) -> pd.DataFrame:
-    """Every float column of ``df`` at its printed precision (:func:`printed`, by column name)."""
+    """Every float column of ``df`` at its printed precision (:func:`printed`, by column name; a
+    :data:`KEYED` column row by row, by the key its row names)."""
     out = df.copy()
     for col in out.columns:
-        if pd.api.types.is_float_dtype(out[col]):
+        if not pd.api.types.is_float_dtype(out[col]):
+            continue
+        if col in KEYED and KEYED[col] in out.columns:
+            out[col] = [printed(k, v) for k, v in zip(out[KEYED[col]], out[col])]
+        else:
             out[col] = out[col].map(lambda v, c=col: printed(c, v))
     return out
 
@@ -291,6 +303,9 @@ class Writer:
         name = "/".join(parts)
         self._declared(name)
         path = self.path(*parts)
+        full = self.path(store.PRIVATE, FULL, *parts)     # a real run's full-precision copy, where there is one
+        if full.exists():
+            path = full
         if not path.exists():
             producer = steps.producer(name)
             raise FileNotFoundError(f"{path} does not exist: run notebook {producer.name if producer else '?'} "
@@ -299,13 +314,16 @@ class Writer:
         return store.read_table(path)
 
     def read_numbers(self) -> dict:
-        """The numbers of the steps this one declares it reads (all of ``numbers.json`` for a
-        notebook outside the declared steps)."""
+        """The numbers of the steps this one declares it reads, at full precision (a real run's
+        ``private/numbers/`` where there is one; all of ``numbers.json`` for a notebook outside
+        the declared steps)."""
         if self.step is None:
             return store.read_numbers(self.root)
         merged = {}
         for name in self.step.reads:
             frag = self.path("numbers", f"{name}.json")
+            if self.path(store.PRIVATE, "numbers", f"{name}.json").exists():
+                frag = self.path(store.PRIVATE, "numbers", f"{name}.json")
             if not frag.exists() and steps.get(name).synthetic_only:
                 continue                         # a raw run leaves out the steps about the generator
             if not frag.exists():
