@@ -64,15 +64,7 @@ def _notebook_imports(name: str) -> set[str]:
 def _uses(name: str, graph: dict) -> set[str]:
     """Files below trustlib/ a notebook runs: the modules it imports, what those import, and the
     packages above each of them (their __init__.py runs first)."""
-    files = test_layers.sources()
-    seen, todo = set(), ["", *_notebook_imports(name)]
-    while todo:
-        m = todo.pop()
-        if m not in seen:
-            seen.add(m)
-            parts = m.split(".") if m else []
-            todo += [".".join(parts[:i]) for i in range(len(parts))] + list(graph[m])
-    return {files[m].relative_to(test_layers.PACKAGE).as_posix() for m in seen}
+    return test_layers.closure(_notebook_imports(name), graph)
 
 
 NOTEBOOKS = [steps.SYNTHESIZE, *steps.ANALYSIS]

@@ -171,23 +171,26 @@ def test_what_the_layers_hold():
                                                                                    if f == "run"}
 
 
+def closure(starts, graph: dict) -> set[str]:
+    """The files below trustlib/ that importing the modules ``starts`` runs: those modules, what
+    they import, and the packages above each (whose ``__init__.py`` runs first), by this reader."""
+    files = sources()
+    seen, todo = set(), ["", *starts]
+    while todo:
+        m = todo.pop()
+        if m not in seen:
+            seen.add(m)
+            parts = m.split(".") if m else []
+            todo += [".".join(parts[:i]) for i in range(len(parts))] + list(graph[m])
+    return {files[m].relative_to(PACKAGE).as_posix() for m in seen}
+
+
 def test_the_fingerprint_reads_the_same_imports():
     """For every module, the files the fingerprint says it depends on (its closure) are those this
     reader finds, with the packages above each (whose ``__init__.py`` runs first)."""
-    graph, files = import_graph(), sources()
-
-    def closure(name):
-        seen, todo = set(), [name, ""]
-        while todo:
-            m = todo.pop()
-            if m not in seen:
-                seen.add(m)
-                parts = m.split(".") if m else []
-                todo += [".".join(parts[:i]) for i in range(len(parts))] + list(graph[m])
-        return sorted(files[m].relative_to(PACKAGE).as_posix() for m in seen)
-
+    graph = import_graph()
     for name in graph:
-        assert fingerprint.module_closure([name]) == closure(name), name
+        assert fingerprint.module_closure([name]) == sorted(closure([name], graph)), name
 
 
 # -- the checker itself ----------------------------------------------------------------------------------
