@@ -37,19 +37,19 @@ def _umask() -> int:
 def file_mode(path: Path) -> int:
     """Permissions of a new output: what the umask gives a new file (0644 under 022), owner-only
     (0600) below a ``private/`` folder (``private/x.csv``, ``private/full/tables/x.csv``)."""
-    return 0o600 if PRIVATE in _near(Path(path).parent) else 0o666 & ~_umask()
+    return 0o600 if any(p.name == PRIVATE for p in _near(Path(path).parent)) else 0o666 & ~_umask()
 
 
-def _near(folder: Path) -> list[str]:
-    """The names of ``folder`` and its two parents: an output's folder within a results folder."""
-    return [p.name for p in [folder, *list(folder.parents)[:2]]]
+def _near(folder: Path) -> list[Path]:
+    """``folder`` and its two parents: an output's folder within a results folder."""
+    return [folder, *list(folder.parents)[:2]]
 
 
 def make_folder(folder: Path) -> Path:
     """Create ``folder`` and its parents; a ``private/`` folder is owner-only (0700)."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    for p in [folder, *list(folder.parents)[:2]]:
+    for p in _near(folder):
         if p.name == PRIVATE:
             p.chmod(0o700)
     return folder
