@@ -29,7 +29,7 @@ MAKEFLAGS += --no-print-directory
 # trustlib. The caches are __pycache__/ folders (git-ignored); stale ones are never used.
 unexport PYTHONDONTWRITEBYTECODE
 
-.PHONY: help all report article test unit acceptance nbval verify compare site validate synthetic notebooks lab bench reference lock clean distclean env
+.PHONY: help all report article test slow unit acceptance nbval verify compare site validate synthetic notebooks lab bench reference lock clean distclean env
 .DEFAULT_GOAL := help
 
 help: ## list the targets (for DATA=$(DATA): outputs in $(RESULTS)/)
@@ -73,16 +73,19 @@ PYTEST := $(PYTEST1) -n 2 --dist loadgroup
 NBVAL := --nbval --nbval-sanitize-with tests/nbval_sanitize.cfg --nbval-kernel-name $(KERNEL)
 NOTEBOOKS_CHANGED = $(shell git status --porcelain -- notebooks 2>/dev/null | grep -c ipynb)
 
-test: all ## every test: unit, acceptance on the run's outputs, and strict nbval if notebooks/ has uncommitted changes
-	$(PYTEST) tests
+test: all ## the tests a maintainer runs often: unit, acceptance on the run's outputs, and strict nbval if notebooks/ has uncommitted changes (`make slow` has the rest)
+	$(PYTEST) -m "not slow" tests
 	@if [ "$(NOTEBOOKS_CHANGED)" != "0" ] && [ -n "$(NOTEBOOKS_CHANGED)" ]; then \
 	    echo "notebooks/ has uncommitted changes: strict nbval re-executes them"; $(MAKE) nbval; fi
 
-unit: $(STAMP) ## fast unit tests only (no pipeline run, no results needed)
-	$(PYTEST) -m "not acceptance" tests
+slow: all ## the tests that need a whole run of their own, in sandboxes (raw runs, signals, another BLAS kernel, every documented command, CONTRIBUTING's recipes, make lab); CI runs them after make test
+	$(PYTEST) -m slow tests
 
-acceptance: all ## tests that read the run's outputs (results/) and run the pipeline in a sandbox
-	$(PYTEST) -m acceptance tests
+unit: $(STAMP) ## fast unit tests only (no pipeline run, no results needed)
+	$(PYTEST) -m "not acceptance and not slow" tests
+
+acceptance: all ## the tests of make test that read the run's outputs (results/)
+	$(PYTEST) -m "acceptance and not slow" tests
 
 nbval: all ## re-execute the committed notebooks and compare their outputs (strict nbval)
 	$(PYTEST1) $(NBVAL) notebooks   # one process: each notebook reads the ones before it

@@ -27,12 +27,28 @@ def _acceptance(module) -> bool:
             or any(getattr(v, "__module__", None) == "sandbox" for v in vars(module).values()))
 
 
+# whole runs of their own: a run in another BLAS kernel, signals sent to running kernels, every
+# documented command, CONTRIBUTING's recipes followed in a copy, `make lab` in its own environment
+SLOW_MODULES = {"test_machines.py", "test_ids.py", "test_interrupts.py", "test_documented_commands.py",
+                "test_contributing.py", "test_lab.py"}
+
+
+def _slow(item) -> bool:
+    """A test that needs a run, an environment or a recipe of its own: in a module above, marked
+    ``slow``, or reading the complete raw run in a sandbox (:func:`sandbox.full_raw_run_once`)."""
+    return (item.module.__file__.rsplit("/", 1)[-1] in SLOW_MODULES or item.get_closest_marker("slow") is not None
+            or "full_raw_run_once" in getattr(item, "fixturenames", ()))
+
+
 def pytest_collection_modifyitems(config, items):
     """Tests that read the run's outputs or run the pipeline are acceptance tests (`make unit`
-    leaves them out; `make test` runs them after `make all`)."""
+    leaves them out; `make test` runs them after `make all`). Those that need a whole run of their
+    own are also ``slow``: `make test` leaves them out, `make slow` runs them (CI runs both)."""
     for item in items:
         if item.module is not None and _acceptance(item.module):
             item.add_marker(pytest.mark.acceptance)
+        if item.module is not None and _slow(item):
+            item.add_marker(pytest.mark.slow)
 
 
 def private_snapshot() -> dict[str, str]:

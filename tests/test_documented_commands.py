@@ -14,8 +14,8 @@ How each is exercised (and so what "runs" means here):
   and plans, in seconds (a real raw run of the cohort, and `make verify` on it, are in
   test_pipeline.py);
 * **collected, not run**: a pytest command line (``--collect-only`` on this repository);
-* **resolved, not run** (``make -n``): the targets that start the test suite (`test`, `unit`,
-  `acceptance`, `nbval`: CI runs `make test` itself), install from the network (`lock`, `lab`),
+* **resolved, not run** (``make -n``): the targets that start the test suite (`test`, `slow`, `unit`,
+  `acceptance`, `nbval`: CI runs `make test` and `make slow` itself), install from the network (`lock`, `lab`),
   need R's packages and the network (`reference`), or time the machine for minutes (`bench`);
 * **heavy arguments made light**, as :data:`LIGHTER` lists: the Monte Carlo script with 2
   replicates on 1 core, the papermill recipe in the sandbox's own scratch folder;
@@ -44,7 +44,7 @@ DOCUMENTS = ["README.md", "CONTRIBUTING.md", "data/raw/README.md",
              *sorted(p.relative_to(paths.ROOT).as_posix() for p in (paths.ROOT / "docs").glob("*.md"))]
 INLINE = re.compile(r"`((?:make |\.venv/bin/|python -m trustlib )[^`]*)`")   # a command written inline
 FAILS = {"make notebooks DATA=raw": (1, "refusing to refresh committed notebooks from raw data")}
-RESOLVED_ONLY = {"test", "unit", "acceptance", "nbval", "lock", "lab", "reference", "bench"}
+RESOLVED_ONLY = {"test", "slow", "unit", "acceptance", "nbval", "lock", "lab", "reference", "bench"}
 DESTRUCTIVE = {"clean", "distclean"}
 PIPELINE = ["validate", "all", "verify"]    # the targets the real-data steps use with DATA=raw
 LIGHTER = {r"scripts/monte_carlo\.py 200 2": "scripts/monte_carlo.py 2 1",

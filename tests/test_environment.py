@@ -65,11 +65,11 @@ def test_make_help_lists_every_target():
         assert f"make {target} " in out, f"`make help` does not describe {target}"
 
 
-def test_ci_runs_make_test_and_nothing_else():
+def test_ci_runs_make_test_then_make_slow_and_nothing_else():
     commands = [line for line in (paths.ROOT / ".ci" / "run").read_text().splitlines()
                 if line.strip() and not line.startswith("#") and not line.startswith("set ")
                 and not line.startswith("cd ")]
-    assert commands == ["make test"]
+    assert commands == ["make test", "make slow"]
 
 
 @pytest.mark.acceptance

@@ -37,6 +37,7 @@ def test_the_extract_has_the_example_maps_files_and_reads_back_as_the_cohort(tmp
         pd.testing.assert_frame_equal(a[sorted(b.columns)], b[sorted(b.columns)], check_dtype=False)
 
 
+@pytest.mark.slow
 def test_make_all_data_rehearsal_runs_the_raw_path_end_to_end(tmp_path_factory):
     root = make_small(copy_repository(tmp_path_factory.mktemp("rehearse")))
     made = cli("rehearsal", root=root)
