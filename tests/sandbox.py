@@ -37,6 +37,28 @@ def copy_repository(root: Path) -> Path:
     return root
 
 
+ENVIRONMENT_INPUTS = ("pyproject.toml", "requirements.lock", "requirements-lab.lock")
+
+
+def link_environment(root: Path) -> Path:
+    """Link this repository's ``.venv`` into the copy at ``root``, which holds copies of the
+    files the environment is built from (:data:`ENVIRONMENT_INPUTS`), dated as the environment's
+    stamp: a ``make`` in the copy never re-installs into the linked environment (an editable
+    install of the copy's trustlib, and its kernel, would replace this repository's). Fails when
+    the environment is older than those files here: ``make env`` first."""
+    stamp = paths.ROOT / ".venv" / ".installed"
+    newer = [n for n in ENVIRONMENT_INPUTS if not stamp.exists() or (paths.ROOT / n).stat().st_mtime > stamp.stat().st_mtime]
+    if newer:
+        pytest.fail(f".venv is older than {', '.join(newer)}: run `make env` (or any make target) before the tests")
+    when = stamp.stat().st_mtime
+    for name in ENVIRONMENT_INPUTS:
+        os.utime(root / name, (when, when))
+    (root / ".venv").symlink_to(paths.ROOT / ".venv")
+    stale = subprocess.run(["make", "-q", ".venv/.installed"], cwd=root, capture_output=True)
+    assert stale.returncode == 0, "make in the copy would re-install into this repository's .venv"
+    return root
+
+
 @pytest.fixture(scope="module")
 def sandbox(tmp_path_factory) -> Path:
     """A copy of the code, notebooks, parameters, committed data and the docs the report carries,

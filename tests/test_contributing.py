@@ -20,7 +20,7 @@ import subprocess
 import pandas as pd
 import pytest
 
-from sandbox import copy_repository, make_small
+from sandbox import copy_repository, link_environment, make_small
 from trustlib import paths
 
 pytestmark = [pytest.mark.acceptance, pytest.mark.xdist_group("contributing")]
@@ -51,8 +51,7 @@ def box(tmp_path_factory):
     for folder in ("scripts", "docs", "tests"):
         shutil.copytree(paths.ROOT / folder, root / folder, dirs_exist_ok=True,
                         ignore=shutil.ignore_patterns("__pycache__"))
-    (root / ".venv").symlink_to(paths.ROOT / ".venv")
-    return root
+    return link_environment(root)
 
 
 def sh(box, *command: str) -> subprocess.CompletedProcess:

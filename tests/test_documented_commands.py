@@ -36,7 +36,7 @@ import subprocess
 
 import pytest
 
-from sandbox import copy_repository, make_small, write_raw_extract
+from sandbox import copy_repository, link_environment, make_small, write_raw_extract
 from trustlib import paths
 
 pytestmark = pytest.mark.xdist_group("documented")
@@ -108,8 +108,7 @@ def box(tmp_path_factory):
         shutil.copy2(paths.ROOT / name, root / name)
     for folder in ("scripts", "docs", "tests/reference"):
         shutil.copytree(paths.ROOT / folder, root / folder, dirs_exist_ok=True, ignore=shutil.ignore_patterns("__pycache__"))
-    (root / ".venv").symlink_to(paths.ROOT / ".venv")
-    return root
+    return link_environment(root)
 
 
 def run(box, command: str) -> subprocess.CompletedProcess:
