@@ -75,7 +75,7 @@ def check(X, y, groups, names=None) -> tuple[np.ndarray, np.ndarray, np.ndarray]
         cols = sorted(set(np.nonzero(bad)[1].tolist()))
         raise FitInputError(f"X holds {int(bad.sum())} missing or infinite value(s), in "
                             + ", ".join(_column(names, j) for j in cols[:5]))
-    outside = ~np.isin(y, (0.0, 1.0))
+    outside = (y != 0.0) & (y != 1.0)
     if outside.any():
         shown = sorted({float(v) for v in y[outside] if np.isfinite(v)})[:5]
         what = f"values {shown}" if shown else "missing values"
@@ -96,10 +96,10 @@ def check(X, y, groups, names=None) -> tuple[np.ndarray, np.ndarray, np.ndarray]
         j = others[0]
         raise FitInputError(f"{_column(names, j)} is constant ({X[0, j]:g} in every row): its coefficient "
                             "cannot be estimated beside the intercept")
-    _, first = np.unique(X.T, axis=0, return_index=True)
-    if len(first) < X.shape[1]:
-        dup = sorted(set(range(X.shape[1])) - set(first.tolist()))[0]
-        twin = next(j for j in range(X.shape[1]) if j != dup and np.array_equal(X[:, j], X[:, dup]))
-        raise FitInputError(f"{_column(names, min(dup, twin))} and {_column(names, max(dup, twin))} are identical: "
-                            "their coefficients cannot be told apart")
+    seen = {}
+    for dup, column in enumerate(np.ascontiguousarray(X.T) + 0.0):      # + 0.0: -0.0 as 0.0
+        twin = seen.setdefault(column.tobytes(), dup)
+        if twin != dup:
+            raise FitInputError(f"{_column(names, twin)} and {_column(names, dup)} are identical: "
+                                "their coefficients cannot be told apart")
     return X, y, groups
