@@ -332,3 +332,58 @@ def test_lines_are_physical_lines_and_columns_named_as_in_the_file(data_copy):
     assert f"column 'pt_trust_02': outside the allowed range 1-5, or -9 for missing (line {expected_line})" in message
     assert "column 'age' (in the file: 'AGE_YEARS')" in message and "(line 5)" in message
     assert "line one" not in message
+
+
+# cells as exports write them: valid codes, and what a whole-number range check must refuse or pass
+CELLS = ["1", "2", "3", "4", "5", "-9", "0", "6", "01", "1.0", " 3", "", "-1", "\u0663", "4a", "99", "-09"]
+
+
+def _reference(cells: list[str], lo: float, hi: float, miss: float) -> dict[str, list[bool]]:
+    """Each integer check's verdict, cell by cell, from the contract's rules as written."""
+    whole = [contract.INT_PATTERN.match(c) is not None for c in cells]
+    return {"whole_number": [w or c == "" for w, c in zip(whole, cells)],
+            "blank": [c != "" for c in cells],
+            "codebook_range": [not w or lo <= int(c) <= hi or int(c) == miss for w, c in zip(whole, cells)]}
+
+
+@pytest.mark.parametrize("column", ["quality_1", "age", "pt_trust_01", "patient_age"])
+def test_integer_checks_give_the_cell_by_cell_verdict_whatever_the_column_holds(column):
+    """The checks pass a column of valid codes without testing each cell: on columns of valid
+    codes only, and on columns mixing in anything else, every verdict is the cell-by-cell one."""
+    import random
+
+    from trustlib.data import codebook
+
+    cb = codebook.load_codebook().set_index("variable").loc[column]
+    table = cb["table"]
+    checks = {c.name: c for c in contract.table_schema(table).columns[column].checks}
+    lo, hi, miss = cb["min"], cb["max"], cb["missing_code"]
+    valid = [str(v) for v in range(int(lo), int(hi) + 1)] + [str(int(miss))]
+    rng = random.Random(7)
+    columns = [valid, [rng.choice(valid) for _ in range(300)]]
+    columns += [[rng.choice(valid) for _ in range(300)] + [odd] for odd in CELLS]
+    for cells in columns:
+        s = pd.Series(cells, dtype=object)
+        expected = _reference(cells, lo, hi, miss)
+        for name, verdict in expected.items():
+            assert checks[name]._check_fn(s).tolist() == verdict, (column, name, cells[-1])
+
+
+def test_typed_integers_are_the_numbers_pandas_reads_with_the_missing_code_as_nan():
+    import math
+
+    import numpy as np
+
+    from trustlib.data import codebook
+
+    variables = codebook.table_variables("patients")["variable"].tolist()
+    cells = ["3", "007", "-9", "-0", "5", "1"]
+    df = pd.DataFrame({v: cells if v.startswith("pt_trust") or v == "patient_age" else [f"X{i}" for i in range(6)]
+                       for v in variables})
+    typed = contract._typed("patients", df)
+    expected = pd.to_numeric(pd.Series(cells)).astype("float64").mask(lambda x: x == -9)
+    for v in variables:
+        if v.startswith("pt_trust"):
+            assert typed[v].dtype == np.float64 and typed[v].tolist()[:2] == expected.tolist()[:2]
+            assert math.isnan(typed[v][2]) and math.copysign(1.0, typed[v][3]) == 1.0   # -0 read as 0
+    assert typed["patient_id"].tolist() == [f"X{i}" for i in range(6)]

@@ -50,8 +50,14 @@ def _load_codebook(version: tuple) -> pd.DataFrame:
 
 def table_variables(table: str, codebook: pd.DataFrame | None = None) -> pd.DataFrame:
     """Codebook rows of one raw table, in file order."""
-    cb = load_codebook() if codebook is None else codebook
-    return cb[cb["table"] == table].reset_index(drop=True)
+    if codebook is None:
+        return _table_variables(paths.version(paths.CODEBOOK), table).copy()
+    return codebook[codebook["table"] == table].reset_index(drop=True)
+
+
+@lru_cache(maxsize=16)
+def _table_variables(version: tuple, table: str) -> pd.DataFrame:
+    return table_variables(table, _load_codebook(version))
 
 
 def scale_items(scale: str, codebook: pd.DataFrame | None = None) -> pd.DataFrame:

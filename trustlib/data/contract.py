@@ -92,12 +92,24 @@ def _column_checks(var: pd.Series) -> list[pa.Check]:
         miss = var["missing_code"]
         lo, hi = var["min"], var["max"]
         code_note = f", or {int(miss)} for missing" if pd.notna(miss) else ""
-        checks.append(pa.Check(lambda s: s.str.match(INT_PATTERN) | (s == ""), name="whole_number",
-                               error="not a whole number"))
+        # the values that pass all three checks below, as text: a column holding only these (as a
+        # survey column does) passes without a test of each cell
+        valid = set()
+        if pd.notna(lo) and pd.notna(hi) and float(lo).is_integer() and float(hi).is_integer() and hi - lo <= 1000:
+            valid = {str(v) for v in range(int(lo), int(hi) + 1)} | ({str(int(miss))} if pd.notna(miss) else set())
+
+        def whole_number(s):
+            ok = s.isin(valid)
+            return ok if ok.all() else s.str.match(INT_PATTERN) | (s == "")
+
+        checks.append(pa.Check(whole_number, name="whole_number", error="not a whole number"))
         checks.append(pa.Check(lambda s: s != "", name="blank",
                                error=f"blank cell; missing values must be coded {int(miss) if pd.notna(miss) else 'explicitly'}"))
 
         def within_codebook_range(s, lo=lo, hi=hi, miss=miss):
+            ok = s.isin(valid)
+            if ok.all():
+                return ok
             x = pd.to_numeric(s.where(s.str.match(INT_PATTERN)), errors="coerce")
             ok = x.isna() | x.between(lo, hi)
             if pd.notna(miss):
@@ -217,17 +229,17 @@ def validate_tables(tables: dict[str, pd.DataFrame], names: dict[str, str] | Non
 
 
 def _typed(table: str, df: pd.DataFrame) -> pd.DataFrame:
-    """Codebook columns only, integers as numbers with the missing-value code turned into NaN."""
-    out = {}
-    for _, var in codebook.table_variables(table).iterrows():
-        s = df[var["variable"]]
-        if var["type"] == "integer":
-            x = pd.to_numeric(s).astype("float64")
-            if pd.notna(var["missing_code"]):
-                x = x.mask(x == var["missing_code"])
-            s = x
-        out[var["variable"]] = s
-    return pd.DataFrame(out)
+    """Codebook columns only, integers as numbers (float64) with the missing-value code turned
+    into NaN. ``df`` has passed the contract: every integer cell is ASCII digits with an optional
+    minus sign, which float() reads exactly as pandas' to_numeric does (-0 as 0)."""
+    cb = codebook.table_variables(table)
+    out = df[cb["variable"].tolist()].copy()
+    ints = cb[cb["type"] == "integer"]
+    if len(ints):
+        cols = ints["variable"].tolist()
+        x = pd.DataFrame(df[cols].to_numpy(dtype="float64") + 0.0, columns=cols, index=df.index)
+        out[cols] = x.mask(x.eq(ints["missing_code"].to_numpy(dtype="float64"), axis=1))
+    return out
 
 
 def load_folder(folder: Path, column_map: Path | None = None) -> dict[str, pd.DataFrame]:

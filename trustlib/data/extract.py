@@ -32,6 +32,13 @@ ENCRYPTED = "EncryptedPackage".encode("utf-16-le")
 MAP_KEYS = {"file", "columns", "sheet", "header_row"}
 
 
+def _distinct(s: pd.Series) -> list[str]:
+    """The distinct values of a text column (a survey column holds a handful in hundreds of rows:
+    a test of each distinct value, then ``isin``, instead of pandas' ``.str`` methods, which call
+    Python once per row)."""
+    return [v for v in pd.unique(s.to_numpy()) if isinstance(v, str)]
+
+
 @dataclass
 class ColumnMap:
     """Renaming of an extract's files and columns onto the codebook (see ``column_map.yml``)."""
@@ -192,7 +199,7 @@ def whole_numbers(df: pd.DataFrame, table: str, renames: dict) -> tuple[pd.DataF
     integers = set(codebook.table_variables(table).query("type == 'integer'")["variable"])
     out, columns = df, []
     for col in df.columns:
-        if renames.get(col, col) not in integers or not df[col].str.contains(".", regex=False).any():
+        if renames.get(col, col) not in integers or not any("." in v for v in _distinct(df[col])):
             continue
         whole = df[col].str.extract(WRITTEN_AS_DECIMAL, expand=False)
         if whole.notna().any():
@@ -221,8 +228,9 @@ def missing_as_code(df: pd.DataFrame, table: str, renames: dict, declared: bool)
         code = codes.get(renames.get(col, col))
         if code is None:
             continue
-        hit = df[col].str.fullmatch(STATA_MISSING.pattern) | ((df[col] == "") if declared else False)
-        if hit.any():
+        declared_missing = [v for v in _distinct(df[col]) if STATA_MISSING.fullmatch(v) or (declared and v == "")]
+        if declared_missing:
+            hit = df[col].isin(declared_missing)
             out.loc[hit, col] = code
             counted[col] = int(hit.sum())
     out.attrs = {**df.attrs, "missing_read": counted}
@@ -264,7 +272,7 @@ def read_csv(raw: bytes, header_row: int = 1, fixed=lambda name: False) -> tuple
                       "which has no name in the header line"]
     df = df.iloc[:, :len(names)]
     df.columns = names
-    df = df.apply(lambda s: s.str.strip())
+    df = df.apply(lambda s: s if all(v == v.strip() for v in _distinct(s)) else s.str.strip())
     df.attrs["lines"] = lines
     return df, []
 
