@@ -73,12 +73,12 @@ PYTEST := $(PYTEST1) -n 2 --dist loadgroup
 NBVAL := --nbval --nbval-sanitize-with tests/nbval_sanitize.cfg --nbval-kernel-name $(KERNEL)
 NOTEBOOKS_CHANGED = $(shell git status --porcelain -- notebooks 2>/dev/null | grep -c ipynb)
 
-test: all ## the tests a maintainer runs often: unit, acceptance on the run's outputs, and strict nbval if notebooks/ has uncommitted changes (`make slow` has the rest)
+test: all ## the tests to run often (about a minute): unit, acceptance on the run's outputs, strict nbval if notebooks/ has uncommitted changes
 	$(PYTEST) -m "not slow" tests
 	@if [ "$(NOTEBOOKS_CHANGED)" != "0" ] && [ -n "$(NOTEBOOKS_CHANGED)" ]; then \
 	    echo "notebooks/ has uncommitted changes: strict nbval re-executes them"; $(MAKE) nbval; fi
 
-slow: all ## the tests that need a whole run of their own, in sandboxes (raw runs, signals, another BLAS kernel, every documented command, CONTRIBUTING's recipes, make lab); CI runs them after make test
+slow: all ## the tests make test leaves out, each a whole run of its own in a sandbox (raw runs, signals, another BLAS kernel, every documented command, CONTRIBUTING's recipes, make lab); CI runs them too
 	$(PYTEST) -m slow tests
 
 unit: $(STAMP) ## fast unit tests only (no pipeline run, no results needed)
