@@ -36,3 +36,25 @@ def test_a_run_says_when_its_parameters_leave_or_return_to_the_defaults(config, 
     assert capsys.readouterr().out == "parameters: back to those of params/pipeline.yml\n"
     pipeline._say_parameters(config, previous={"parameters": config.parameters()})
     assert capsys.readouterr().out == ""
+
+
+def test_an_edit_of_the_defaults_file_is_not_a_return_to_them(config, capsys):
+    """A previous run with the defaults of its day (departures: none) says nothing after the file
+    changed; one that departed from them says it returns. The departures are those the manifest
+    recorded when that run was made."""
+    from trustlib.run import pipeline
+
+    old_defaults = {**config.parameters(), "nagq": 10}          # the file said nagq: 10 then
+    pipeline._say_parameters(config, previous={"parameters": old_defaults, "departures": {}})
+    assert capsys.readouterr().out == ""
+    pipeline._say_parameters(config, previous={"parameters": old_defaults, "departures": {"nagq": 10}})
+    assert capsys.readouterr().out == "parameters: back to those of params/pipeline.yml\n"
+
+
+def test_the_manifest_records_the_departures_of_its_run(tmp_path, config):
+    from trustlib.run import manifest as m
+
+    parameters = config.replace(cutoff_rule="above").parameters()
+    (tmp_path / "provenance").mkdir()
+    m.write(tmp_path, "synthetic", parameters, [], {}, set(), {})
+    assert json.loads((tmp_path / "manifest.json").read_text())["departures"] == {"cutoff_rule": "above"}

@@ -3,7 +3,8 @@
 Every output's SHA-256 (paths relative to the results folder) with the step that wrote it;
 shareable outputs under ``outputs`` and row-level ones (``private/``) under
 ``private_outputs``; per step its fingerprint (:mod:`trustlib.run.fingerprint`), whether it was
-executed or carried from the previous run, and its files; the run's parameters, the extract
+executed or carried from the previous run, and its files; the run's parameters and those of
+them that departed from ``params/pipeline.yml`` as it read then (``departures``), the extract
 as read (its files' SHA-256, and how they were read: a workbook's sheet, IDs read as their number
 format displays them), git commit and dirty flag, Python and key package versions. No time stamps, so two
 runs of the same inputs write the same manifest.
@@ -92,6 +93,7 @@ def write(results: Path, source: str, parameters: dict, names: list[str], finger
         "python": platform.python_version(),
         "packages": fingerprint.packages(),
         "parameters": parameters,
+        "departures": params.non_default(parameters),
         "inputs": next((fp["data"] for fp in fingerprints.values() if fp["data"]), {}),
         "missing_values_read": json.loads(missing.read_text()) if missing.is_file() else {},
         "how_read": json.loads(how.read_text()) if how.is_file() else {},

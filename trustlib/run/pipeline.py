@@ -192,12 +192,13 @@ def _executed_words(names: list[str], carried: set[str]) -> str:
 
 
 def _say_parameters(cfg: config.RunConfig, previous: dict | None) -> None:
-    """Say when a run departs from params/pipeline.yml, or returns to it after a run that did."""
+    """Say when a run departs from params/pipeline.yml, or returns to it after a run that did
+    (one that departed from the file as it read then: an edit of the file is not a return)."""
     changed = non_default(cfg.parameters())
     defaults = paths.relative(paths.PIPELINE_PARAMS)
     if changed:
         print(f"parameters not those of {defaults}: {parameter_words(changed)}")
-    elif previous and non_default(previous.get("parameters", {})):
+    elif previous and previous.get("departures", non_default(previous.get("parameters", {}))):
         print(f"parameters: back to those of {defaults}")
 
 
