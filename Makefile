@@ -73,7 +73,7 @@ PYTEST := $(PYTEST1) -n 2 --dist loadgroup
 NBVAL := --nbval --nbval-sanitize-with tests/nbval_sanitize.cfg --nbval-kernel-name $(KERNEL)
 NOTEBOOKS_CHANGED = $(shell git status --porcelain -- notebooks 2>/dev/null | grep -c ipynb)
 
-test: all ## the tests to run often (about a minute): unit, acceptance on the run's outputs, strict nbval if notebooks/ has uncommitted changes
+test: all ## the tests to run often (about a minute): unit, and acceptance on the run's outputs (strict nbval too if notebooks/ changed)
 	$(PYTEST) -m "not slow" tests
 	@if [ "$(NOTEBOOKS_CHANGED)" != "0" ] && [ -n "$(NOTEBOOKS_CHANGED)" ]; then \
 	    echo "notebooks/ has uncommitted changes: strict nbval re-executes them"; $(MAKE) nbval; fi

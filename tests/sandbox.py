@@ -49,7 +49,7 @@ def link_environment(root: Path) -> Path:
     stamp = paths.ROOT / ".venv" / ".installed"
     newer = [n for n in ENVIRONMENT_INPUTS if not stamp.exists() or (paths.ROOT / n).stat().st_mtime > stamp.stat().st_mtime]
     if newer:
-        pytest.fail(f".venv is older than {', '.join(newer)}: run `make env` (or any make target) before the tests")
+        pytest.fail(f".venv is older than {', '.join(newer)}: run `make env` (or `make all`) before the tests")
     when = stamp.stat().st_mtime
     for name in ENVIRONMENT_INPUTS:
         os.utime(root / name, (when, when))

@@ -18,7 +18,8 @@ How each is exercised (and so what "runs" means here):
   `acceptance`, `nbval`: CI runs `make test` and `make slow` itself), install from the network (`lock`, `lab`),
   need R's packages and the network (`reference`), or time the machine for minutes (`bench`);
 * **heavy arguments made light**, as :data:`LIGHTER` lists: the Monte Carlo script with 2
-  replicates on 1 core, the papermill recipe in the sandbox's own scratch folder;
+  replicates on 1 core, the papermill recipe in the sandbox's own scratch folder, waiting for
+  its kernel as long as the runner does (papermill's 60 s passed on a loaded machine);
 * **destructive targets** (`clean`, `distclean`, `make clean all`) on a copy of their own;
 * **commands the documents say fail** (:data:`FAILS`) must fail as they say: `make notebooks
   DATA=raw` refuses.
@@ -38,6 +39,7 @@ import pytest
 
 from sandbox import copy_repository, link_environment, make_small, write_raw_extract
 from trustlib import paths
+from trustlib.run import scheduler
 
 pytestmark = pytest.mark.xdist_group("documented")
 DOCUMENTS = ["README.md", "CONTRIBUTING.md", "data/raw/README.md",
@@ -115,6 +117,8 @@ def run(box, command: str) -> subprocess.CompletedProcess:
     for heavy, light in LIGHTER.items():
         command = re.sub(heavy, light, command)
     command = command.replace("/tmp/trustlib-scratch", str(box / "scratch"))
+    if command.startswith(".venv/bin/papermill "):     # wait for the kernel as the runner does, loaded machine or not
+        command += f" --start-timeout {scheduler.KERNEL_START_TIMEOUT}"
     if _target(command) in RESOLVED_ONLY:
         command = command.replace("make ", "make -n ", 1)
     env = {**os.environ, "PYTHONPATH": str(box), "TRUSTLIB_DRY_RUN": "1"}

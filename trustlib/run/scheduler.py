@@ -97,6 +97,11 @@ def notebook_parameters(name: str) -> dict:
     return {k: v["default"] for k, v in pm.inspect_notebook(str(paths.notebook(name))).items()}
 
 
+# seconds a kernel may take to answer once started: papermill's default, 60, was reached on a
+# 2-core machine running two test suites at once; a kernel that has not answered in ten minutes is broken
+KERNEL_START_TIMEOUT = 600
+
+
 def execute(name: str, output: Path, parameters: dict, shown_results: str | None = None,
             why: str | None = None) -> None:
     """Execute notebook ``name`` into ``output`` with the parameters it declares (others are not
@@ -112,6 +117,7 @@ def execute(name: str, output: Path, parameters: dict, shown_results: str | None
     pm.execute_notebook(str(paths.notebook(name)), str(output),
                         parameters={k: v for k, v in parameters.items() if k in declared},
                         kernel_name=KERNEL, language="python", progress_bar=False, log_output=False,
+                        start_timeout=KERNEL_START_TIMEOUT,
                         request_save_on_cell_execute=False, resources={"metadata": {"path": str(paths.NOTEBOOKS)}},
                         on_cell_execute=_announce(name, why))
     clean_executed(output, shown_results)
