@@ -42,17 +42,17 @@ ENVIRONMENT_INPUTS = ("pyproject.toml", "requirements.lock", "requirements-lab.l
 
 def link_environment(root: Path) -> Path:
     """Link this repository's ``.venv`` into the copy at ``root``, which holds copies of the
-    files the environment is built from (:data:`ENVIRONMENT_INPUTS`), dated as the environment's
-    stamp: a ``make`` in the copy never re-installs into the linked environment (an editable
+    files the environment is built from (:data:`ENVIRONMENT_INPUTS`), dated a second before the
+    environment's stamp: a ``make`` in the copy never re-installs into the linked environment (an editable
     install of the copy's trustlib, and its kernel, would replace this repository's). Fails when
     the environment is older than those files here: ``make env`` first."""
     stamp = paths.ROOT / ".venv" / ".installed"
     newer = [n for n in ENVIRONMENT_INPUTS if not stamp.exists() or (paths.ROOT / n).stat().st_mtime > stamp.stat().st_mtime]
     if newer:
         pytest.fail(f".venv is older than {', '.join(newer)}: run `make env` (or `make all`) before the tests")
-    when = stamp.stat().st_mtime
+    when = stamp.stat().st_mtime_ns - 10 ** 9          # a second before the stamp, to the nanosecond
     for name in ENVIRONMENT_INPUTS:
-        os.utime(root / name, (when, when))
+        os.utime(root / name, ns=(when, when))
     (root / ".venv").symlink_to(paths.ROOT / ".venv")
     stale = subprocess.run(["make", "-q", ".venv/.installed"], cwd=root, capture_output=True)
     assert stale.returncode == 0, "make in the copy would re-install into this repository's .venv"
