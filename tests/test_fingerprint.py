@@ -107,3 +107,60 @@ def test_the_report_and_the_article_fingerprint_their_code():
     finish = fingerprint.finish({"nagq": 15})["modules"]
     assert {"publish/report.py", "publish/article.py", "publish/prose.py", "publish/typeset.py"} <= set(finish)
     assert not [m for m in finish if m.startswith("run/")]
+
+
+NESTED = '''
+import trustlib.paths
+if x:
+    from trustlib import steps
+else:
+    try:
+        from .a import b
+    except ImportError as err:
+        import c
+    else:
+        import d
+    finally:
+        import e
+class K:
+    import f
+    def m(self):
+        with open(p) as h:
+            async def g():
+                async with q:
+                    async for i in r:
+                        import h1
+        while True:
+            for j in k:
+                from ..x import y
+            else:
+                import z
+match v:
+    case 1:
+        import mm
+    case _:
+        from . import nn
+lambda: __import__("not_a_statement")
+try:
+    import ts
+except* ValueError:
+    import tse
+'''
+
+
+def test_the_import_statements_found_are_those_ast_walk_finds():
+    """The fingerprint finds imports without visiting expressions: the same statements, in any
+    nesting, as a walk of every node, on every module of the library and on a file nesting them
+    in each kind of block."""
+    def dumped(nodes):
+        return sorted(ast.dump(n) for n in nodes)
+
+    def every(tree):
+        return [n for n in ast.walk(tree) if isinstance(n, (ast.Import, ast.ImportFrom))]
+
+    nested = ast.parse(NESTED)
+    assert len(every(nested)) == 14
+    assert dumped(fingerprint.import_statements(nested)) == dumped(every(nested))
+    for path in sorted((paths.ROOT / "trustlib").rglob("*.py")):
+        tree = ast.parse(path.read_text())
+        assert dumped(fingerprint.import_statements(tree)) == dumped(every(tree)), path

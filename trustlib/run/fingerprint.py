@@ -157,7 +157,7 @@ def _notebook_declares(name: str, digest: str) -> tuple[tuple[str, ...], tuple[s
     for cell in cells:
         if cell["cell_type"] != "code":
             continue
-        for node in ast.walk(ast.parse("".join(cell["source"]))):
+        for node in import_statements(ast.parse("".join(cell["source"]))):
             imported |= {".".join(m) for m in imported_modules(node, None)}
     return parameters, tuple(sorted(imported))
 
@@ -242,6 +242,25 @@ def _module_imports(file: str) -> list[tuple[str, ...]]:
 def _imports_of(path: str, file: str, mtime: int, size: int) -> list[tuple[str, ...]]:
     package = tuple(file.split("/")[:-1])         # the package a module (or an __init__.py) is in
     found = []
-    for node in ast.walk(ast.parse(Path(path).read_text())):
+    for node in import_statements(ast.parse(Path(path).read_text())):
         found += imported_modules(node, package)
     return found
+
+
+def import_statements(tree: ast.AST):
+    """Every ``import`` and ``from ... import`` statement in ``tree``, at any depth: what
+    ``ast.walk`` finds, in a tenth of the time, since an import is a statement and statements sit
+    only in the statement lists of other statements (bodies, branches, handlers, match cases),
+    never inside an expression; the walk leaves the expressions, nine nodes in ten, unvisited."""
+    todo = [tree]
+    while todo:
+        node = todo.pop()
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            yield node
+            continue
+        for _, value in ast.iter_fields(node):
+            if isinstance(value, list) and value and isinstance(value[0], _HOLDS_STATEMENTS):
+                todo.extend(reversed(value))
+
+
+_HOLDS_STATEMENTS = (ast.stmt, ast.excepthandler, ast.match_case)
