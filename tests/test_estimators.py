@@ -74,8 +74,8 @@ def test_gee_and_its_bias_reduced_sandwich_come_from_one_fit_per_data_set(monkey
     from trustlib.stats import gee
 
     calls = []
-    real = gee.fit_gee
-    monkeypatch.setattr(gee, "fit_gee", lambda *a, **k: calls.append(1) or real(*a, **k))
+    real = gee.fit_checked
+    monkeypatch.setattr(gee, "fit_checked", lambda *a, **k: calls.append(1) or real(*a, **k))
     monkeypatch.setattr(estimators, "GEE_FITS", {})
     rng = np.random.default_rng(4)
     g = np.repeat(np.arange(20), 6)

@@ -79,8 +79,8 @@ def test_separation_detector_on_small_cases():
 def test_non_convergence_is_noted(analysis, fit, monkeypatch):
     from trustlib.stats import glmm
 
-    real = glmm.fit_glmm
-    monkeypatch.setattr(glmm, "fit_glmm", lambda *a, **k: real(*a, **{**k, "maxiter": 1}))
+    real = glmm.fit_checked
+    monkeypatch.setattr(glmm, "fit_checked", lambda *a, **k: real(*a, **{**k, "maxiter": 1}))
     row = fit(analysis, "quality", "glmm")
     assert not row["converged"] and "did not converge" in row["note"] and np.isnan(row["or"])
     assert models.primary_failures(pd.DataFrame([row]))

@@ -61,9 +61,9 @@ class Estimator:
 
 
 def _glmm(X, y, groups, nagq: int) -> Fit:
-    from .glmm import fit_glmm
+    from .glmm import fit_checked
 
-    r = fit_glmm(X, y, groups, nagq=nagq, separated=False)
+    r = fit_checked(X, y, groups, nagq=nagq, separated=False)
     return Fit(r.params, r.cov, r.llf, r.converged, r.nobs, r.n_groups, r.clinic_var, list(r.notes))
 
 
@@ -78,7 +78,7 @@ def _gee_fit(X, y, groups):
     of them) and computed once."""
     import hashlib
 
-    from .gee import fit_gee
+    from .gee import fit_checked
 
     X, y, groups = np.ascontiguousarray(X, float), np.ascontiguousarray(y, float), np.asarray(groups)
     parts = [str(X.shape).encode(), groups.dtype.str.encode(), X.tobytes(), y.tobytes(), groups.astype(str).tobytes()]
@@ -86,7 +86,7 @@ def _gee_fit(X, y, groups):
     if key not in GEE_FITS:
         if len(GEE_FITS) >= GEE_FITS_KEPT:
             GEE_FITS.pop(next(iter(GEE_FITS)))
-        GEE_FITS[key] = fit_gee(X, y, groups)
+        GEE_FITS[key] = fit_checked(X, y, groups)
     return GEE_FITS[key]
 
 

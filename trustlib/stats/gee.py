@@ -152,6 +152,13 @@ def fit_gee(X, y, groups, tol: float = 1e-10, maxiter: int = 100) -> GEEResult:
     from .fit import check
 
     check(X, y, groups)                         # a clear ValueError for input no GEE can be fitted to
+    return fit_checked(X, y, groups, tol, maxiter)
+
+
+def fit_checked(X, y, groups, tol: float = 1e-10, maxiter: int = 100) -> GEEResult:
+    """:func:`fit_gee` on input that passed :func:`trustlib.stats.fit.check` already (the
+    registry's :meth:`trustlib.stats.estimators.Estimator.fit` checks every estimator's input
+    once): the same fit, without checking twice."""
     X, y = np.asarray(X, dtype=float), np.asarray(y, dtype=float)
     c = _Clusters(X, y, np.asarray(groups))
     notes: list[str] = []

@@ -505,6 +505,15 @@ def fit_glmm(X, y, groups, names: list[str] | None = None, nagq: int = 15,
     (True, ['intercept', 'x'])
     """
     X, y, groups = check_input(X, y, groups, names)
+    return fit_checked(X, y, groups, names, nagq, maxiter, separated, start)
+
+
+def fit_checked(X, y, groups, names: list[str] | None = None, nagq: int = 15, maxiter: int = 500,
+                separated: bool | None = None, start: "GLMMResult | None" = None) -> GLMMResult:
+    """:func:`fit_glmm` on input that passed :func:`check_input` already (the registry's
+    :meth:`trustlib.stats.estimators.Estimator.fit` checks every estimator's input once): the
+    same fit, without checking twice."""
+    X, y, groups = np.asarray(X, dtype=float), np.asarray(y, dtype=float), np.asarray(groups, dtype=object)
     names = list(names) if names is not None else [f"x{k}" for k in range(X.shape[1])]
     p = X.shape[1]
     notes: list[str] = []

@@ -179,7 +179,7 @@ def fit_one(df: pd.DataFrame, exposure: str, model: str, adjusted: bool, spec: M
     y = df[outcome].to_numpy(dtype=float)
     groups = df[cluster].to_numpy()
     common = dict(measure=exposure, model=model, adjusted=adjusted, n=len(df),
-                  n_clinics=int(pd.Series(groups).nunique()), n_events=int(y.sum()))
+                  n_clinics=len(pd.unique(groups[pd.notna(groups)])), n_events=int(y.sum()))
     if separation(X, y) if separated is None else separated:
         return _row(common, np.nan, np.nan, converged=False,
                     note="separation: the outcome is (quasi-)perfectly predicted; no finite estimate")
