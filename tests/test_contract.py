@@ -387,3 +387,41 @@ def test_typed_integers_are_the_numbers_pandas_reads_with_the_missing_code_as_na
             assert typed[v].dtype == np.float64 and typed[v].tolist()[:2] == expected.tolist()[:2]
             assert math.isnan(typed[v][2]) and math.copysign(1.0, typed[v][3]) == 1.0   # -0 read as 0
     assert typed["patient_id"].tolist() == [f"X{i}" for i in range(6)]
+
+
+
+
+READ_PROBLEMS = """
+import json, sys
+if sys.argv[2] == "with":
+    import hypothesis
+from trustlib.data import contract
+try:
+    contract.load_folder(sys.argv[1])
+    problems = []
+except contract.DataValidationError as err:
+    problems = [str(p) for p in err.problems]
+import pandera.strategies.base_strategies as strategies
+print(json.dumps({"problems": problems, "hypothesis_imported": "hypothesis" in sys.modules,
+                  "strategies": strategies.HAS_HYPOTHESIS}))
+import hypothesis
+"""
+
+
+def test_validation_without_hypothesis_finds_what_it_finds_with_it(data_copy):
+    """A process that has not imported hypothesis (a kernel, the runner) validates without pandera's
+    data-synthesis strategies, so without importing hypothesis: the same problems as a process
+    that had imported it, and hypothesis still imports afterwards."""
+    import json
+    import subprocess
+    import sys
+
+    _set(data_copy, "clinicians", "quality_1", 3, "9")
+    _set(data_copy, "patients", "patient_sex", 7, "x")
+    _set(data_copy, "clinics", "region", 1, "south")
+    without, with_ = (json.loads(subprocess.run([sys.executable, "-c", READ_PROBLEMS, str(data_copy), how],
+                                                capture_output=True, text=True, check=True).stdout)
+                      for how in ("without", "with"))
+    assert without["problems"] == with_["problems"] and len(without["problems"]) == 3
+    assert not without["hypothesis_imported"] and not without["strategies"]
+    assert with_["hypothesis_imported"] and with_["strategies"]

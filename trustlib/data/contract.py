@@ -11,8 +11,10 @@ numbers) or IDs.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import re
+import sys
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -189,6 +191,25 @@ def _check_message(err: pa.errors.SchemaErrors, column: str, check: str) -> str:
     return check
 
 
+@contextlib.contextmanager
+def _without_hypothesis():
+    """pandera registers its checks on a process's first validation and imports, with them, its
+    data-synthesis strategies, and so hypothesis where it is installed (the test suite's): 0.2 s
+    in each process that reads an extract, the runner's serial start among them. Validation uses
+    none of it. Where hypothesis is not imported yet, it is unimportable for this while (pandera
+    then registers the checks without strategies); a process that imported it (pytest's, through
+    hypothesis's plugin) is left as it is, and hypothesis imports as usual afterwards."""
+    if "hypothesis" in sys.modules:
+        yield
+        return
+    sys.modules["hypothesis"] = None
+    try:
+        yield
+    finally:
+        if "hypothesis" in sys.modules and sys.modules["hypothesis"] is None:
+            del sys.modules["hypothesis"]
+
+
 def validate_tables(tables: dict[str, pd.DataFrame], names: dict[str, str] | None = None) -> list[Problem]:
     """All problems of the three tables (per-table checks, then cross-table keys). Clinicians
     without patient surveys and clinics with few clinicians are valid data: the cohort rules
@@ -200,7 +221,8 @@ def validate_tables(tables: dict[str, pd.DataFrame], names: dict[str, str] | Non
         schema = table_schema(table)
         id_col = next((v for v, c in schema.columns.items() if c.unique), None)
         try:
-            schema.validate(df, lazy=True)
+            with _without_hypothesis():
+                schema.validate(df, lazy=True)
             ok[table] = True
         except pa.errors.SchemaErrors as err:
             ids = set(codebook.table_variables(table).query("type == 'id'")["variable"])
