@@ -256,8 +256,10 @@ def test_a_real_runs_shareable_outputs_are_at_printed_precision_and_full_precisi
     assert (raw / "private" / "full" / "figures" / "f.csv").read_text() == full
     assert (raw / "private" / "rows.csv").read_text() == full                  # private: as it is
     assert json.loads((raw / "private" / "numbers" / "zz.json").read_text())["quality.or"] == 4.95123
-    assert (raw / "private").stat().st_mode & 0o777 == 0o700
+    for folder in ("private", "private/full", "private/full/tables", "private/numbers"):
+        assert (raw / folder).stat().st_mode & 0o777 == 0o700, folder
     assert (raw / "private" / "full" / "tables" / "t.csv").stat().st_mode & 0o777 == 0o600
+    assert (raw / "tables").stat().st_mode & 0o777 == 0o777 & ~store._umask()      # shareable: as the umask gives
     listed = json.loads((raw / "provenance" / "zz.json").read_text())["outputs"]
     assert "private/full/tables/t.csv" in listed and "private/numbers/zz.json" in listed   # carried with the step
     assert (syn / "tables" / "t.csv").read_text() == full

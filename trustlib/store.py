@@ -46,12 +46,14 @@ def _near(folder: Path) -> list[Path]:
 
 
 def make_folder(folder: Path) -> Path:
-    """Create ``folder`` and its parents; a ``private/`` folder is owner-only (0700)."""
+    """Create ``folder`` and its parents; a ``private/`` folder and the folders below it
+    (``private/full/tables``) are owner-only (0700), as their files are (0600)."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    for p in _near(folder):
-        if p.name == PRIVATE:
-            p.chmod(0o700)
+    near = _near(folder)
+    private = next((i for i, p in enumerate(near) if p.name == PRIVATE), None)
+    for p in near[:private + 1] if private is not None else []:
+        p.chmod(0o700)
     return folder
 
 
