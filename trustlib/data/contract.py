@@ -197,8 +197,8 @@ def _without_hypothesis():
     data-synthesis strategies, and so hypothesis where it is installed (the test suite's): 0.2 s
     in each process that reads an extract, the runner's serial start among them. Validation uses
     none of it. Where hypothesis is not imported yet, it is unimportable for this while (pandera
-    then registers the checks without strategies); a process that imported it (pytest's, through
-    hypothesis's plugin) is left as it is, and hypothesis imports as usual afterwards."""
+    then registers the checks without strategies); a process that imported it already is left
+    as it is, and hypothesis imports as usual afterwards."""
     if "hypothesis" in sys.modules:
         yield
         return
