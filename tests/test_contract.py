@@ -3,6 +3,10 @@ with the file, the column and the rows, all problems at once."""
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+
 import pandas as pd
 import pytest
 
@@ -389,8 +393,6 @@ def test_typed_integers_are_the_numbers_pandas_reads_with_the_missing_code_as_na
     assert typed["patient_id"].tolist() == [f"X{i}" for i in range(6)]
 
 
-
-
 READ_PROBLEMS = """
 import json, sys
 if sys.argv[2] == "with":
@@ -412,10 +414,6 @@ def test_validation_without_hypothesis_finds_what_it_finds_with_it(data_copy):
     """A process that has not imported hypothesis (a kernel, the runner) validates without pandera's
     data-synthesis strategies, so without importing hypothesis: the same problems as a process
     that had imported it, and hypothesis still imports afterwards."""
-    import json
-    import subprocess
-    import sys
-
     _set(data_copy, "clinicians", "quality_1", 3, "9")
     _set(data_copy, "patients", "patient_sex", 7, "x")
     _set(data_copy, "clinics", "region", 1, "south")
